@@ -1,0 +1,115 @@
+"""How close the LAMB step comes to the memory floor of an Adam-family update.
+
+Builds a BERT-base-shaped float32 parameter tree (~110M parameters, ~200 leaves) and times,
+in one process and alternating, the jitted and donated step of
+  - lamb.optim.lamb,
+  - optax.lamb (the same math),
+  - a memory-floor kernel that reads params, grads, m, v once and writes params, m, v once
+    (the least traffic any Adam-family step can have).
+Prints the medians and, last, the line `lamb/floor=X.XX optax/floor=Y.YY`.
+
+    python benchmarks/optimizer_step.py [--repeats 9] [--layers 12]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lamb import optim
+
+
+def bert_base_shapes(layers=12, hidden=768, intermediate=3072, vocab=30522, positions=512):
+  """The parameter shapes of BERT-base with its pretraining heads."""
+  shapes = {"embeddings": {"word": (vocab, hidden), "position": (positions, hidden),
+                           "token_type": (2, hidden),
+                           "LayerNorm": {"scale": (hidden,), "bias": (hidden,)}}}
+  for i in range(layers):
+    layer = {}
+    for name in ("query", "key", "value", "attention_output"):
+      layer[name] = {"kernel": (hidden, hidden), "bias": (hidden,)}
+    layer["attention_LayerNorm"] = {"scale": (hidden,), "bias": (hidden,)}
+    layer["intermediate"] = {"kernel": (hidden, intermediate), "bias": (intermediate,)}
+    layer["output"] = {"kernel": (intermediate, hidden), "bias": (hidden,)}
+    layer["output_LayerNorm"] = {"scale": (hidden,), "bias": (hidden,)}
+    shapes[f"layer_{i:02d}"] = layer
+  shapes["pooler"] = {"kernel": (hidden, hidden), "bias": (hidden,)}
+  shapes["mlm"] = {"dense": {"kernel": (hidden, hidden), "bias": (hidden,)},
+                   "LayerNorm": {"scale": (hidden,), "bias": (hidden,)}, "output_bias": (vocab,)}
+  return shapes
+
+
+def make_tree(shapes, key):
+  leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda s: isinstance(s, tuple))
+  keys = jax.random.split(key, len(leaves))
+  return jax.tree.unflatten(treedef, [0.02 * jax.random.normal(k, s) for k, s in zip(keys, leaves)])
+
+
+def optimizer_step(tx):
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+  return jax.jit(step, donate_argnums=(0, 1))
+
+
+def floor_step():
+  """Reads x, g, m, v and writes x, m, v exactly once: 7 arrays of traffic."""
+  def step(params, state, grads):
+    m, v = state
+    m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
+    v = jax.tree.map(lambda v, g: 0.999 * v + 0.001 * g * g, v, grads)
+    params = jax.tree.map(lambda x, m, v: x - 1e-3 * m / (jnp.sqrt(v) + 1e-6), params, m, v)
+    return params, (m, v)
+  return jax.jit(step, donate_argnums=(0, 1))
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--repeats", type=int, default=9)
+  parser.add_argument("--layers", type=int, default=12)
+  args = parser.parse_args(argv)
+
+  shapes = bert_base_shapes(layers=args.layers)
+  grads = make_tree(shapes, jax.random.PRNGKey(1))
+  n_params = sum(g.size for g in jax.tree.leaves(grads))
+  print(f"BERT-base-shaped tree: {n_params / 1e6:.1f}M float32 parameters, "
+        f"{len(jax.tree.leaves(grads))} leaves; {jax.device_count()} {jax.devices()[0].platform} device(s)")
+
+  candidates = {
+      "lamb": (optimizer_step(optim.lamb(1e-3)), lambda p: optim.lamb(1e-3).init(p)),
+      "optax": (optimizer_step(optax.lamb(1e-3, weight_decay=0.01)),
+                lambda p: optax.lamb(1e-3, weight_decay=0.01).init(p)),
+      "floor": (floor_step(), lambda p: (jax.tree.map(jnp.zeros_like, p),
+                                         jax.tree.map(jnp.zeros_like, p))),
+  }
+  carry = {}
+  for name, (step, init) in candidates.items():
+    params = make_tree(shapes, jax.random.PRNGKey(0))
+    carry[name] = step(params, init(params), grads)  # compile and warm up
+    jax.block_until_ready(carry[name])
+
+  times = {name: [] for name in candidates}
+  for _ in range(args.repeats):  # alternate so machine noise hits all three alike
+    for name, (step, _) in candidates.items():
+      start = time.perf_counter()
+      carry[name] = step(*carry[name], grads)
+      jax.block_until_ready(carry[name])
+      times[name].append(time.perf_counter() - start)
+
+  med = {name: statistics.median(t) for name, t in times.items()}
+  for name, t in med.items():
+    print(f"{name:>6}: median {t * 1e3:8.1f} ms over {args.repeats} steps")
+  print(f"lamb/optax={med['lamb'] / med['optax']:.2f}")
+  print(f"lamb/floor={med['lamb'] / med['floor']:.2f} optax/floor={med['optax'] / med['floor']:.2f}")
+
+
+if __name__ == "__main__":
+  main()

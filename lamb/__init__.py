@@ -1,0 +1,1 @@
+"""LAMB: layer-wise adaptive large-batch optimization, reproduced in JAX."""

@@ -1,0 +1,46 @@
+"""The optimizers the paper compares LAMB against, built from optax in the same vocabulary.
+
+`l2_regularization` adds lambda2 * x to the gradient before the optimizer sees it (an L2 term
+lambda2/2 ||x||^2 in the loss). `adamw` also has decoupled `weight_decay`; the paper's AdamW
+grids vary both ("L2 regularization: default (0.01) / disable" x weight decay, Tables 13-25).
+"""
+from __future__ import annotations
+
+import optax
+
+
+def _l2(l2_regularization, mask=None) -> optax.GradientTransformation:
+  return optax.add_decayed_weights(l2_regularization, mask)
+
+
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, *, l2_regularization=0.0,
+         l2_mask=None) -> optax.GradientTransformation:
+  return optax.chain(_l2(l2_regularization, l2_mask),
+                     optax.adam(learning_rate, b1=b1, b2=b2, eps=eps))
+
+
+def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, *,
+          l2_regularization=0.0, weight_decay_mask=None, l2_mask=None) -> optax.GradientTransformation:
+  return optax.chain(_l2(l2_regularization, l2_mask),
+                     optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+                                 mask=weight_decay_mask))
+
+
+def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *, l2_regularization=0.0,
+            l2_mask=None) -> optax.GradientTransformation:
+  return optax.chain(_l2(l2_regularization, l2_mask),
+                     optax.adagrad(learning_rate, initial_accumulator_value=initial_accumulator_value,
+                                   eps=eps))
+
+
+def momentum(learning_rate, momentum=0.9, *, nesterov: bool = False, l2_regularization=0.0,
+             l2_mask=None) -> optax.GradientTransformation:
+  """Heavy-ball SGD, the ResNet-50 baseline of Goyal et al. (weight decay as an L2 term)."""
+  return optax.chain(_l2(l2_regularization, l2_mask),
+                     optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov))
+
+
+def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, *, l2_regularization=0.0,
+          l2_mask=None) -> optax.GradientTransformation:
+  return optax.chain(_l2(l2_regularization, l2_mask),
+                     optax.nadam(learning_rate, b1=b1, b2=b2, eps=eps))

@@ -1,0 +1,62 @@
+"""Build any optimizer of this library from a config section.
+
+    optimizer.name = "lamb"
+    optimizer.learning_rate = 1e-3                    # the peak rate of the schedule
+    optimizer.schedule = {"name": "warmup_polynomial_decay", "total_steps": 1000, "warmup_ratio": 0.1}
+    optimizer.kwargs = {"weight_decay": 0.01, "weight_decay_mask": "exclude_bias_and_norm"}
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, Mapping
+
+import optax
+
+from lamb.optim import baselines, masks, schedules
+from lamb.optim.lamb import lamb
+from lamb.optim.lars import lars
+from lamb.optim.nlamb import nlamb, nnlamb
+
+OPTIMIZERS = {
+    "lamb": lamb, "lars": lars, "nlamb": nlamb, "nnlamb": nnlamb,
+    "adam": baselines.adam, "adamw": baselines.adamw, "adagrad": baselines.adagrad,
+    "momentum": baselines.momentum, "nadam": baselines.nadam,
+}
+_MASK_KWARGS = ("weight_decay_mask", "adaptation_mask", "l2_mask")
+
+
+def _as_dict(section) -> dict:
+  if section is None:
+    return {}
+  if hasattr(section, "to_dict"):
+    return section.to_dict()
+  return dict(section)
+
+
+def _unknown(kind, name, known) -> ValueError:
+  close = difflib.get_close_matches(name, known, n=3)
+  hint = f" (did you mean {', '.join(close)}?)" if close else ""
+  return ValueError(f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}")
+
+
+def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
+  """An optimizer from `{name, learning_rate, schedule, kwargs}` (a ConfigDict or a dict)."""
+  config = _as_dict(config)
+  name = config.get("name")
+  if name not in OPTIMIZERS:
+    raise _unknown("optimizer", str(name), OPTIMIZERS)
+  fn = OPTIMIZERS[name]
+  kwargs = _as_dict(config.get("kwargs"))
+  accepted = [p for p in inspect.signature(fn).parameters if p != "learning_rate"]
+  for key in kwargs:
+    if key not in accepted:
+      raise _unknown(f"argument of {name}", key, accepted)
+  for key in _MASK_KWARGS:
+    if key in kwargs:
+      kwargs[key] = masks.from_config(kwargs[key])
+  if kwargs.get("phi") is not None:
+    kwargs["phi"] = tuple(kwargs["phi"])
+  schedule = _as_dict(config.get("schedule"))
+  lr = schedules.create(schedule.pop("name", None), config["learning_rate"], **schedule)
+  return fn(lr, **kwargs)
