@@ -1,0 +1,69 @@
+"""Every run under `results/` as one pandas DataFrame (no jax: reads files only).
+
+One row per run folder: experiment, scale, run, status, the config flattened to dotted
+columns (``optimizer.name``, ``optimizer.learning_rate``, ``seed``...), and the summary's
+final/best metrics as ``final.accuracy``, ``best.accuracy`` etc. A folder without a summary
+is a row with status ``incomplete``; nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def _flatten(obj, prefix="") -> dict:
+  out = {}
+  for key, value in (obj or {}).items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(_flatten(value, name + "."))
+    elif isinstance(value, list):
+      out[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    else:
+      out[name] = value
+  return out
+
+
+def _read(path: Path) -> Optional[dict]:
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    return None
+
+
+def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) -> pd.DataFrame:
+  results_dir = Path(results_dir)
+  rows = []
+  pattern = f"{experiment or '*'}/*/*/config.json"
+  run_dirs = {p.parent for p in results_dir.glob(pattern)}
+  run_dirs |= {p.parent for p in results_dir.glob(pattern.replace("config.json", "summary.json"))}
+  for run_dir in sorted(run_dirs):
+    config = _read(run_dir / "config.json") or {}
+    summary = _read(run_dir / "summary.json") or {}
+    row = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
+           "run": run_dir.name, "path": str(run_dir),
+           "status": summary.get("status", "incomplete")}
+    row.update({f"config.{k}": v for k, v in _flatten(config).items() if k != "sweep"})
+    for key in ("final", "best"):
+      row.update({f"{key}.{k}": v for k, v in _flatten(summary.get(key)).items()})
+    for key in ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",
+                "diverged_at_step", "device_kind", "device_count", "data", "error"):
+      row[key] = summary.get(key)
+    rows.append(row)
+  return pd.DataFrame(rows)
+
+
+def metrics(run_path: Path | str) -> pd.DataFrame:
+  """One run's metrics.jsonl as a DataFrame."""
+  lines = Path(run_path, "metrics.jsonl").read_text().splitlines()
+  return pd.DataFrame([json.loads(l) for l in lines if l.strip()])
+
+
+def trust_ratios(run_path: Path | str) -> pd.DataFrame:
+  return pd.read_csv(Path(run_path, "trust_ratios.csv"))

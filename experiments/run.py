@@ -1,0 +1,263 @@
+"""Run an experiment of the paper: `python experiments/run.py --config=table7`.
+
+  --config=NAME[:VARIANT]   a config in experiments/configs/ (or a path to one); VARIANT is
+                            `cpu` (default: shrunk to run on a laptop on small real data) or
+                            `paper` (the paper's exact setting, real TFDS data, a pod), optionally
+                            followed by `,key=value` options.
+  --config.KEY=VALUE        override any config field, e.g. --config.num_epochs=1
+                            (overriding a swept field pins the sweep to that value)
+  --list                    every config with a one-line description
+  --dry_run                 print the sweep (one line per run) and train nothing
+  --only=REGEX              run only the runs whose names match
+  --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
+  --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
+
+A sweep skips finished runs and resumes unfinished ones from their last checkpoint; a diverged
+run is recorded as such and the sweep goes on. Exit status: 0 when every run completed or
+diverged, 1 when a run crashed, 2 for a bad command line or missing data (nothing written).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import itertools
+import json
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CONFIG_DIR = ROOT / "experiments" / "configs"
+NOT_CONFIGS = {"__init__", "common"}
+
+
+class UsageError(Exception):
+  """A bad command line: printed as one line, exit status 2, nothing written."""
+
+
+def available_configs() -> dict:
+  return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py")) if p.stem not in NOT_CONFIGS}
+
+
+def resolve_config(spec: str) -> str:
+  """`table7:paper` -> `/.../experiments/configs/table7.py:paper`; paths pass through."""
+  name, sep, variant = spec.partition(":")
+  if name.endswith(".py") or os.sep in name:
+    if not Path(name).is_file():
+      raise UsageError(f"config file {name} does not exist")
+    return spec
+  configs = available_configs()
+  if name not in configs:
+    close = difflib.get_close_matches(name, configs, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise UsageError(f"unknown config {name!r}{hint} (see --list)")
+  return f"{configs[name]}{sep}{variant}"
+
+
+def describe(path: Path) -> str:
+  spec = importlib.util.spec_from_file_location(f"config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return " ".join((module.__doc__ or "").split()).split(". ")[0].rstrip(".")
+
+
+def _preprocess_argv(argv):
+  """Resolve bare config names before absl sees them; collect the overridden keys."""
+  out, overridden = [], set()
+  for i, arg in enumerate(argv):
+    if i and arg.startswith("--config=") :
+      arg = "--config=" + resolve_config(arg[len("--config="):])
+    elif i and arg.startswith("--config."):
+      overridden.add(arg[len("--config."):].split("=", 1)[0])
+    out.append(arg)
+  if not any(a.startswith("--config=") for a in out[1:]) and "--config" not in out \
+      and not any(a in ("--list", "--help", "-h", "--helpfull") for a in out):
+    raise UsageError("no --config given; try --config=table7, or --list to see them all")
+  return out, overridden
+
+
+def _unknown_field(argv, overridden):
+  """The first overridden key that the config does not have, said plainly (or None)."""
+  spec = next(a for a in argv[1:] if a.startswith("--config="))[len("--config="):]
+  path, _, variant = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("config_under_check", path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+    config = module.get_config(variant) if variant else module.get_config()
+  except Exception as e:
+    return f"config {Path(path).stem} failed to build: {type(e).__name__}: {e}"
+  for key in sorted(overridden):
+    node = config
+    for depth, part in enumerate(key.split(".")):
+      if not hasattr(node, "keys") or part not in node:
+        parent = ".".join(key.split(".")[:depth]) or "the config"
+        fields = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
+        return f"unknown config field {key!r}; fields of {parent}: {fields}"
+      node = node[part]
+  return None
+
+
+def define_flags():
+  from absl import flags
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file("config", None, "experiment config: NAME[:cpu|paper][,k=v]",
+                                  lock_config=True)
+  flags.DEFINE_bool("list", False, "list every config with a one-line description")
+  flags.DEFINE_bool("dry_run", False, "print the expanded sweep and train nothing")
+  flags.DEFINE_string("only", None, "regular expression: run only matching run names")
+  flags.DEFINE_string("results_dir", str(ROOT / "results"), "where results are written")
+  flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
+  flags.DEFINE_string("checkpoint_dir", None, "checkpoints go here instead of the run folder")
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process)")
+  flags.DEFINE_integer("num_processes", None, "number of processes (multi-process)")
+  flags.DEFINE_integer("process_id", None, "this process's index (multi-process)")
+  return flags.FLAGS
+
+
+def _format(value) -> str:
+  if isinstance(value, float):
+    return f"{value:g}"
+  return str(value)
+
+
+def expand_sweep(config, overridden=()):
+  """[(run name, {path: value})] of the config's grid, in grid order."""
+  axes = [(path, values, label) for path, values, label in config.get("sweep", ())]
+  for i, (path, values, label) in enumerate(axes):
+    if path in overridden:  # the command line pinned this axis
+      node = config
+      for part in path.split("."):
+        node = node[part]
+      axes[i] = (path, (node,), label)
+  runs = []
+  for combo in itertools.product(*(values for _, values, _ in axes)):
+    parts = [f"{label}{_format(v)}" if label else _format(v)
+             for (_, _, label), v in zip(axes, combo)]
+    runs.append(("_".join(parts) or "run", {p: v for (p, _, _), v in zip(axes, combo)}))
+  return runs
+
+
+def run_config(config, overrides: dict):
+  run = config.copy_and_resolve_references()
+  with run.unlocked():
+    for path, value in overrides.items():
+      node = run
+      *parents, leaf = path.split(".")
+      for part in parents:
+        node = node[part]
+      node[leaf] = value
+  return run
+
+
+def _task_key(config) -> str:
+  return json.dumps({k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict")
+                     else config.get(k) for k in ("task", "data", "model", "compute_dtype")},
+                    sort_keys=True, default=str)
+
+
+def main(argv) -> int:
+  from lamb.data.errors import DatasetNotFoundError
+  if "--list" in argv:
+    for name, path in available_configs().items():
+      print(f"{name:<12} {describe(path)}")
+    return 0
+  argv, overridden = _preprocess_argv(argv)
+  FLAGS = define_flags()
+  try:
+    FLAGS(argv)
+  except Exception as e:  # absl flag errors and config override errors alike
+    raise UsageError(_unknown_field(argv, overridden) or " ".join(str(e).split())) from None
+  config = FLAGS.config
+  runs = expand_sweep(config, overridden)
+  if FLAGS.only:
+    try:
+      pattern = re.compile(FLAGS.only)
+    except re.error as e:
+      raise UsageError(f"--only is not a valid regular expression: {e}") from None
+    runs = [r for r in runs if pattern.search(r[0])]
+    if not runs:
+      raise UsageError(f"--only={FLAGS.only!r} matches no run of {config.name}")
+  out_dir = Path(FLAGS.results_dir) / config.name / config.scale
+  if FLAGS.dry_run:
+    for name, values in runs:
+      status = "done" if _finished(out_dir / name) else "todo"
+      print(f"{name:<40} {status}  " + " ".join(f"{k}={_format(v)}" for k, v in values.items()))
+    print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
+    return 0
+
+  import jax
+  from lamb.train import mesh as mesh_lib, results, tasks, trainer
+  mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
+                                  FLAGS.process_id)
+  task_cache = {}
+  crashed = 0
+  for i, (name, values) in enumerate(runs):
+    run_dir = out_dir / name
+    if results.is_finished(run_dir):
+      print(f"[{i + 1}/{len(runs)}] {name}: finished before, skipped")
+      continue
+    run = run_config(config, values)
+    key = _task_key(run)
+    if key not in task_cache:
+      try:
+        task_cache[key] = tasks.build(run, FLAGS.data_dir)
+      except DatasetNotFoundError as e:
+        raise UsageError(str(e)) from None
+    lock = results.RunLock(run_dir)
+    if jax.process_count() == 1 and not lock.acquire():
+      print(f"[{i + 1}/{len(runs)}] {name}: running in another process, skipped")
+      continue
+    try:
+      start = time.time()
+      summary = trainer.train_and_evaluate(run, run_dir, data_dir=FLAGS.data_dir,
+                                           checkpoint_dir=_ckpt_dir(FLAGS.checkpoint_dir, run, name),
+                                           task=task_cache[key])
+      final = summary.get("final") or {}
+      print(f"[{i + 1}/{len(runs)}] {name}: {summary['status']} after {summary['steps']} steps, "
+            f"accuracy {final.get('accuracy', float('nan')):.4f} ({time.time() - start:.0f}s)",
+            flush=True)
+    except Exception as e:  # a crashed run is recorded and the sweep goes on
+      crashed += 1
+      logging.exception("run %s crashed", name)
+      if jax.process_index() == 0:
+        results.write_json(run_dir / results.SUMMARY, {
+            "status": "failed", "experiment": config.name, "scale": config.scale, "run": name,
+            "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]})
+      print(f"[{i + 1}/{len(runs)}] {name}: FAILED ({type(e).__name__}: {e})", flush=True)
+    finally:
+      lock.release()
+  return 1 if crashed else 0
+
+
+def _finished(run_dir: Path) -> bool:
+  try:
+    return json.loads((run_dir / "summary.json").read_text()).get("status") in ("completed", "diverged")
+  except (OSError, ValueError):
+    return False
+
+
+def _ckpt_dir(base, config, name):
+  return None if not base else Path(base) / config.name / config.scale / name
+
+
+def cli(argv=None) -> int:
+  argv = list(sys.argv if argv is None else argv)
+  if any(a in ("--help", "-h") for a in argv[1:]):
+    print(__doc__)
+    return 0
+  try:
+    return main(argv)
+  except UsageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  logging.basicConfig(level=logging.WARNING)
+  sys.exit(cli())

@@ -1,0 +1,80 @@
+"""Jit-compiled train and eval steps over the data-parallel mesh.
+
+The train step averages the gradient over `microbatches` equal slices of the global batch
+(gradient accumulation: the optimizer sees one step per global batch, so 32K/64K batches fit
+on small slices); XLA inserts the all-reduce because the batch is sharded on `data` while the
+parameters are replicated.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lamb.train import mesh as mesh_lib
+from lamb.train.state import TrainState
+
+# loss_fn(params, model_state, batch, rng, train) -> (loss, (metrics, new_model_state))
+LossFn = Callable
+
+
+def _split_microbatches(batch, k: int, mesh):
+  """[B, ...] -> [k, B/k, ...] with micro-batch j = rows j, j+k, j+2k, ... so that every
+  device keeps an equal share of every micro-batch (no resharding)."""
+  def split(x):
+    x = x.reshape((x.shape[0] // k, k) + x.shape[1:]).swapaxes(0, 1)
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(None, mesh_lib.DATA)))
+  return jax.tree.map(split, batch)
+
+
+def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, microbatches: int = 1):
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    if microbatches == 1:
+      (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng,
+                                                      True)
+    else:
+      def accumulate(carry, xs):
+        grads_sum, metrics_sum, model_state = carry
+        mb, i = xs
+        (loss, (metrics, model_state)), grads = grad_fn(
+            state.params, model_state, mb, jax.random.fold_in(rng, i), True)
+        metrics = dict(metrics, loss=loss)
+        add = lambda a, b: jax.tree.map(jnp.add, a, b)
+        return (add(grads_sum, grads), add(metrics_sum, metrics), model_state), None
+
+      zeros = jax.tree.map(jnp.zeros_like, state.params)
+      mb0 = jax.tree.map(lambda x: x[0], _split_microbatches(batch, microbatches, mesh))
+      metrics_shape = jax.eval_shape(
+          lambda: dict(grad_fn(state.params, state.model_state, mb0, rng, True)[0][1][0],
+                       loss=jnp.zeros([])))
+      metrics0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
+      (grads, metrics, model_state), _ = jax.lax.scan(
+          accumulate, (zeros, metrics0, state.model_state),
+          (_split_microbatches(batch, microbatches, mesh), jnp.arange(microbatches)))
+      grads = jax.tree.map(lambda g: g / microbatches, grads)
+      metrics = jax.tree.map(lambda m: m / microbatches, metrics)
+      loss = metrics.pop("loss")
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              model_state=model_state)
+    return new_state, dict(metrics, loss=loss)
+
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(train_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def make_eval_step(eval_fn: Callable, mesh):
+  """eval_fn(params, model_state, batch) -> dict of per-batch SUMS (masked), summed on host."""
+  def eval_step(state: TrainState, batch):
+    return eval_fn(state.params, state.model_state, batch)
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(eval_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
+                 out_shardings=replicated)

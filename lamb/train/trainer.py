@@ -1,0 +1,226 @@
+"""The training loop every experiment runs: config in, `results/.../<run>/` out.
+
+    summary = train_and_evaluate(config, run_dir)
+
+Resuming is the default: a run folder with a checkpoint continues from it, and the data
+order, the per-step keys and the logged records are functions of the step, so a killed and
+resumed run ends with the same metrics as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamb import optim
+from lamb.data import batches as batches_lib
+from lamb.optim import masks as masks_lib
+from lamb.train import checkpoint as checkpoint_lib
+from lamb.train import mesh as mesh_lib
+from lamb.train import results, step as step_lib, tasks
+from lamb.train.state import TrainState
+
+log = logging.getLogger(__name__)
+
+
+def resolved_optimizer(config, steps_per_epoch: int, total_steps: int) -> dict:
+  """The optimizer section with the run's step counts filled in (schedules speak in epochs
+  or ratios in configs; the factory wants steps)."""
+  opt = config.optimizer.to_dict()
+  schedule = dict(opt.get("schedule") or {})
+  if schedule.get("name") in ("polynomial_decay", "warmup_polynomial_decay"):
+    schedule.setdefault("total_steps", total_steps)
+    if "warmup_epochs" in schedule:
+      schedule["warmup_steps"] = schedule.pop("warmup_epochs") * steps_per_epoch
+  if schedule.get("name") == "goyal":
+    schedule.setdefault("steps_per_epoch", steps_per_epoch)
+  opt["schedule"] = schedule
+  return opt
+
+
+def _interval(config, what: str, steps_per_epoch: int) -> int:
+  """`<what>_every_steps`, or `<what>_every_epochs` in steps; 0 = only at the end."""
+  steps = config.get(f"{what}_every_steps") or 0
+  epochs = config.get(f"{what}_every_epochs") or 0
+  return int(steps) or (max(1, round(epochs * steps_per_epoch)) if epochs else 0)
+
+
+def _git_commit() -> Optional[str]:
+  try:
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def _versions() -> dict:
+  import flax
+  import optax
+  return {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__")
+          else None, "flax": flax.__version__, "optax": optax.__version__}
+
+
+def _prefetch(iterator, size: int = 2):
+  """Keeps `size` batches in flight to the devices while the current step runs."""
+  queue = collections.deque()
+  for item in iterator:
+    queue.append(item)
+    if len(queue) > size:
+      yield queue.popleft()
+  yield from queue
+
+
+def _flat_ratios(ratios) -> dict:
+  flat = jax.tree_util.tree_flatten_with_path(jax.device_get(ratios))[0]
+  return {masks_lib.path_to_str(p): np.atleast_1d(np.asarray(v, np.float64)).tolist() for p, v in flat}
+
+
+def evaluate(task, eval_step, state, mesh, batch_size: int) -> dict:
+  totals = None
+  for local in batches_lib.eval_batches(task.eval_arrays, batch_size,
+                                        process_index=jax.process_index(),
+                                        process_count=jax.process_count()):
+    sums = eval_step(state, mesh_lib.global_batch(local, mesh))
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  return task.finalize_eval(jax.device_get(totals))
+
+
+def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
+                       checkpoint_dir: Optional[Path] = None, task=None) -> dict:
+  """Trains `config` into `run_dir` (resuming if it holds a checkpoint); returns the summary."""
+  run_dir = Path(run_dir)
+  writes = jax.process_index() == 0
+  start_time = time.time()
+  task = task or tasks.build(config, data_dir)
+  mesh = mesh_lib.make_mesh()
+  batch_size = config.batch_size
+  mesh_lib.check_batch_size(batch_size, config.get("microbatches", 1))
+  num_train = len(next(iter(task.train_arrays.values())))
+  steps_per_epoch = batches_lib.steps_per_epoch(num_train, batch_size)
+  if steps_per_epoch == 0:
+    raise ValueError(f"batch size {batch_size} exceeds the {num_train} training examples")
+  total_steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
+  opt_config = resolved_optimizer(config, steps_per_epoch, total_steps)
+  tx = optim.create(opt_config)
+  schedule = dict(opt_config["schedule"])
+  lr_fn = optim.schedules.create(schedule.pop("name", None), opt_config["learning_rate"], **schedule)
+
+  params, model_state = task.init(jax.random.PRNGKey(config.seed))
+  state = TrainState(step=jnp.zeros([], jnp.int32), params=params, opt_state=tx.init(params),
+                     model_state=model_state,
+                     rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+  state = jax.device_put(state, mesh_lib.replicated(mesh))
+
+  ckpt = checkpoint_lib.Checkpointer(Path(checkpoint_dir or run_dir / "checkpoints"))
+  recorder = results.RunRecorder(run_dir, enabled=writes)
+  start_step = 0
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    start_step = int(state.step)
+    recorder.resume(start_step)
+    log.info("resumed %s at step %d", run_dir.name, start_step)
+  if writes:
+    results.write_json(run_dir / results.CONFIG, config.to_dict())
+
+  train_step = step_lib.make_train_step(task.loss_fn, tx, mesh, config.get("microbatches", 1))
+  eval_step = step_lib.make_eval_step(task.eval_fn, mesh)
+  writer, report = _writers(run_dir, total_steps, writes)
+
+  local_batches = batches_lib.train_batches(
+      task.train_arrays, batch_size, seed=config.seed, start_step=start_step,
+      process_index=jax.process_index(), process_count=jax.process_count())
+  device_batches = _prefetch(mesh_lib.global_batch(b, mesh) for b in local_batches)
+
+  log_every = max(1, config.get("log_every_steps", 50))
+  eval_every = _interval(config, "eval", steps_per_epoch)
+  trust_every = _interval(config, "trust_ratio", steps_per_epoch)
+  ckpt_every = _interval(config, "checkpoint", steps_per_epoch)
+  status, diverged_at = "completed", None
+  pending = []
+  train_time, trained_steps = 0.0, 0
+  t0 = time.time()
+  step = start_step
+  while step < total_steps:
+    state, metrics = train_step(state, next(device_batches))
+    step += 1
+    pending.append((step, metrics))
+    last = step == total_steps
+    if step % log_every == 0 or last:
+      fetched = jax.device_get(pending)
+      pending = []
+      for s, m in fetched:
+        if not all(math.isfinite(float(v)) for v in m.values()):
+          status, diverged_at = "diverged", s
+          break
+        record = {"step": s, "split": "train", "learning_rate": float(lr_fn(s - 1)),
+                  **{k: float(v) for k, v in m.items()}}
+        recorder.log(record)
+      if writes and status == "completed":
+        writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
+                                    if k not in ("step", "split")})
+      if status == "diverged":
+        recorder.log({"step": diverged_at, "split": "train", "diverged": True})
+        break
+    if trust_every and (step % trust_every == 0 or step == 1 or last):
+      try:
+        recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
+      except ValueError:  # this optimizer keeps no trust ratios
+        trust_every = 0
+    if (eval_every and step % eval_every == 0) or last:
+      t_eval = time.time()
+      metrics = evaluate(task, eval_step, state, mesh, config.get("eval_batch_size", batch_size))
+      recorder.log({"step": step, "split": "eval", **metrics})
+      if writes:
+        writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
+      t0 += time.time() - t_eval  # evaluation time is not training time
+    if report is not None:
+      report(step)
+    if (ckpt_every and step % ckpt_every == 0) or last:
+      recorder.flush()
+      ckpt.save(step, state)
+  jax.block_until_ready(state)
+  train_time = time.time() - t0
+  trained_steps = step - start_step
+  recorder.flush()
+  ckpt.close()
+  if writes:
+    writer.flush()
+
+  evals = [r for r in recorder.metrics if r.get("split") == "eval"]
+  summary = {
+      "status": status, "experiment": config.name, "scale": config.scale,
+      "run": run_dir.name, "steps": step, "total_steps": total_steps,
+      "steps_per_epoch": steps_per_epoch, "epochs": step / steps_per_epoch,
+      "diverged_at_step": diverged_at,
+      "final": {k: v for k, v in evals[-1].items() if k not in ("step", "split")} if evals and status == "completed" else None,
+      "best": ({"accuracy": max(r["accuracy"] for r in evals),
+                "loss": min(r["loss"] for r in evals)} if evals else None),
+      "wall_time_s": time.time() - start_time,
+      "train_time_s": train_time,
+      "examples_per_s": trained_steps * batch_size / train_time if train_time > 0 else None,
+      "resumed_from_step": start_step or None,
+      "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
+      "process_count": jax.process_count(), "versions": _versions(), "git_commit": _git_commit(),
+      "data": task.description,
+  }
+  if writes:
+    results.write_json(run_dir / results.SUMMARY, summary)
+  return summary
+
+
+def _writers(run_dir: Path, total_steps: int, writes: bool):
+  """clu's TensorBoard + console writer and its steps/s + ETA reporter."""
+  from clu import metric_writers, periodic_actions
+  writer = metric_writers.create_default_writer(str(run_dir / "tensorboard"),
+                                                just_logging=not writes)
+  report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
+                                           every_secs=30) if writes else None
+  return writer, report
