@@ -12,7 +12,8 @@ def get_config(arg: str = "cpu"):
   config.task = "image_classification"
   config.model = dict(name="lenet5", activation="relu")
   config.data = dict(name="mnist", source="pureml" if scale == "cpu" else "tfds",
-                     eval_split="test", train_examples=None)
+                     eval_split="test",
+                     train_examples=0, eval_examples=0)  # 0: the whole split
   config.batch_size = 1024
   config.num_epochs = 30
   # The paper gives the same warmup and linear decay to every optimizer without printing the

@@ -38,6 +38,16 @@ def steps_for_batch(base_steps: int, base_batch: int, batch: int) -> int:
   return math.ceil(base_steps * base_batch / batch)
 
 
+def two_phase_steps(base_steps: int, base_batch: int, phase1_batch: int, phase2_batch: int,
+                    phase1_fraction: float = 0.9) -> tuple:
+  """Steps of BERT's two phases (9/10 of the epochs at length 128, 1/10 at 512) at other
+  batch sizes. Section 4.1 at 32K: 14063 + 1562 = 15625 (phase 2 gets the remainder)."""
+  phase1 = math.ceil(base_steps * phase1_fraction * base_batch / phase1_batch)
+  total_at_phase2_batch = steps_for_batch(base_steps, base_batch, phase2_batch)
+  phase2 = total_at_phase2_batch - math.ceil(base_steps * phase1_fraction * base_batch / phase2_batch)
+  return phase1, phase2
+
+
 # --- schedules ------------------------------------------------------------------------------
 
 def constant(peak_value) -> Schedule:

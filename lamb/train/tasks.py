@@ -34,7 +34,7 @@ class Task:
 
 
 def _subset(images, labels, n):
-  if n is None or n >= len(labels):
+  if not n or n >= len(labels):  # 0 or None: the whole split
     return images, labels
   return images[:n], labels[:n]
 
