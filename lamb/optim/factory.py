@@ -3,7 +3,12 @@
     optimizer.name = "lamb"
     optimizer.learning_rate = 1e-3                    # the peak rate of the schedule
     optimizer.schedule = {"name": "warmup_polynomial_decay", "total_steps": 1000, "warmup_ratio": 0.1}
-    optimizer.kwargs = {"weight_decay": 0.01, "weight_decay_mask": "exclude_bias_and_norm"}
+    optimizer.weight_decay = 0.01                     # a shared knob (see below)
+    optimizer.kwargs = {"weight_decay_mask": "exclude_bias_and_norm"}
+
+`kwargs` go to the optimizer as they are: an argument it does not take is an error. Other keys
+of the section are shared knobs of a sweep over optimizers (weight_decay, momentum, ...): each
+goes to every optimizer that takes an argument of that name, and is ignored by the others.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ OPTIMIZERS = {
     "adam": baselines.adam, "adamw": baselines.adamw, "adagrad": baselines.adagrad,
     "momentum": baselines.momentum, "nadam": baselines.nadam,
 }
+SECTION_KEYS = ("name", "learning_rate", "schedule", "kwargs")
 _MASK_KWARGS = ("weight_decay_mask", "adaptation_mask", "l2_mask")
 
 
@@ -47,11 +53,13 @@ def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
   if name not in OPTIMIZERS:
     raise _unknown("optimizer", str(name), OPTIMIZERS)
   fn = OPTIMIZERS[name]
-  kwargs = _as_dict(config.get("kwargs"))
   accepted = [p for p in inspect.signature(fn).parameters if p != "learning_rate"]
-  for key in kwargs:
+  kwargs = {k: v for k, v in config.items() if k not in SECTION_KEYS and k in accepted}
+  strict = _as_dict(config.get("kwargs"))
+  for key in strict:
     if key not in accepted:
       raise _unknown(f"argument of {name}", key, accepted)
+  kwargs.update(strict)
   for key in _MASK_KWARGS:
     if key in kwargs:
       kwargs[key] = masks.from_config(kwargs[key])
