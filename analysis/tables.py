@@ -74,6 +74,9 @@ def _scale_notes(frame: pd.DataFrame, scale: str) -> list:
     notes.append("cpu scale is a shrunk reproduction: compare rankings and trends, not digits.")
   if "data" in frame and frame["data"].notna().any():
     notes.append("Data: " + frame["data"].dropna().iloc[0])
+  if "epochs" in frame and frame["epochs"].notna().any():
+    epochs = sorted({round(float(e), 2) for e in frame["epochs"].dropna()})
+    notes.append("Epochs run: " + ", ".join(f"{e:g}" for e in epochs) + f" ({len(frame)} runs).")
   shrink = frame.get("config.shrink_note")
   if shrink is not None and shrink.notna().any() and shrink.dropna().iloc[0]:
     notes.append(shrink.dropna().iloc[0])
@@ -111,7 +114,8 @@ def table7(results_dir, scale: str) -> Rendered:
         "optimizer": rep.optimizer,
         "paper accuracy (avg of 5)": rep.value,
         "measured accuracy (mean ± std over seeds)":
-            "-" if math.isnan(mean) else f"{mean:.4f} ± {0.0 if math.isnan(std) else std:.4f}",
+            "-" if math.isnan(mean) else (f"{mean:.4f} ± {std:.4f}" if not math.isnan(std)
+                                          else f"{mean:.4f} (1 seed)"),
         "difference": float("nan") if math.isnan(mean) else mean - rep.value,
         "best lr": m["best_lr"] if m is not None and "best_lr" in m else float("nan"),
         "seeds": int(m["seeds"]) if m is not None and pd.notna(m.get("seeds")) else 0,

@@ -30,6 +30,7 @@ import time
 import traceback
 from pathlib import Path
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (via clu, tfds) is only a reader here
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CONFIG_DIR = ROOT / "experiments" / "configs"

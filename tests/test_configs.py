@@ -1,0 +1,70 @@
+"""Every config builds at both scales, and the `paper` configs carry the paper's settings."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from experiments import run as run_cli  # noqa: E402
+
+CONFIGS = sorted(run_cli.available_configs())
+
+
+def _config(name, arg):
+  spec = importlib.util.spec_from_file_location(f"cfg_{name}", run_cli.available_configs()[name])
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_every_config_builds_and_expands(name, scale):
+  config = _config(name, scale)
+  assert config.scale == scale and config.name == name
+  runs = run_cli.expand_sweep(config)
+  names = [r[0] for r in runs]
+  assert len(names) == len(set(names)), "run names must be unique"
+  if scale == "cpu":
+    assert config.shrink_note, "a cpu-scale config says how it shrinks the paper's setting"
+
+
+def test_table7_paper_scale_is_the_papers_setting():
+  config = _config("table7", "paper")
+  assert config.batch_size == 1024 and config.num_epochs == 30
+  assert config.model.name == "lenet5" and config.data.name == "mnist"
+  assert config.data.source == "tfds"
+  axes = {path: values for path, values, _ in config.sweep}
+  assert axes["optimizer.name"] == ("momentum", "adagrad", "adam", "adamw", "lamb")
+  assert axes["optimizer.learning_rate"] == (0.0001, 0.001, 0.01, 0.1)
+  assert len(axes["seed"]) == 5
+  assert len(run_cli.expand_sweep(config)) == 5 * 4 * 5
+
+
+def test_table7_cpu_scale_keeps_batch_grid_and_schedule():
+  cpu, paper = _config("table7", "cpu"), _config("table7", "paper")
+  assert cpu.batch_size == paper.batch_size
+  assert cpu.optimizer.schedule.to_dict() == paper.optimizer.schedule.to_dict()
+  assert dict((p, v) for p, v, _ in cpu.sweep)["optimizer.learning_rate"] == \
+      dict((p, v) for p, v, _ in paper.sweep)["optimizer.learning_rate"]
+  assert cpu.data.source == "pureml"
+
+
+def test_variant_options_and_bad_scale():
+  assert _config("table7", "cpu,num_epochs=1").num_epochs == 1
+  with pytest.raises(ValueError):
+    _config("table7", "tpu")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_dry_runs(name, tmp_path):
+  out = subprocess.run([sys.executable, "experiments/run.py", f"--config={name}", "--dry_run",
+                        f"--results_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 0, out.stderr
+  assert f"runs of {name}" in out.stdout
+  assert not any(tmp_path.iterdir()), "a dry run writes nothing"
