@@ -25,8 +25,18 @@ class AdamMomentsState(NamedTuple):
   nu: optax.Updates  # second moment v_t
 
 
+def state_dtype(dtype):
+  """Moments and norms of bfloat16/float16 params in float32; float64 params stay float64."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
+def _float(count):
+  """The step count as the default float type (float64 under jax_enable_x64)."""
+  return jnp.asarray(count, dtype=jnp.result_type(float))
+
+
 def _zeros(params):
-  return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=jnp.float32), params)
+  return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=state_dtype(p.dtype)), params)
 
 
 def _ratio(m_hat, v_hat, eps, eps_inside_sqrt):
@@ -48,7 +58,7 @@ def scale_by_adam_moments(b1=0.9, b2=0.999, eps=1e-6, *, bias_correction: bool =
     mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)  # m_t
     nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * g * g, updates, state.nu)  # v_t
     if bias_correction:  # m_t / (1 - b1^t), v_t / (1 - b2^t)
-      t = count.astype(jnp.float32)
+      t = _float(count)
       c1, c2 = 1 - b1 ** t, 1 - b2 ** t
     else:
       c1 = c2 = 1.0
@@ -67,7 +77,7 @@ class NesterovMomentsState(NamedTuple):
 
 
 def constant_schedule(value) -> Callable[[jax.Array], jax.Array]:
-  return lambda t: value * jnp.ones_like(t, dtype=jnp.float32)
+  return lambda t: value * jnp.ones_like(t, dtype=jnp.result_type(float))
 
 
 def dozat_momentum_schedule(b1=0.975, decay=0.004) -> Callable[[jax.Array], jax.Array]:
@@ -93,13 +103,13 @@ def scale_by_nesterov_moments(b1=0.975, b2=0.999, eps=1e-8, *,
   nu_sched = b2_schedule or constant_schedule(b2)
 
   def init_fn(params):
-    one = jnp.ones([], jnp.float32)
+    one = jnp.ones([], jnp.result_type(float))
     return NesterovMomentsState(jnp.zeros([], jnp.int32), _zeros(params), _zeros(params), one, one)
 
   def update_fn(updates, state, params=None):
     del params
     count = optax.safe_increment(state.count)
-    t = count.astype(jnp.float32)
+    t = _float(count)
     mu_t, mu_next = mu_sched(t), mu_sched(t + 1)
     mu_prod = state.mu_product * mu_t
     mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)

@@ -50,8 +50,12 @@ def two_phase_steps(base_steps: int, base_batch: int, phase1_batch: int, phase2_
 
 # --- schedules ------------------------------------------------------------------------------
 
+def _float(count):
+  return jnp.asarray(count, dtype=jnp.result_type(float))
+
+
 def constant(peak_value) -> Schedule:
-  return lambda count: peak_value * jnp.ones_like(count, dtype=jnp.float32)
+  return lambda count: peak_value * jnp.ones_like(count, dtype=jnp.result_type(float))
 
 
 def polynomial_decay(peak_value, total_steps, power=1.0, end_value=0.0) -> Schedule:
@@ -74,7 +78,7 @@ def warmup_polynomial_decay(peak_value, total_steps, *, warmup_steps=None, warmu
   warmup = warmup_steps if warmup_steps is not None else warmup_ratio * total_steps
 
   def schedule(count):
-    count = jnp.asarray(count, jnp.float32)
+    count = _float(count)
     warm = peak_value * count / jnp.maximum(warmup, 1.0)
     if decay_from_start:
       decayed = polynomial_decay(peak_value, total_steps, power, end_value)(count)
@@ -89,7 +93,7 @@ def goyal(peak_value, steps_per_epoch, *, warmup_epochs=5.0,
           decay_epochs: Sequence[float] = (30, 60, 80), decay_factor=0.1) -> Schedule:
   """Goyal et al.'s recipe: linear warmup over 5 epochs, then x0.1 at epochs 30, 60 and 80."""
   def schedule(count):
-    count = jnp.asarray(count, jnp.float32)
+    count = _float(count)
     epoch = count / steps_per_epoch
     warm = peak_value * jnp.minimum(epoch / warmup_epochs, 1.0) if warmup_epochs else peak_value
     drops = sum(jnp.where(epoch >= e, 1.0, 0.0) for e in decay_epochs)
@@ -100,7 +104,7 @@ def goyal(peak_value, steps_per_epoch, *, warmup_epochs=5.0,
 def two_phase(phase1: Schedule, phase1_steps, phase2: Schedule) -> Schedule:
   """Phase 1 for the first `phase1_steps` steps, then phase 2 restarted from its own step 0."""
   def schedule(count):
-    count = jnp.asarray(count, jnp.float32)
+    count = _float(count)
     return jnp.where(count < phase1_steps, phase1(count), phase2(count - phase1_steps))
   return schedule
 

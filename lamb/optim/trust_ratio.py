@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import optax
 
 from lamb.optim import masks as masks_lib
+from lamb.optim.moments import state_dtype
 
 NORMS = ("l2", "l1", "linf")
 
@@ -22,7 +23,7 @@ class TrustRatioState(NamedTuple):
 
 def layer_norm(x: jax.Array, norm: str, axis: Optional[int] = None) -> jax.Array:
   """The l2, l1 or l-infinity norm of a layer; per slice along `axis` when it is given."""
-  x = x.astype(jnp.float32)
+  x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
   axes = None if axis is None else tuple(a for a in range(x.ndim) if a != axis % x.ndim)
   if norm == "l2":
     return jnp.sqrt(jnp.sum(x * x, axis=axes))
@@ -62,7 +63,8 @@ def scale_by_trust_ratio(*, norm: str = "l2", phi: Optional[Tuple[float, float]]
   def init_fn(params):
     axes = masks_lib.resolve_layer_axis(layer_axis, params)
     leaves, treedef = jax.tree.flatten(params)
-    ratios = [jnp.ones([] if a is None else [p.shape[a]], jnp.float32) for p, a in zip(leaves, axes)]
+    ratios = [jnp.ones([] if a is None else [p.shape[a]], state_dtype(p.dtype))
+              for p, a in zip(leaves, axes)]
     return TrustRatioState(jax.tree.unflatten(treedef, ratios))
 
   def update_fn(updates, state, params=None):
@@ -75,7 +77,7 @@ def scale_by_trust_ratio(*, norm: str = "l2", phi: Optional[Tuple[float, float]]
     new_u, ratios = [], []
     for u, x, on, axis in zip(u_leaves, x_leaves, adapted, axes):
       if not on:
-        ratios.append(jnp.ones([] if axis is None else [x.shape[axis]], jnp.float32))
+        ratios.append(jnp.ones([] if axis is None else [x.shape[axis]], state_dtype(x.dtype)))
         new_u.append(u)
         continue
       ratio = ratio_of(x, u, axis)
