@@ -206,10 +206,15 @@ def main(argv) -> int:
     run = run_config(config, values)
     key = _task_key(run)
     if key not in task_cache:
+      absl_logger = logging.getLogger("absl")
+      level = absl_logger.level
+      absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
       try:
         task_cache[key] = tasks.build(run, FLAGS.data_dir)
       except DatasetNotFoundError as e:
         raise UsageError(str(e)) from None
+      finally:
+        absl_logger.setLevel(level)
     lock = results.RunLock(run_dir)
     if jax.process_count() == 1 and not lock.acquire():
       print(f"[{i + 1}/{len(runs)}] {name}: running in another process, skipped")
