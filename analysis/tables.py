@@ -79,7 +79,8 @@ def _scale_notes(frame: pd.DataFrame, scale: str) -> list:
     notes.append("Epochs run: " + ", ".join(f"{e:g}" for e in epochs) + f" ({len(frame)} runs).")
   shrink = frame.get("config.shrink_note")
   if shrink is not None and shrink.notna().any() and shrink.dropna().iloc[0]:
-    notes.append(shrink.dropna().iloc[0])
+    notes.append("The config's shrink: " + shrink.dropna().iloc[0] +
+                 " (command-line overrides, if any, are in each run's config.json).")
   return notes
 
 
@@ -122,8 +123,9 @@ def table7(results_dir, scale: str) -> Rendered:
         "runs (diverged)": f"{int(m['runs'])} ({int(m['diverged'])})" if m is not None else "0",
     })
   notes = _scale_notes(frame, scale) if len(frame) else [f"No runs found under {results_dir} for scale {scale}."]
-  notes.insert(0, "Test accuracy of LeNet-5 on MNIST, batch 1024; learning rate tuned over "
-                  "{0.0001, 0.001, 0.01, 0.1} per optimizer (best mean over seeds).")
+  batches = sorted(set(frame["config.batch_size"].dropna().astype(int))) if len(frame) else [1024]
+  notes.insert(0, f"Test accuracy of LeNet-5 on MNIST, batch {', '.join(map(str, batches))}; "
+                  "learning rate tuned per optimizer (best mean over seeds).")
   return Rendered(f"Table 7: MNIST with LeNet-5 ({scale} scale)", pd.DataFrame(rows), notes)
 
 

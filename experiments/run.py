@@ -211,13 +211,17 @@ def main(argv) -> int:
       absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
       try:
         task_cache[key] = tasks.build(run, FLAGS.data_dir)
-      except DatasetNotFoundError as e:
+      except (DatasetNotFoundError, ValueError) as e:  # missing data, or a bad data/model/task name
         raise UsageError(str(e)) from None
       finally:
         absl_logger.setLevel(level)
     lock = results.RunLock(run_dir)
     if jax.process_count() == 1 and not lock.acquire():
       print(f"[{i + 1}/{len(runs)}] {name}: running in another process, skipped")
+      continue
+    if results.is_finished(run_dir):  # another process may have finished it while we loaded data
+      lock.release()
+      print(f"[{i + 1}/{len(runs)}] {name}: finished before, skipped")
       continue
     try:
       start = time.time()

@@ -153,7 +153,9 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
     step += 1
     pending.append((step, metrics))
     last = step == total_steps
-    if step % log_every == 0 or last:
+    checkpoint_now = bool(ckpt_every and step % ckpt_every == 0) or last
+    # Records are drained before every checkpoint, so a resumed run loses none of them.
+    if step % log_every == 0 or checkpoint_now:
       fetched = jax.device_get(pending)
       pending = []
       for s, m in fetched:
@@ -183,7 +185,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
       t0 += time.time() - t_eval  # evaluation time is not training time
     if report is not None:
       report(step)
-    if (ckpt_every and step % ckpt_every == 0) or last:
+    if checkpoint_now:
       recorder.flush()
       ckpt.save(step, state)
   jax.block_until_ready(state)

@@ -1,0 +1,1 @@
+"""Subprocess entry points and small shared pieces for the runner/training-loop tests."""
