@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import jax
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # in-process jax tests, before jax is imported
@@ -184,3 +185,20 @@ def copy_of_baseline(baseline, tmp_path):
   dest = tmp_path / "results"
   shutil.copytree(baseline.results_dir, dest)
   return dest
+
+
+@pytest.fixture(params=["float64", "float32"])
+def precision(request):
+  """Runs a test with jax_enable_x64 on and off, restoring it afterwards."""
+  prev = jax.config.jax_enable_x64
+  jax.config.update("jax_enable_x64", request.param == "float64")
+  yield request.param
+  jax.config.update("jax_enable_x64", prev)
+
+
+@pytest.fixture
+def x64():
+  prev = jax.config.jax_enable_x64
+  jax.config.update("jax_enable_x64", True)
+  yield
+  jax.config.update("jax_enable_x64", prev)

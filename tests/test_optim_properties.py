@@ -20,20 +20,6 @@ T = 8
 LR = 0.01
 
 
-@pytest.fixture(params=["float64", "float32"])
-def precision(request):
-  prev = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", request.param == "float64")
-  yield request.param
-  jax.config.update("jax_enable_x64", prev)
-
-
-@pytest.fixture
-def x64():
-  prev = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", prev)
 
 
 def _flat(tree, prefix=""):

@@ -25,14 +25,7 @@ RTOL = 1e-6
 ATOL = 1e-12
 
 
-# ----------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def x64():
-  prev = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", prev)
-
+# The `x64` and `precision` fixtures (jax_enable_x64 on / both ways) are in conftest.py.
 
 # float32 runs are compared leaf by leaf in norm: ||got - want|| <= RTOL32 * ||want||. Unit
 # roundoff is 6e-8, but 1 - b2^t = 1e-3 computed in float32 is only good to ~1e-5 relative
@@ -40,13 +33,6 @@ def x64():
 # float64 runs, which are held to RTOL elementwise.
 RTOL32 = 1e-4
 
-
-@pytest.fixture(params=["float64", "float32"])
-def precision(request):
-  prev = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", request.param == "float64")
-  yield request.param
-  jax.config.update("jax_enable_x64", prev)
 
 
 def make_params(seed=0):
