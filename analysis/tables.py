@@ -85,17 +85,25 @@ def _scale_notes(frame: pd.DataFrame, scale: str) -> list:
 
 
 def tuned_by_optimizer(frame: pd.DataFrame, metric: str = "final.accuracy") -> pd.DataFrame:
-  """Per optimizer: mean/std over seeds at each learning rate, then the best learning rate."""
+  """Per optimizer: mean/std over seeds at each learning rate, then the best learning rate.
+
+  Only a learning rate at which every seed completed can be chosen (the paper prints a setting
+  with diverged runs as "diverge"); an optimizer with no such rate is reported as diverged.
+  """
   out = []
   for name, group in frame.groupby("config.optimizer.name", sort=False):
-    done = group[group.status == "completed"]
-    per_lr = done.groupby("config.optimizer.learning_rate")[metric].agg(["mean", "std", "count"])
     row = {"optimizer": name, "runs": len(group), "diverged": int((group.status == "diverged").sum()),
            "failed_or_incomplete": int(group.status.isin(["failed", "incomplete"]).sum())}
+    lrs = group.groupby("config.optimizer.learning_rate")
+    complete = [lr for lr, g in lrs if (g.status == "completed").all()]
+    per_lr = group[group["config.optimizer.learning_rate"].isin(complete)].groupby(
+        "config.optimizer.learning_rate")[metric].agg(["mean", "std", "count"])
     if len(per_lr):
       best_lr = per_lr["mean"].idxmax()
       row.update(best_lr=best_lr, mean=per_lr.loc[best_lr, "mean"],
                  std=per_lr.loc[best_lr, "std"], seeds=int(per_lr.loc[best_lr, "count"]))
+    elif row["diverged"]:
+      row["status"] = "diverge"
     out.append(row)
   return pd.DataFrame(out)
 
@@ -115,7 +123,8 @@ def table7(results_dir, scale: str) -> Rendered:
         "optimizer": rep.optimizer,
         "paper accuracy (avg of 5)": rep.value,
         "measured accuracy (mean ± std over seeds)":
-            "-" if math.isnan(mean) else (f"{mean:.4f} ± {std:.4f}" if not math.isnan(std)
+            (m.get("status") if m is not None and isinstance(m.get("status"), str) else "-")
+            if math.isnan(mean) else (f"{mean:.4f} ± {std:.4f}" if not math.isnan(std)
                                           else f"{mean:.4f} (1 seed)"),
         "difference": float("nan") if math.isnan(mean) else mean - rep.value,
         "best lr": m["best_lr"] if m is not None and "best_lr" in m else float("nan"),

@@ -71,7 +71,9 @@ def _preprocess_argv(argv):
   """Resolve bare config names before absl sees them; collect the overridden keys."""
   out, overridden = [], set()
   for i, arg in enumerate(argv):
-    if i and arg.startswith("--config=") :
+    if i > 1 and argv[i - 1] == "--config":  # `--config table7`, the form absl also accepts
+      arg = resolve_config(arg)
+    elif i and arg.startswith("--config="):
       arg = "--config=" + resolve_config(arg[len("--config="):])
     elif i and arg.startswith("--config."):
       overridden.add(arg[len("--config."):].split("=", 1)[0])
@@ -156,6 +158,44 @@ def run_config(config, overrides: dict):
   return run
 
 
+def fingerprint(config_dict: dict) -> str:
+  """What makes two runs the same run: the resolved config minus the sweep declaration."""
+  plain = json.loads(json.dumps({k: v for k, v in config_dict.items() if k != "sweep"},
+                                sort_keys=True, default=str))
+  return json.dumps(plain, sort_keys=True)
+
+
+def conflicts(run_dir: Path, run) -> bool:
+  """True when `run_dir` holds results of a different config (e.g. another --config.* override)."""
+  try:
+    stored = json.loads((run_dir / "config.json").read_text())
+  except (OSError, ValueError):
+    return False
+  return fingerprint(stored) != fingerprint(run.to_dict())
+
+
+def validate(run, data_dir, task_cache):
+  """Everything that can be checked before training: optimizer, schedule, batch split, data."""
+  from lamb import optim
+  from lamb.data.errors import DatasetNotFoundError
+  from lamb.train import mesh as mesh_lib, tasks, trainer
+  try:
+    optim.create(trainer.resolved_optimizer(run, steps_per_epoch=1, total_steps=100))
+    mesh_lib.check_batch_size(run.batch_size, run.get("microbatches", 1))
+    key = _task_key(run)
+    if key not in task_cache:
+      absl_logger = logging.getLogger("absl")
+      level = absl_logger.level
+      absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
+      try:
+        task_cache[key] = tasks.build(run, data_dir)
+      finally:
+        absl_logger.setLevel(level)
+    return task_cache[key]
+  except (DatasetNotFoundError, ValueError, TypeError, KeyError) as e:
+    raise UsageError(" ".join(str(e).split())) from None
+
+
 def _task_key(config) -> str:
   return json.dumps({k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict")
                      else config.get(k) for k in ("task", "data", "model", "compute_dtype")},
@@ -163,7 +203,6 @@ def _task_key(config) -> str:
 
 
 def main(argv) -> int:
-  from lamb.data.errors import DatasetNotFoundError
   if "--list" in argv:
     for name, path in available_configs().items():
       print(f"{name:<12} {describe(path)}")
@@ -187,34 +226,30 @@ def main(argv) -> int:
   out_dir = Path(FLAGS.results_dir) / config.name / config.scale
   if FLAGS.dry_run:
     for name, values in runs:
-      status = "done" if _finished(out_dir / name) else "todo"
+      status = ("conflict" if conflicts(out_dir / name, run_config(config, values)) else
+                "done" if _finished(out_dir / name) else "todo")
       print(f"{name:<40} {status}  " + " ".join(f"{k}={_format(v)}" for k, v in values.items()))
     print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
     return 0
 
   import jax
-  from lamb.train import mesh as mesh_lib, results, tasks, trainer
+  from lamb.train import mesh as mesh_lib, results, trainer
   mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
                                   FLAGS.process_id)
-  task_cache = {}
+  # Check every run before training any, so a bad command line writes nothing.
+  task_cache, planned = {}, []
+  for name, values in runs:
+    run = run_config(config, values)
+    if conflicts(out_dir / name, run):
+      raise UsageError(f"{out_dir / name} holds results of a different config (another "
+                       "--config.* override?); pass --results_dir to keep both, or remove it")
+    planned.append((name, run, validate(run, FLAGS.data_dir, task_cache)))
   crashed = 0
-  for i, (name, values) in enumerate(runs):
+  for i, (name, run, task) in enumerate(planned):
     run_dir = out_dir / name
     if results.is_finished(run_dir):
       print(f"[{i + 1}/{len(runs)}] {name}: finished before, skipped")
       continue
-    run = run_config(config, values)
-    key = _task_key(run)
-    if key not in task_cache:
-      absl_logger = logging.getLogger("absl")
-      level = absl_logger.level
-      absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
-      try:
-        task_cache[key] = tasks.build(run, FLAGS.data_dir)
-      except (DatasetNotFoundError, ValueError) as e:  # missing data, or a bad data/model/task name
-        raise UsageError(str(e)) from None
-      finally:
-        absl_logger.setLevel(level)
     lock = results.RunLock(run_dir)
     if jax.process_count() == 1 and not lock.acquire():
       print(f"[{i + 1}/{len(runs)}] {name}: running in another process, skipped")
@@ -227,10 +262,11 @@ def main(argv) -> int:
       start = time.time()
       summary = trainer.train_and_evaluate(run, run_dir, data_dir=FLAGS.data_dir,
                                            checkpoint_dir=_ckpt_dir(FLAGS.checkpoint_dir, run, name),
-                                           task=task_cache[key])
+                                           task=task)
       final = summary.get("final") or {}
+      metric = next(iter(task.better))
       print(f"[{i + 1}/{len(runs)}] {name}: {summary['status']} after {summary['steps']} steps, "
-            f"accuracy {final.get('accuracy', float('nan')):.4f} ({time.time() - start:.0f}s)",
+            f"{metric} {final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)",
             flush=True)
     except Exception as e:  # a crashed run is recorded and the sweep goes on
       crashed += 1

@@ -167,11 +167,16 @@ def test_dry_run_prints_one_line_per_run_and_writes_nothing(tmp_path):
 
 def test_dry_run_marks_finished_runs_done_and_changes_nothing(copy_of_baseline):
   before = tree_bytes(copy_of_baseline)
-  proc = run_cli(["--config=table7", "--dry_run", "--only=^lamb_lr0.01_"],
+  proc = run_cli(tiny_args(only="^lamb_lr0.01_") + ["--dry_run"],
                  results_dir=copy_of_baseline, timeout=60)
   assert proc.returncode == 0, proc.stderr
   status = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[:-1]}
   assert status == {RUN: "done", "lamb_lr0.01_seed1": "todo"}
+  # Without the baseline's overrides the same folder holds another config's results.
+  proc = run_cli(["--config=table7", "--dry_run", "--only=^lamb_lr0.01_"],
+                 results_dir=copy_of_baseline, timeout=60)
+  status = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[:-1]}
+  assert status == {RUN: "conflict", "lamb_lr0.01_seed1": "todo"}
   assert tree_bytes(copy_of_baseline) == before
 
 

@@ -21,6 +21,7 @@ import optax
 from lamb.optim import baselines, masks, schedules
 from lamb.optim.lamb import lamb
 from lamb.optim.lars import lars
+from lamb.optim.moments import dozat_momentum_schedule
 from lamb.optim.nlamb import nlamb, nnlamb
 
 OPTIMIZERS = {
@@ -29,6 +30,11 @@ OPTIMIZERS = {
     "momentum": baselines.momentum, "nadam": baselines.nadam,
 }
 SECTION_KEYS = ("name", "learning_rate", "schedule", "kwargs")
+_ANY_ACCEPTS = {p for fn in OPTIMIZERS.values() for p in inspect.signature(fn).parameters} - {
+    "learning_rate"}
+# Configs name the {beta^t} schedules of N-LAMB/NN-LAMB (Appendix D); each is built from the
+# optimizer's own b1 (or b2).
+MOMENTUM_SCHEDULES = {"constant": lambda beta: None, "dozat": dozat_momentum_schedule}
 _MASK_KWARGS = ("weight_decay_mask", "adaptation_mask", "l2_mask")
 
 
@@ -54,7 +60,11 @@ def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
     raise _unknown("optimizer", str(name), OPTIMIZERS)
   fn = OPTIMIZERS[name]
   accepted = [p for p in inspect.signature(fn).parameters if p != "learning_rate"]
-  kwargs = {k: v for k, v in config.items() if k not in SECTION_KEYS and k in accepted}
+  shared = {k: v for k, v in config.items() if k not in SECTION_KEYS}
+  for key in shared:
+    if key not in _ANY_ACCEPTS:
+      raise _unknown("optimizer setting", key, sorted(_ANY_ACCEPTS | set(SECTION_KEYS)))
+  kwargs = {k: v for k, v in shared.items() if k in accepted}
   strict = _as_dict(config.get("kwargs"))
   for key in strict:
     if key not in accepted:
@@ -63,6 +73,12 @@ def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
   for key in _MASK_KWARGS:
     if key in kwargs:
       kwargs[key] = masks.from_config(kwargs[key])
+  for key in ("b1_schedule", "b2_schedule"):
+    if isinstance(kwargs.get(key), str):
+      if kwargs[key] not in MOMENTUM_SCHEDULES:
+        raise _unknown(key, kwargs[key], MOMENTUM_SCHEDULES)
+      beta = kwargs.get("b1" if key == "b1_schedule" else "b2", 0.975 if key == "b1_schedule" else 0.999)
+      kwargs[key] = MOMENTUM_SCHEDULES[kwargs[key]](beta)
   if kwargs.get("phi") is not None:
     kwargs["phi"] = tuple(kwargs["phi"])
   schedule = _as_dict(config.get("schedule"))

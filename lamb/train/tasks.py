@@ -31,6 +31,9 @@ class Task:
   finalize_eval: Callable  # dict of sums -> dict of metrics
   description: str
   eval_split: str
+  # Evaluation metrics for the summary's "best", each with max or min; the first is the one
+  # the paper reports for the task.
+  better: dict = dataclasses.field(default_factory=lambda: {"accuracy": max, "loss": min})
 
 
 def _subset(images, labels, n):
@@ -84,7 +87,8 @@ def image_classification(config, data_dir=None) -> Task:
 
   return Task({"image": np.asarray(train_x), "label": np.asarray(train_y)},
               {"image": np.asarray(eval_x), "label": np.asarray(eval_y)},
-              init, loss_fn, eval_fn, finalize_eval, source.describe(data.source), data.eval_split)
+              init, loss_fn, eval_fn, finalize_eval, source.describe(data.source), data.eval_split,
+              better={"accuracy": max, "top5_accuracy": max, "loss": min})
 
 
 TASKS = {"image_classification": image_classification}

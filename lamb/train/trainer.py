@@ -46,6 +46,16 @@ def resolved_optimizer(config, steps_per_epoch: int, total_steps: int) -> dict:
   return opt
 
 
+def _best(evals: list, better: dict) -> dict:
+  """The best finite value of each evaluation metric; `better` maps a metric to max or min."""
+  best = {}
+  for key, pick in better.items():
+    values = [r[key] for r in evals if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    if values:
+      best[key] = pick(values)
+  return best
+
+
 def _interval(config, what: str, steps_per_epoch: int) -> int:
   """`<what>_every_steps`, or `<what>_every_epochs` in steps; 0 = only at the end."""
   steps = config.get(f"{what}_every_steps") or 0
@@ -140,6 +150,9 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   device_batches = _prefetch(mesh_lib.global_batch(b, mesh) for b in local_batches)
 
   log_every = max(1, config.get("log_every_steps", 50))
+  # Padded eval batches must split over every device: round up (padding is masked out).
+  eval_batch_size = -(-config.get("eval_batch_size", batch_size) // jax.device_count()) \
+      * jax.device_count()
   eval_every = _interval(config, "eval", steps_per_epoch)
   trust_every = _interval(config, "trust_ratio", steps_per_epoch)
   ckpt_every = _interval(config, "checkpoint", steps_per_epoch)
@@ -154,8 +167,11 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
     pending.append((step, metrics))
     last = step == total_steps
     checkpoint_now = bool(ckpt_every and step % ckpt_every == 0) or last
-    # Records are drained before every checkpoint, so a resumed run loses none of them.
-    if step % log_every == 0 or checkpoint_now:
+    eval_now = bool(eval_every and step % eval_every == 0) or last
+    trust_now = bool(trust_every and (step % trust_every == 0 or step == 1 or last))
+    # Records are drained (and checked for divergence) before every checkpoint, evaluation and
+    # trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
+    if step % log_every == 0 or checkpoint_now or eval_now or trust_now:
       fetched = jax.device_get(pending)
       pending = []
       for s, m in fetched:
@@ -171,14 +187,14 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
       if status == "diverged":
         recorder.log({"step": diverged_at, "split": "train", "diverged": True})
         break
-    if trust_every and (step % trust_every == 0 or step == 1 or last):
+    if trust_now:
       try:
         recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
       except ValueError:  # this optimizer keeps no trust ratios
         trust_every = 0
-    if (eval_every and step % eval_every == 0) or last:
+    if eval_now:
       t_eval = time.time()
-      metrics = evaluate(task, eval_step, state, mesh, config.get("eval_batch_size", batch_size))
+      metrics = evaluate(task, eval_step, state, mesh, eval_batch_size)
       recorder.log({"step": step, "split": "eval", **metrics})
       if writes:
         writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
@@ -199,12 +215,11 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   evals = [r for r in recorder.metrics if r.get("split") == "eval"]
   summary = {
       "status": status, "experiment": config.name, "scale": config.scale,
-      "run": run_dir.name, "steps": step, "total_steps": total_steps,
+      "run": run_dir.name, "steps": diverged_at or step, "total_steps": total_steps,
       "steps_per_epoch": steps_per_epoch, "epochs": step / steps_per_epoch,
       "diverged_at_step": diverged_at,
       "final": {k: v for k, v in evals[-1].items() if k not in ("step", "split")} if evals and status == "completed" else None,
-      "best": ({"accuracy": max(r["accuracy"] for r in evals),
-                "loss": min(r["loss"] for r in evals)} if evals else None),
+      "best": _best(evals, task.better) if evals else None,
       "wall_time_s": time.time() - start_time,
       "train_time_s": train_time,
       "examples_per_s": trained_steps * batch_size / train_time if train_time > 0 else None,
