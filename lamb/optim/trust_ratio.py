@@ -48,7 +48,8 @@ def scale_by_trust_ratio(*, norm: str = "l2", phi: Optional[Tuple[float, float]]
 
   phi=None is phi(z) = z; phi=(gamma_l, gamma_u) is phi(z) = min(max(z, gamma_l), gamma_u).
   The ratio is 1 where ||x|| or ||u|| is zero (the reference behaviour: a zero-initialised
-  bias still moves, and nothing divides by zero) and on leaves outside `mask`.
+  bias still moves, and nothing divides by zero) and on leaves outside `mask`. With phi bounds
+  this is a deliberate jump: at ||x|| = 0 the paper's formula would give gamma_l / ||u||.
   `layer_axis` (an int, a per-leaf pytree or a callable) gives stacked parameters one ratio
   per slice; without it an array of L scanned layers would get a single ratio.
   """
