@@ -30,7 +30,9 @@ def _split_microbatches(batch, k: int, mesh):
   return jax.tree.map(split, batch)
 
 
-def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, microbatches: int = 1):
+def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, microbatches: int = 1,
+                    learning_rate_fn: Callable = None):
+  """`learning_rate_fn` (the optimizer's schedule) is reported in the step's metrics."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
   def train_step(state: TrainState, batch):
@@ -60,6 +62,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, mic
       grads = jax.tree.map(lambda g: g / microbatches, grads)
       metrics = jax.tree.map(lambda m: m / microbatches, metrics)
       loss = metrics.pop("loss")
+    if learning_rate_fn is not None:  # the rate this update uses (optax counts from 0)
+      metrics = dict(metrics, learning_rate=learning_rate_fn(state.step))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,

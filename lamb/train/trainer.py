@@ -140,7 +140,8 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   if writes:
     results.write_json(run_dir / results.CONFIG, config.to_dict())
 
-  train_step = step_lib.make_train_step(task.loss_fn, tx, mesh, config.get("microbatches", 1))
+  train_step = step_lib.make_train_step(task.loss_fn, tx, mesh, config.get("microbatches", 1),
+                                       learning_rate_fn=lr_fn)
   eval_step = step_lib.make_eval_step(task.eval_fn, mesh)
   writer, report = _writers(run_dir, total_steps, writes)
 
@@ -178,8 +179,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
         if not all(math.isfinite(float(v)) for v in m.values()):
           status, diverged_at = "diverged", s
           break
-        record = {"step": s, "split": "train", "learning_rate": float(lr_fn(s - 1)),
-                  **{k: float(v) for k, v in m.items()}}
+        record = {"step": s, "split": "train", **{k: float(v) for k, v in m.items()}}
         recorder.log(record)
       if writes and status == "completed":
         writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
