@@ -224,16 +224,17 @@ def main(argv) -> int:
     if not runs:
       raise UsageError(f"--only={FLAGS.only!r} matches no run of {config.name}")
   out_dir = Path(FLAGS.results_dir) / config.name / config.scale
+  from lamb.train import results  # files only: a dry run never imports jax
   if FLAGS.dry_run:
     for name, values in runs:
       status = ("conflict" if conflicts(out_dir / name, run_config(config, values)) else
-                "done" if _finished(out_dir / name) else "todo")
+                "done" if results.is_finished(out_dir / name) else "todo")
       print(f"{name:<40} {status}  " + " ".join(f"{k}={_format(v)}" for k, v in values.items()))
     print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
     return 0
 
   import jax
-  from lamb.train import mesh as mesh_lib, results, trainer
+  from lamb.train import mesh as mesh_lib, trainer
   mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
                                   FLAGS.process_id)
   # Check every run before training any, so a bad command line writes nothing.
@@ -279,13 +280,6 @@ def main(argv) -> int:
     finally:
       lock.release()
   return 1 if crashed else 0
-
-
-def _finished(run_dir: Path) -> bool:
-  try:
-    return json.loads((run_dir / "summary.json").read_text()).get("status") in ("completed", "diverged")
-  except (OSError, ValueError):
-    return False
 
 
 def _ckpt_dir(base, config, name):

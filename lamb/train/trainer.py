@@ -159,7 +159,6 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   ckpt_every = _interval(config, "checkpoint", steps_per_epoch)
   status, diverged_at = "completed", None
   pending = []
-  train_time, trained_steps = 0.0, 0
   t0 = time.time()
   step = start_step
   while step < total_steps:
