@@ -81,6 +81,11 @@ def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
       kwargs[key] = MOMENTUM_SCHEDULES[kwargs[key]](beta)
   if kwargs.get("phi") is not None:
     kwargs["phi"] = tuple(kwargs["phi"])
+  return fn(learning_rate(config), **kwargs)
+
+
+def learning_rate(config: Mapping[str, Any]) -> schedules.Schedule:
+  """The learning-rate schedule of an optimizer section (`learning_rate` is its peak)."""
+  config = _as_dict(config)
   schedule = _as_dict(config.get("schedule"))
-  lr = schedules.create(schedule.pop("name", None), config["learning_rate"], **schedule)
-  return fn(lr, **kwargs)
+  return schedules.create(schedule.pop("name", None), config["learning_rate"], **schedule)

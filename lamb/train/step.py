@@ -51,14 +51,15 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, mic
         return (add(grads_sum, grads), add(metrics_sum, metrics), model_state), None
 
       zeros = jax.tree.map(jnp.zeros_like, state.params)
-      mb0 = jax.tree.map(lambda x: x[0], _split_microbatches(batch, microbatches, mesh))
+      mbs = _split_microbatches(batch, microbatches, mesh)
+      mb0 = jax.tree.map(lambda x: x[0], mbs)
       metrics_shape = jax.eval_shape(
           lambda: dict(grad_fn(state.params, state.model_state, mb0, rng, True)[0][1][0],
                        loss=jnp.zeros([])))
       metrics0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
       (grads, metrics, model_state), _ = jax.lax.scan(
           accumulate, (zeros, metrics0, state.model_state),
-          (_split_microbatches(batch, microbatches, mesh), jnp.arange(microbatches)))
+          (mbs, jnp.arange(microbatches)))
       grads = jax.tree.map(lambda g: g / microbatches, grads)
       metrics = jax.tree.map(lambda m: m / microbatches, metrics)
       loss = metrics.pop("loss")

@@ -120,8 +120,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   total_steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
   opt_config = resolved_optimizer(config, steps_per_epoch, total_steps)
   tx = optim.create(opt_config)
-  schedule = dict(opt_config["schedule"])
-  lr_fn = optim.schedules.create(schedule.pop("name", None), opt_config["learning_rate"], **schedule)
+  lr_fn = optim.learning_rate(opt_config)
 
   params, model_state = task.init(jax.random.PRNGKey(config.seed))
   state = TrainState(step=jnp.zeros([], jnp.int32), params=params, opt_state=tx.init(params),
