@@ -11,6 +11,11 @@
   --only=REGEX              run only the runs whose names match
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
   --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
+  --compilation_cache_dir=DIR  JAX's persistent compilation cache (default
+                            $LAMB_COMPILATION_CACHE or ~/.cache/lamb/jax_compilation; '' = off)
+
+Runs of a sweep share one compiled train and eval step (hyperparameters are arguments of the
+step, not constants in it), and the data set is loaded once per process.
 
 A sweep skips finished runs and resumes unfinished ones from their last checkpoint; a diverged
 run is recorded as such and the sweep goes on. Exit status: 0 when every run completed or
@@ -117,6 +122,9 @@ def define_flags():
   flags.DEFINE_string("results_dir", str(ROOT / "results"), "where results are written")
   flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
   flags.DEFINE_string("checkpoint_dir", None, "checkpoints go here instead of the run folder")
+  flags.DEFINE_string("compilation_cache_dir", None,
+                      "JAX's persistent compilation cache (default $LAMB_COMPILATION_CACHE or "
+                      "~/.cache/lamb/jax_compilation; '' turns it off)")
   flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process)")
   flags.DEFINE_integer("num_processes", None, "number of processes (multi-process)")
   flags.DEFINE_integer("process_id", None, "this process's index (multi-process)")
@@ -174,14 +182,17 @@ def conflicts(run_dir: Path, run) -> bool:
   return fingerprint(stored) != fingerprint(run.to_dict())
 
 
-def validate(run, data_dir, task_cache):
-  """Everything that can be checked before training: optimizer, schedule, batch split, data."""
+def validate(run, data_dir, task_cache, build_task: bool = True):
+  """Everything that can be checked before training: optimizer, schedule, batch split, data
+  (the data only when `build_task`: a finished run needs none)."""
   from lamb import optim
   from lamb.data.errors import DatasetNotFoundError
   from lamb.train import mesh as mesh_lib, tasks, trainer
   try:
     optim.create(trainer.resolved_optimizer(run, steps_per_epoch=1, total_steps=100))
     mesh_lib.check_batch_size(run.batch_size, run.get("microbatches", 1))
+    if not build_task:
+      return None
     key = _task_key(run)
     if key not in task_cache:
       absl_logger = logging.getLogger("absl")
@@ -234,9 +245,10 @@ def main(argv) -> int:
     return 0
 
   import jax
-  from lamb.train import mesh as mesh_lib, trainer
+  from lamb.train import mesh as mesh_lib, programs, trainer
   mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
                                   FLAGS.process_id)
+  programs.enable_persistent_cache(FLAGS.compilation_cache_dir)
   # Check every run before training any, so a bad command line writes nothing.
   task_cache, planned = {}, []
   for name, values in runs:
@@ -244,7 +256,8 @@ def main(argv) -> int:
     if conflicts(out_dir / name, run):
       raise UsageError(f"{out_dir / name} holds results of a different config (another "
                        "--config.* override?); pass --results_dir to keep both, or remove it")
-    planned.append((name, run, validate(run, FLAGS.data_dir, task_cache)))
+    planned.append((name, run, validate(run, FLAGS.data_dir, task_cache,
+                                        build_task=not results.is_finished(out_dir / name))))
   crashed = 0
   for i, (name, run, task) in enumerate(planned):
     run_dir = out_dir / name
@@ -261,6 +274,8 @@ def main(argv) -> int:
       continue
     try:
       start = time.time()
+      if task is None:  # it was finished at planning time and has been removed since
+        task = validate(run, FLAGS.data_dir, task_cache)
       summary = trainer.train_and_evaluate(run, run_dir, data_dir=FLAGS.data_dir,
                                            checkpoint_dir=_ckpt_dir(FLAGS.checkpoint_dir, run, name),
                                            task=task)

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,9 @@ import jax
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # in-process jax tests, before jax is imported
+# The command-line runs of the suite share one persistent compilation cache of their own (not
+# the user's), so each program of the tiny runs is compiled once per session.
+os.environ.setdefault("LAMB_COMPILATION_CACHE", tempfile.mkdtemp(prefix="lamb-test-jax-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PY = ROOT / "experiments" / "run.py"

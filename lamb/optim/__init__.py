@@ -8,7 +8,7 @@
 """
 from lamb.optim import schedules
 from lamb.optim.baselines import adagrad, adam, adamw, momentum, nadam
-from lamb.optim.factory import OPTIMIZERS, create, learning_rate
+from lamb.optim.factory import OPTIMIZERS, create, learning_rate, merge, split
 from lamb.optim.lamb import lamb
 from lamb.optim.lars import lars
 from lamb.optim.masks import exclude_bias_and_norm, layer_axis_by_path, path_mask
@@ -19,7 +19,7 @@ from lamb.optim.trust_ratio import layer_norm, scale_by_trust_ratio, trust_ratio
 
 __all__ = [
     "adagrad", "adam", "adamw", "momentum", "nadam", "lamb", "lars", "nlamb", "nnlamb",
-    "create", "learning_rate", "OPTIMIZERS", "schedules", "trust_ratios", "path_mask", "exclude_bias_and_norm",
+    "create", "learning_rate", "split", "merge", "OPTIMIZERS", "schedules", "trust_ratios", "path_mask", "exclude_bias_and_norm",
     "layer_axis_by_path", "dozat_momentum_schedule", "scale_by_adam_moments",
     "scale_by_nesterov_moments", "scale_by_ema_momentum", "scale_by_trust_ratio", "layer_norm",
 ]

@@ -9,6 +9,12 @@
 `kwargs` go to the optimizer as they are: an argument it does not take is an error. Other keys
 of the section are shared knobs of a sweep over optimizers (weight_decay, momentum, ...): each
 goes to every optimizer that takes an argument of that name, and is ignored by the others.
+
+Hyperparameters as data. `split(config)` separates a section into its structure (names,
+switches, masks: what decides the program) and its numbers (learning rate, schedule lengths,
+weight decay, betas, epsilon, trust-ratio bounds, ...). `create(structure, numbers)` accepts
+the numbers as traced arrays, so every run of a sweep that shares a structure runs one compiled
+train step (see lamb/train/programs.py).
 """
 from __future__ import annotations
 
@@ -52,9 +58,61 @@ def _unknown(kind, name, known) -> ValueError:
   return ValueError(f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}")
 
 
-def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
-  """An optimizer from `{name, learning_rate, schedule, kwargs}` (a ConfigDict or a dict)."""
-  config = _as_dict(config)
+# Numbers that shape the optimizer state (one trust ratio per slice of this axis) stay static.
+STRUCTURAL = frozenset({"layer_axis"})
+_SLOT = "<hyperparameter>"
+
+
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def split(config: Mapping[str, Any]) -> tuple:
+  """(structure, numbers): the section with each hyperparameter replaced by a slot, and the
+  hyperparameters by dotted path (`learning_rate`, `schedule.warmup_ratio`, `kwargs.phi.0`).
+
+  Two sections with equal structures differ only in numbers, so they can share one program.
+  """
+  numbers = {}
+
+  def walk(node, path):
+    if isinstance(node, Mapping) or hasattr(node, "to_dict"):
+      return {k: (v if k in STRUCTURAL else walk(v, path + (str(k),)))
+              for k, v in _as_dict(node).items()}
+    if isinstance(node, (list, tuple)):
+      return [walk(v, path + (str(i),)) for i, v in enumerate(node)]
+    if _is_number(node):
+      numbers[".".join(path)] = float(node)
+      return _SLOT
+    return node
+
+  return walk(_as_dict(config), ()), numbers
+
+
+def merge(structure: Mapping[str, Any], numbers: Mapping[str, Any]) -> dict:
+  """The inverse of `split`: a section whose slots hold `numbers` (floats or traced arrays)."""
+  def walk(node, path):
+    if isinstance(node, dict):
+      return {k: (v if k in STRUCTURAL else walk(v, path + (str(k),))) for k, v in node.items()}
+    if isinstance(node, list):
+      return [walk(v, path + (str(i),)) for i, v in enumerate(node)]
+    if isinstance(node, str) and node == _SLOT:
+      key = ".".join(path)
+      if key not in numbers:
+        raise KeyError(f"no value for hyperparameter {key!r}")
+      return numbers[key]
+    return node
+  return walk(structure, ())
+
+
+def create(config: Mapping[str, Any], numbers: Mapping[str, Any] = None
+           ) -> optax.GradientTransformation:
+  """An optimizer from `{name, learning_rate, schedule, kwargs}` (a ConfigDict or a dict).
+
+  With `numbers`, `config` is a structure from `split` and `numbers` its hyperparameters
+  (floats, or traced arrays inside a jitted step).
+  """
+  config = _as_dict(config) if numbers is None else merge(config, numbers)
   name = config.get("name")
   if name not in OPTIMIZERS:
     raise _unknown("optimizer", str(name), OPTIMIZERS)
@@ -84,8 +142,10 @@ def create(config: Mapping[str, Any]) -> optax.GradientTransformation:
   return fn(learning_rate(config), **kwargs)
 
 
-def learning_rate(config: Mapping[str, Any]) -> schedules.Schedule:
-  """The learning-rate schedule of an optimizer section (`learning_rate` is its peak)."""
-  config = _as_dict(config)
+def learning_rate(config: Mapping[str, Any], numbers: Mapping[str, Any] = None
+                  ) -> schedules.Schedule:
+  """The learning-rate schedule of an optimizer section (`learning_rate` is its peak); with
+  `numbers`, of a structure from `split` (as in `create`)."""
+  config = _as_dict(config) if numbers is None else merge(config, numbers)
   schedule = _as_dict(config.get("schedule"))
   return schedules.create(schedule.pop("name", None), config["learning_rate"], **schedule)

@@ -95,7 +95,9 @@ def goyal(peak_value, steps_per_epoch, *, warmup_epochs=5.0,
   def schedule(count):
     count = _float(count)
     epoch = count / steps_per_epoch
-    warm = peak_value * jnp.minimum(epoch / warmup_epochs, 1.0) if warmup_epochs else peak_value
+    # jnp.where rather than `if`, so warmup_epochs may be traced (0 means no warmup).
+    warm = peak_value * jnp.where(
+        warmup_epochs > 0, jnp.minimum(epoch / jnp.maximum(warmup_epochs, 1e-12), 1.0), 1.0)
     drops = sum(jnp.where(epoch >= e, 1.0, 0.0) for e in decay_epochs)
     return warm * decay_factor ** drops
   return schedule

@@ -34,10 +34,15 @@ def layer_norm(x: jax.Array, norm: str, axis: Optional[int] = None) -> jax.Array
   raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
+def _concrete(values) -> bool:
+  """False for traced bounds (a sweep's hyperparameters); those were checked before tracing."""
+  return not any(isinstance(v, jax.core.Tracer) for v in values)
+
+
 def _check(norm, phi):
   if norm not in NORMS:
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-  if phi is not None and (len(phi) != 2 or not phi[0] <= phi[1]):
+  if phi is not None and (len(phi) != 2 or _concrete(phi) and not phi[0] <= phi[1]):
     raise ValueError(f"phi must be None or (gamma_l, gamma_u) with gamma_l <= gamma_u, got {phi!r}")
 
 

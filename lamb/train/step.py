@@ -30,12 +30,25 @@ def _split_microbatches(batch, k: int, mesh):
   return jax.tree.map(split, batch)
 
 
-def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, microbatches: int = 1,
+def make_train_step(loss_fn: LossFn, optimizer: Callable, mesh, microbatches: int = 1,
                     learning_rate_fn: Callable = None):
-  """`learning_rate_fn` (the optimizer's schedule) is reported in the step's metrics."""
-  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  """train_step(state, batch, hyperparameters) -> (state, metrics), jitted.
 
-  def train_step(state: TrainState, batch):
+  `optimizer(hyperparameters)` builds the optax transformation inside the step, so that the
+  hyperparameters (a dict of scalars) are traced arguments: one compiled step serves every run
+  that differs only in them. `learning_rate_fn(hyperparameters)` is the optimizer's schedule,
+  reported in the step's metrics. An `optax.GradientTransformation` is also accepted as
+  `optimizer`, with `learning_rate_fn` then a plain schedule of the step (its hyperparameters
+  are constants of the program).
+  """
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  if isinstance(optimizer, optax.GradientTransformation):  # fixed hyperparameters
+    tx, schedule = optimizer, learning_rate_fn
+    optimizer = lambda hyperparameters: tx
+    learning_rate_fn = None if schedule is None else (lambda hyperparameters: schedule)
+
+  def train_step(state: TrainState, batch, hyperparameters):
+    tx = optimizer(hyperparameters)
     rng = jax.random.fold_in(state.rng, state.step)
     if microbatches == 1:
       (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng,
@@ -64,7 +77,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, mic
       metrics = jax.tree.map(lambda m: m / microbatches, metrics)
       loss = metrics.pop("loss")
     if learning_rate_fn is not None:  # the rate this update uses (optax counts from 0)
-      metrics = dict(metrics, learning_rate=learning_rate_fn(state.step))
+      metrics = dict(metrics, learning_rate=learning_rate_fn(hyperparameters)(state.step))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
@@ -72,8 +85,10 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, mesh, mic
     return new_state, dict(metrics, loss=loss)
 
   replicated = mesh_lib.replicated(mesh)
-  return jax.jit(train_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
+  return jax.jit(train_step,
+                 in_shardings=(replicated, mesh_lib.batch_sharding(mesh), replicated),
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
+
 
 
 def make_eval_step(eval_fn: Callable, mesh):

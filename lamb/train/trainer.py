@@ -8,7 +8,7 @@ resumed run ends with the same metrics as an uninterrupted one.
 """
 from __future__ import annotations
 
-import collections
+import itertools
 import logging
 import math
 import subprocess
@@ -25,8 +25,9 @@ from lamb.data import batches as batches_lib
 from lamb.optim import masks as masks_lib
 from lamb.train import checkpoint as checkpoint_lib
 from lamb.train import mesh as mesh_lib
-from lamb.train import results, step as step_lib, tasks
-from lamb.train.state import TrainState
+from lamb.train import prefetch as prefetch_lib
+from lamb.train import programs as programs_lib
+from lamb.train import results, tasks
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +79,19 @@ def _versions() -> dict:
           else None, "flax": flax.__version__, "optax": optax.__version__}
 
 
-def _prefetch(iterator, size: int = 2):
-  """Keeps `size` batches in flight to the devices while the current step runs."""
-  queue = collections.deque()
-  for item in iterator:
-    queue.append(item)
-    if len(queue) > size:
-      yield queue.popleft()
-  yield from queue
-
-
 def _flat_ratios(ratios) -> dict:
   flat = jax.tree_util.tree_flatten_with_path(jax.device_get(ratios))[0]
   return {masks_lib.path_to_str(p): np.atleast_1d(np.asarray(v, np.float64)).tolist() for p, v in flat}
 
 
+def _eval_batches(task, batch_size: int):
+  return batches_lib.eval_batches(task.eval_arrays, batch_size, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+
+
 def evaluate(task, eval_step, state, mesh, batch_size: int) -> dict:
   totals = None
-  for local in batches_lib.eval_batches(task.eval_arrays, batch_size,
-                                        process_index=jax.process_index(),
-                                        process_count=jax.process_count()):
+  for local in _eval_batches(task, batch_size):
     sums = eval_step(state, mesh_lib.global_batch(local, mesh))
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   return task.finalize_eval(jax.device_get(totals))
@@ -119,14 +113,11 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
     raise ValueError(f"batch size {batch_size} exceeds the {num_train} training examples")
   total_steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
   opt_config = resolved_optimizer(config, steps_per_epoch, total_steps)
-  tx = optim.create(opt_config)
-  lr_fn = optim.learning_rate(opt_config)
-
-  params, model_state = task.init(jax.random.PRNGKey(config.seed))
-  state = TrainState(step=jnp.zeros([], jnp.int32), params=params, opt_state=tx.init(params),
-                     model_state=model_state,
-                     rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
-  state = jax.device_put(state, mesh_lib.replicated(mesh))
+  structure, numbers = optim.split(opt_config)
+  programs = programs_lib.get(task, structure, mesh, config.get("microbatches", 1))
+  hyperparameters = programs_lib.hyperparameters(numbers, mesh)
+  compilations_before, t_compile = programs_lib.compilations(), time.time()
+  state = programs.init(np.int32(config.seed), hyperparameters)
 
   ckpt = checkpoint_lib.Checkpointer(Path(checkpoint_dir or run_dir / "checkpoints"))
   recorder = results.RunRecorder(run_dir, enabled=writes)
@@ -139,20 +130,24 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   if writes:
     results.write_json(run_dir / results.CONFIG, config.to_dict())
 
-  train_step = step_lib.make_train_step(task.loss_fn, tx, mesh, config.get("microbatches", 1),
-                                       learning_rate_fn=lr_fn)
-  eval_step = step_lib.make_eval_step(task.eval_fn, mesh)
-  writer, report = _writers(run_dir, total_steps, writes)
-
   local_batches = batches_lib.train_batches(
       task.train_arrays, batch_size, seed=config.seed, start_step=start_step,
       process_index=jax.process_index(), process_count=jax.process_count())
-  device_batches = _prefetch(mesh_lib.global_batch(b, mesh) for b in local_batches)
-
-  log_every = max(1, config.get("log_every_steps", 50))
+  prefetcher = prefetch_lib.to_devices(local_batches, mesh)
   # Padded eval batches must split over every device: round up (padding is masked out).
   eval_batch_size = -(-config.get("eval_batch_size", batch_size) // jax.device_count()) \
       * jax.device_count()
+  # Both steps are compiled before the clock starts (and once per sweep: see programs.py), so
+  # that train_time_s is training alone.
+  first = next(prefetcher)
+  train_step = programs.train_step.lower(state, first, hyperparameters).compile()
+  eval_step = programs.eval_step.lower(state, mesh_lib.global_batch(
+      next(_eval_batches(task, eval_batch_size)), mesh)).compile()
+  compile_time = time.time() - t_compile
+  device_batches = itertools.chain([first], prefetcher)
+  writer, report = _writers(run_dir, total_steps, writes)
+
+  log_every = max(1, config.get("log_every_steps", 50))
   eval_every = _interval(config, "eval", steps_per_epoch)
   trust_every = _interval(config, "trust_ratio", steps_per_epoch)
   ckpt_every = _interval(config, "checkpoint", steps_per_epoch)
@@ -161,7 +156,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   t0 = time.time()
   step = start_step
   while step < total_steps:
-    state, metrics = train_step(state, next(device_batches))
+    state, metrics = train_step(state, next(device_batches), hyperparameters)
     step += 1
     pending.append((step, metrics))
     last = step == total_steps
@@ -204,6 +199,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
       ckpt.save(step, state)
   jax.block_until_ready(state)
   train_time = time.time() - t0
+  prefetcher.close()
   trained_steps = step - start_step
   recorder.flush()
   ckpt.close()
@@ -220,6 +216,10 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
       "best": _best(evals, task.better) if evals else None,
       "wall_time_s": time.time() - start_time,
       "train_time_s": train_time,
+      "compile_time_s": compile_time,
+      # XLA compilations during this run: 0 when an earlier run of the sweep (or the persistent
+      # cache) already compiled its programs.
+      "compilations": programs_lib.compilations() - compilations_before,
       "examples_per_s": trained_steps * batch_size / train_time if train_time > 0 else None,
       "resumed_from_step": start_step or None,
       "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),

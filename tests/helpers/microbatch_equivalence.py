@@ -70,7 +70,7 @@ def trajectories(optimizer: str, microbatches: int):
   train_step = step_lib.make_train_step(loss_fn, tx, mesh, microbatches)
   out = []
   for local in _batches():
-    state, metrics = train_step(state, mesh_lib.global_batch(local, mesh))
+    state, metrics = train_step(state, mesh_lib.global_batch(local, mesh), {})
     out.append((float(metrics["loss"]), float(metrics["accuracy"]),
                 jax.tree.map(np.asarray, jax.device_get(state.params))))
   return out

@@ -1,0 +1,60 @@
+"""Batches gathered and put on the devices by a background thread, ahead of the step that
+needs them, so the train loop never waits on the input pipeline.
+
+The host work of a batch (the shuffled gather from the in-memory arrays and the transfer to
+the devices) runs while the devices execute the previous steps. Order is preserved, so the
+batches stay a pure function of (seed, step).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterable, Iterator
+
+from lamb.train import mesh as mesh_lib
+
+_END = object()
+
+
+class _Failure:
+  def __init__(self, error: BaseException):
+    self.error = error
+
+
+def to_devices(local_batches: Iterable[dict], mesh, size: int = 2) -> Iterator[dict]:
+  """Global, sharded device batches from this process's host batches, `size` steps ahead.
+
+  The producer thread stops when the consumer is garbage-collected or closed; an exception in
+  the producer is raised in the consumer at the batch where it happened.
+  """
+  buffer: queue.Queue = queue.Queue(maxsize=size)
+  stop = threading.Event()
+
+  def produce():
+    try:
+      for local in local_batches:
+        item = mesh_lib.global_batch(local, mesh)
+        while not stop.is_set():
+          try:
+            buffer.put(item, timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        if stop.is_set():
+          return
+      buffer.put(_END)
+    except BaseException as e:  # pylint: disable=broad-except  (re-raised in the consumer)
+      buffer.put(_Failure(e))
+
+  thread = threading.Thread(target=produce, name="batch-prefetch", daemon=True)
+  thread.start()
+  try:
+    while True:
+      item = buffer.get()
+      if item is _END:
+        return
+      if isinstance(item, _Failure):
+        raise item.error
+      yield item
+  finally:
+    stop.set()
