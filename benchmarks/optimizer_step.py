@@ -71,17 +71,15 @@ def floor_step():
   return jax.jit(step, donate_argnums=(0, 1))
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--repeats", type=int, default=9)
-  parser.add_argument("--layers", type=int, default=12)
-  args = parser.parse_args(argv)
-
-  shapes = bert_base_shapes(layers=args.layers)
+def measure(repeats: int = 9, layers: int = 12, verbose: bool = True) -> dict:
+  """Median step times (s) of lamb, optax.lamb and the floor, and their ratios."""
+  shapes = bert_base_shapes(layers=layers)
   grads = make_tree(shapes, jax.random.PRNGKey(1))
   n_params = sum(g.size for g in jax.tree.leaves(grads))
-  print(f"BERT-base-shaped tree: {n_params / 1e6:.1f}M float32 parameters, "
-        f"{len(jax.tree.leaves(grads))} leaves; {jax.device_count()} {jax.devices()[0].platform} device(s)")
+  if verbose:
+    print(f"BERT-base-shaped tree: {n_params / 1e6:.1f}M float32 parameters, "
+          f"{len(jax.tree.leaves(grads))} leaves; {jax.device_count()} "
+          f"{jax.devices()[0].platform} device(s)")
 
   candidates = {
       "lamb": (optimizer_step(optim.lamb(1e-3)), lambda p: optim.lamb(1e-3).init(p)),
@@ -97,18 +95,31 @@ def main(argv=None):
     jax.block_until_ready(carry[name])
 
   times = {name: [] for name in candidates}
-  for _ in range(args.repeats):  # alternate so machine noise hits all three alike
+  for _ in range(repeats):  # alternate so machine noise hits all three alike
     for name, (step, _) in candidates.items():
       start = time.perf_counter()
       carry[name] = step(*carry[name], grads)
       jax.block_until_ready(carry[name])
       times[name].append(time.perf_counter() - start)
+  del carry
 
   med = {name: statistics.median(t) for name, t in times.items()}
-  for name, t in med.items():
-    print(f"{name:>6}: median {t * 1e3:8.1f} ms over {args.repeats} steps")
-  print(f"lamb/optax={med['lamb'] / med['optax']:.2f}")
-  print(f"lamb/floor={med['lamb'] / med['floor']:.2f} optax/floor={med['optax'] / med['floor']:.2f}")
+  if verbose:
+    for name, t in med.items():
+      print(f"{name:>6}: median {t * 1e3:8.1f} ms over {repeats} steps")
+  return {"params": n_params, "lamb_s": med["lamb"], "optax_s": med["optax"],
+          "floor_s": med["floor"], "lamb/floor": med["lamb"] / med["floor"],
+          "optax/floor": med["optax"] / med["floor"], "lamb/optax": med["lamb"] / med["optax"]}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--repeats", type=int, default=9)
+  parser.add_argument("--layers", type=int, default=12)
+  args = parser.parse_args(argv)
+  result = measure(args.repeats, args.layers)
+  print(f"lamb/optax={result['lamb/optax']:.2f}")
+  print(f"lamb/floor={result['lamb/floor']:.2f} optax/floor={result['optax/floor']:.2f}")
 
 
 if __name__ == "__main__":

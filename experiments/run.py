@@ -8,6 +8,10 @@
                             (overriding a swept field pins the sweep to that value)
   --list                    every config with a one-line description
   --dry_run                 print the sweep (one line per run) and train nothing
+  --estimate                print what each setup of the sweep would cost (parameters, FLOPs
+                            per example, steps, total FLOPs, predicted wall time and scaling
+                            efficiency on the config's accelerator slice, or on
+                            --accelerator/--chips/--utilisation); trains nothing, reads no data
   --only=REGEX              run only the runs whose names match
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
   --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
@@ -118,6 +122,12 @@ def define_flags():
                                   lock_config=True)
   flags.DEFINE_bool("list", False, "list every config with a one-line description")
   flags.DEFINE_bool("dry_run", False, "print the expanded sweep and train nothing")
+  flags.DEFINE_bool("estimate", False, "print parameters, FLOPs and the predicted wall time on "
+                    "an accelerator slice; train nothing, read no data")
+  flags.DEFINE_string("accelerator", None, "--estimate: tpu_v3, a100 or h100 (default: the "
+                      "config's hardware)")
+  flags.DEFINE_integer("chips", None, "--estimate: chips of the slice (default: the config's)")
+  flags.DEFINE_float("utilisation", None, "--estimate: assumed fraction of peak FLOP/s")
   flags.DEFINE_string("only", None, "regular expression: run only matching run names")
   flags.DEFINE_string("results_dir", str(ROOT / "results"), "where results are written")
   flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
@@ -244,6 +254,9 @@ def main(argv) -> int:
     print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
     return 0
 
+  if FLAGS.estimate:
+    return _estimate(config, runs, FLAGS)
+
   import jax
   from lamb.train import mesh as mesh_lib, programs, trainer
   mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
@@ -295,6 +308,23 @@ def main(argv) -> int:
     finally:
       lock.release()
   return 1 if crashed else 0
+
+
+def _estimate(config, runs, FLAGS) -> int:
+  from experiments import estimate
+  setups = {}  # one estimate per distinct setup, in sweep order
+  for name, values in runs:
+    run = run_config(config, values)
+    setups.setdefault(estimate.setup_key(run), []).append((name, run))
+  for members in setups.values():
+    name, run = members[0]
+    try:
+      text = estimate.report(run, FLAGS.accelerator, FLAGS.chips, FLAGS.utilisation)
+    except (ValueError, KeyError, TypeError) as e:
+      raise UsageError(" ".join(str(e).split())) from None
+    more = f" and {len(members) - 1} more runs of the same shapes" if len(members) > 1 else ""
+    print(f"[{name}{more}] {text}")
+  return 0
 
 
 def _ckpt_dir(base, config, name):

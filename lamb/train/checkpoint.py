@@ -1,7 +1,9 @@
 """orbax checkpoints of the whole TrainState; the newest two are kept.
 
 orbax writes each checkpoint into a temporary folder and renames it when complete, so a run
-killed mid-save restarts from the previous checkpoint.
+killed mid-save restarts from the previous checkpoint. Saving is asynchronous: `save` returns
+once the state is copied off the devices, and the files are written while training goes on
+(`close` waits for the last one).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(
         Path(directory).absolute(),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                             enable_async_checkpointing=False))
+                                             enable_async_checkpointing=True))
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()

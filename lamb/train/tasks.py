@@ -34,6 +34,10 @@ class Task:
   # Evaluation metrics for the summary's "best", each with max or min; the first is the one
   # the paper reports for the task.
   better: dict = dataclasses.field(default_factory=lambda: {"accuracy": max, "loss": min})
+  # One training example's shape and dtype per key, and the training-set size: what the cost
+  # model needs, known without loading the data (`build(..., load_data=False)`).
+  example: dict = dataclasses.field(default_factory=dict)
+  num_train_examples: int = 0
 
 
 def _subset(images, labels, n):
@@ -42,17 +46,28 @@ def _subset(images, labels, n):
   return images[:n], labels[:n]
 
 
-def image_classification(config, data_dir=None) -> Task:
+def _size(split_size: int, subset) -> int:
+  return min(split_size, subset) if subset else split_size
+
+
+def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
   data = config.data
   if data.name not in DATASETS:
     raise ValueError(f"unknown data set {data.name!r}; known: {sorted(DATASETS)}")
   if config.model.name not in MODELS:
     raise ValueError(f"unknown model {config.model.name!r}; known: {sorted(MODELS)}")
   source = DATASETS[data.name]
-  train_x, train_y = _subset(*source.load("train", source=data.source, data_dir=data_dir),
-                             data.get("train_examples"))
-  eval_x, eval_y = _subset(*source.load(data.eval_split, source=data.source, data_dir=data_dir),
-                           data.get("eval_examples"))
+  if load_data:
+    train_x, train_y = _subset(*source.load("train", source=data.source, data_dir=data_dir),
+                               data.get("train_examples"))
+    eval_x, eval_y = _subset(*source.load(data.eval_split, source=data.source,
+                                          data_dir=data_dir), data.get("eval_examples"))
+  else:  # shapes only (the cost model); nothing is read
+    train_x = np.zeros((0,) + tuple(source.IMAGE_SHAPE), np.uint8)
+    train_y = eval_y = np.zeros((0,), np.int32)
+    eval_x = train_x
+  num_train = len(train_y) if load_data else _size(source.SPLITS["train"],
+                                                   data.get("train_examples"))
   model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
   model = MODELS[config.model.name](dtype=jnp.dtype(config.compute_dtype), **model_kwargs)
 
@@ -88,13 +103,17 @@ def image_classification(config, data_dir=None) -> Task:
   return Task({"image": np.asarray(train_x), "label": np.asarray(train_y)},
               {"image": np.asarray(eval_x), "label": np.asarray(eval_y)},
               init, loss_fn, eval_fn, finalize_eval, source.describe(data.source), data.eval_split,
-              better={"accuracy": max, "top5_accuracy": max, "loss": min})
+              better={"accuracy": max, "top5_accuracy": max, "loss": min},
+              example={"image": jax.ShapeDtypeStruct(train_x.shape[1:], np.uint8),
+                       "label": jax.ShapeDtypeStruct((), np.int32)},
+              num_train_examples=num_train)
 
 
 TASKS = {"image_classification": image_classification}
 
 
-def build(config, data_dir=None) -> Task:
+def build(config, data_dir=None, load_data: bool = True) -> Task:
+  """The task of `config`; with load_data=False its functions and shapes without its data."""
   if config.task not in TASKS:
     raise ValueError(f"unknown task {config.task!r}; known: {sorted(TASKS)}")
-  return TASKS[config.task](config, data_dir)
+  return TASKS[config.task](config, data_dir, load_data)

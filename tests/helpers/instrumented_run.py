@@ -52,12 +52,12 @@ _wait_for = os.environ.get("LAMB_TEST_BUILD_WAIT_FOR")
 if _wait_for:
   _build = tasks.build
 
-  def _slow_build(config, data_dir=None):
+  def _slow_build(config, data_dir=None, load_data=True):
     Path(_wait_for + ".waiting").touch()
     deadline = time.time() + 120
     while not Path(_wait_for).exists() and time.time() < deadline:
       time.sleep(0.05)
-    return _build(config, data_dir)
+    return _build(config, data_dir, load_data)
 
   tasks.build = _slow_build
 

@@ -1,0 +1,142 @@
+"""`run.py --estimate`: what a config would cost, printed without training or reading data.
+
+For each distinct setup of the sweep (model, batch, steps) it prints the model's parameters, its
+FLOPs per example (XLA's count of one forward and backward pass, lowered at abstract shapes:
+nothing is allocated), the steps and total FLOPs, and the wall time that the data-parallel cost
+model of `lamb.train.cost_model` predicts on the config's accelerator slice
+(`config.hardware`), with its assumptions; then the predicted scaling efficiency from the
+config's baseline slice, next to what the paper reports where it reports one.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTED_FIGURES = ROOT / "analysis" / "reported" / "figures.csv"
+_ABSTRACT_BATCH = 2  # FLOPs are linear in the batch; two examples keep lowering cheap
+
+
+def phases_of(config) -> list:
+  """[(name, config)] of the run's phases: `config.phases` (a list of {name, overrides}, e.g.
+  BERT's sequence lengths 128 then 512), or the run itself."""
+  from experiments import run as run_lib  # pylint: disable=import-outside-toplevel
+  phases = config.get("phases")
+  if not phases:
+    return [("train", config)]
+  return [(p["name"], run_lib.run_config(config, dict(p.get("overrides", {})))) for p in phases]
+
+
+def _flops(lowered) -> float:
+  cost = lowered.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float((cost or {}).get("flops", 0.0))
+
+
+def measure_phase(name: str, config) -> tuple:
+  """(cost_model.Phase, parameter count) of one phase, from abstract shapes only."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from lamb import optim  # pylint: disable=import-outside-toplevel
+  from lamb.train import cost_model, tasks, trainer  # pylint: disable=import-outside-toplevel
+
+  task = tasks.build(config, load_data=False)
+  batch = config.batch_size
+  steps_per_epoch = task.num_train_examples // batch
+  steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
+  params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+  example = {k: jax.ShapeDtypeStruct((_ABSTRACT_BATCH,) + tuple(v.shape), v.dtype)
+             for k, v in task.example.items()}
+  grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
+  per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
+                                             jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
+  tx = optim.create(trainer.resolved_optimizer(config, max(steps_per_epoch, 1), steps))
+  update = jax.jit(lambda g, s, p: tx.update(g, s, p))
+  optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))
+  n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
+  return cost_model.Phase(name, steps, batch, per_example, optimizer_flops), n_params
+
+
+def reported_figure(figure: str, quantity: str):
+  """A number of `analysis/reported/figures.csv` (the paper's, never ours), or None."""
+  with open(REPORTED_FIGURES, newline="") as f:
+    for row in csv.DictReader(f):
+      if row["figure"] == figure and row["quantity"] == quantity and row["value"]:
+        return float(row["value"])
+  return None
+
+
+def _si(x: float, unit: str = "") -> str:
+  for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"),
+                         (1e3, "k"), (1.0, ""), (1e-3, "m")):
+    if abs(x) >= factor:
+      return f"{x / factor:.3g} {prefix}{unit}"
+  return f"{x:.3g} {unit}"
+
+
+def _duration(seconds: float) -> str:
+  if seconds < 1:
+    return _si(seconds, "s") if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
+  if seconds >= 3 * 86400:
+    return f"{seconds / 86400:.1f} days"
+  if seconds >= 3600:
+    return f"{seconds / 3600:.2f} h"
+  if seconds >= 60:
+    return f"{seconds / 60:.1f} min"
+  return f"{seconds:.1f} s"
+
+
+def report(config, accelerator=None, chips=None, utilisation=None) -> str:
+  """The estimate of one run of `config` as text."""
+  from lamb.train import cost_model  # pylint: disable=import-outside-toplevel
+
+  hw = dict(config.get("hardware") or {})
+  hardware = cost_model.slice_from(accelerator or hw.get("accelerator", "tpu_v3"),
+                                   chips or hw.get("chips", 1),
+                                   utilisation or hw.get("utilisation",
+                                                         cost_model.DEFAULT_UTILISATION))
+  measured = [measure_phase(name, c) for name, c in phases_of(config)]
+  phases = [p for p, _ in measured]
+  n_params = measured[0][1]
+  gradient_bytes = 4 * n_params  # float32 gradients, all-reduced every step
+  acc = hardware.accelerator
+  lines = [f"{config.name} ({config.scale}): {config.model.name}, "
+           f"{n_params:,} parameters ({_si(gradient_bytes, 'B')} of float32 gradients)"]
+  total_s = 0.0
+  for phase in phases:
+    cost = cost_model.phase_cost(phase, gradient_bytes, hardware)
+    total_s += cost.total_s
+    lines.append(
+        f"  {phase.name}: {phase.steps:,} steps x batch {phase.batch_size:,}; "
+        f"{_si(phase.flops_per_example, 'FLOP')} per example (forward+backward), "
+        f"{_si(cost.total_flops, 'FLOP')} in all; step {_duration(cost.compute_s)} compute + "
+        f"{_duration(cost.allreduce_s)} all-reduce -> {_duration(cost.total_s)}")
+  lines.append(f"  estimated wall time on {hardware.chips} x {acc.name} "
+               f"({hw.get('chips_source', 'chips from the config')}): {_duration(total_s)}")
+  base_chips = hw.get("baseline_chips")
+  if base_chips and base_chips != hardware.chips:
+    base = cost_model.Slice(acc, int(base_chips), hardware.utilisation)
+    eff = cost_model.scaling_efficiency(phases, gradient_bytes, base, hardware)
+    line = (f"  predicted scaling efficiency {base_chips} -> {hardware.chips} chips "
+            f"({hardware.chips / base_chips:g}x, per-chip batch fixed): {100 * eff:.1f}%")
+    if hw.get("reported_efficiency"):
+      figure, quantity = hw["reported_efficiency"]
+      value = reported_figure(figure, quantity)
+      if value is not None:
+        line += f"; the paper reports {value:g}% ({figure})"
+    lines.append(line)
+  lines.append(
+      f"  assumptions: {acc.source}; {100 * hardware.utilisation:.0f}% of peak FLOP/s "
+      f"sustained (assumed); float32 gradients all-reduced by a ring every step, not "
+      f"overlapped with compute; data-parallel only; input pipeline and host time ignored")
+  return "\n".join(lines)
+
+
+def setup_key(config) -> str:
+  """Runs with equal keys cost the same (a learning-rate or optimizer grid is one estimate;
+  the optimizer's own update is a small part of a step)."""
+  keep = {k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict") else config.get(k)
+          for k in ("task", "model", "data", "batch_size", "num_epochs", "num_steps", "phases",
+                    "hardware", "microbatches")}
+  return json.dumps(keep, sort_keys=True, default=str)
