@@ -49,7 +49,8 @@ def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) ->
     row = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
            "run": run_dir.name, "path": str(run_dir),
            "status": summary.get("status", "incomplete")}
-    row.update({f"config.{k}": v for k, v in _flatten(config).items() if k != "sweep"})
+    row.update({f"config.{k}": v for k, v in _flatten(config).items()
+                if k != "sweep" and not k.startswith("variants")})
     for key in ("final", "best"):
       row.update({f"{key}.{k}": v for k, v in _flatten(summary.get(key)).items()})
     for key in ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",

@@ -138,7 +138,157 @@ def table7(results_dir, scale: str) -> Rendered:
   return Rendered(f"Table 7: MNIST with LeNet-5 ({scale} scale)", pd.DataFrame(rows), notes)
 
 
-TABLES = {"table7": table7}
+def _frame(results_dir, experiment: str, scale: str) -> pd.DataFrame:
+  frame = runs.load(results_dir, experiment)
+  return frame[frame.scale == scale] if len(frame) else frame
+
+
+def _mean_std(values) -> str:
+  values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+  if not values:
+    return "-"
+  mean = sum(values) / len(values)
+  if len(values) == 1:
+    return f"{mean:.4f} (1 seed)"
+  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+  return f"{mean:.4f} ± {std:.4f}"
+
+
+def _measured(group: pd.DataFrame, metric: str) -> tuple:
+  """(text, mean or nan) of a group of seeds; diverged/failed groups say so."""
+  if not len(group):
+    return "not run", float("nan")
+  done = group[group.status == "completed"]
+  if not len(done):
+    return str(group.status.iloc[0]), float("nan")
+  values = [float(v) for v in done[metric] if pd.notna(v)]
+  mean = sum(values) / len(values) if values else float("nan")
+  text = _mean_std(values)
+  if len(done) < len(group):
+    text += f" ({len(group) - len(done)} not completed)"
+  return text, mean
+
+
+def _notes(frame, scale, results_dir, first: str) -> list:
+  notes = _scale_notes(frame, scale) if len(frame) else [
+      f"No runs found under {results_dir} for scale {scale}."]
+  return [first] + notes
+
+
+def table3(results_dir, scale: str) -> Rendered:
+  paper = reported.load(3)
+  frame = _frame(results_dir, "table3", scale)
+  rows = []
+  for _, rep in paper.iterrows():
+    group = frame[frame["config.variant"] == rep.optimizer.lower()] if len(frame) else frame
+    text, mean = _measured(group, "final.accuracy")
+    rows.append({"optimizer": rep.optimizer, "paper top-1": rep.value,
+                 "measured top-1 (mean ± std over seeds)": text,
+                 "difference": mean - rep.value, "runs": len(group)})
+  notes = _notes(frame, scale, results_dir,
+                 "Top-1 accuracy of ResNet-50 at batch 16K (cpu scale: 256), each optimizer at its "
+                 "tuned setting; + = Goyal et al.'s learning-rate recipe.")
+  return Rendered(f"Table 3: ImageNet with ResNet-50 ({scale} scale)", pd.DataFrame(rows), notes)
+
+
+def table5(results_dir, scale: str) -> Rendered:
+  paper = reported.load(5)
+  frame = _frame(results_dir, "table5", scale)
+  rows = []
+  for batch, rep in paper.groupby("batch_size", sort=True):
+    label = rep.batch_size_text.iloc[0]
+    group = frame[frame["config.variant"] == label] if len(frame) else frame
+    value = lambda m: rep[rep.metric == m].value.iloc[0]
+    top1, mean1 = _measured(group, "final.accuracy")
+    top5, _ = _measured(group, "final.top5_accuracy")
+    rows.append({"batch (paper)": label,
+                 "batch run": int(group["config.batch_size"].iloc[0]) if len(group) else "-",
+                 "learning rate": value("learning_rate"), "warmup epochs": value("warmup_epochs"),
+                 "paper top-1": value("top1_accuracy"), "measured top-1": top1,
+                 "difference": mean1 - value("top1_accuracy"),
+                 "paper top-5": value("top5_accuracy"), "measured top-5": top5})
+  notes = _notes(frame, scale, results_dir,
+                 "Untuned LAMB across the batch ladder: square-root learning-rate scaling and "
+                 "linear-epoch warmup (cpu scale: batches / 64, warmup as the same fraction).")
+  return Rendered(f"Table 5: LAMB's batch ladder on ImageNet/ResNet-50 ({scale} scale)",
+                  pd.DataFrame(rows), notes)
+
+
+def _best_setting(group: pd.DataFrame, settings: list, metric: str):
+  """The setting (tuple of `settings` values) with the best mean over completed seeds."""
+  best = None
+  for key, g in group.groupby(settings, dropna=False):
+    if not (g.status == "completed").all():
+      continue
+    mean = g[metric].astype(float).mean()
+    if best is None or mean > best[1]:
+      best = (key if isinstance(key, tuple) else (key,), mean, g)
+  return best
+
+
+def table6(results_dir, scale: str) -> Rendered:
+  paper = reported.load(6)
+  frame = _frame(results_dir, "table6", scale)
+  rows = []
+  for _, rep in paper.iterrows():
+    key = rep.optimizer.lower()
+    group = frame[frame["config.optimizer.name"] == key] if len(frame) else frame
+    best = _best_setting(group, ["config.optimizer.learning_rate",
+                                 "config.optimizer.weight_decay"], "final.accuracy") \
+        if len(group) else None
+    if best is None:
+      text, mean, setting = ("diverge" if len(group) else "not run"), float("nan"), "-"
+    else:
+      (lr, wd), mean, g = best
+      text = _mean_std(list(g["final.accuracy"].astype(float)))
+      setting = f"lr {lr:g}" + (f", wd {wd:g}" if key == "adamw" else "")
+    rows.append({"optimizer": rep.optimizer_text, "paper test accuracy": rep.value,
+                 "measured (best setting)": text, "difference": mean - rep.value,
+                 "best setting": setting, "runs (diverged)":
+                     f"{len(group)} ({int((group.status == 'diverged').sum())})" if len(group)
+                     else "0"})
+  notes = _notes(frame, scale, results_dir,
+                 "Test accuracy of DavidNet at batch 512, each optimizer at its best learning rate "
+                 "(AdamW: and weight decay) of the paper's grid.")
+  return Rendered(f"Table 6: CIFAR-10 with DavidNet ({scale} scale)", pd.DataFrame(rows), notes)
+
+
+def tuning_grid(table: int):
+  """Tables 9-25: every printed row (learning rate, weight decay, L2) beside its run."""
+  def render(results_dir, scale: str) -> Rendered:
+    paper = reported.load(table)
+    paper = paper[paper.metric == "top1_accuracy"]
+    frame = _frame(results_dir, f"table{table}", scale)
+    rows = []
+    for _, rep in paper.iterrows():
+      group = frame
+      if len(frame):
+        group = frame[(frame["config.optimizer.learning_rate"] - rep.learning_rate).abs()
+                      < 1e-12 * max(1.0, rep.learning_rate)]
+        if "weight_decay" in rep and pd.notna(rep.get("weight_decay")):
+          group = group[(group["config.optimizer.weight_decay"] - rep.weight_decay).abs() < 1e-15]
+      text, mean = _measured(group, "final.accuracy")
+      row = {"learning rate": rep.learning_rate_text}
+      if "weight_decay_text" in rep and pd.notna(rep.get("weight_decay_text")):
+        row["weight decay"] = rep.weight_decay_text
+      if "l2_regularization" in rep and pd.notna(rep.get("l2_regularization")):
+        row["L2 regularization"] = rep.l2_regularization
+      row.update({"paper top-1": rep.value if rep.status == "ok" else rep.status,
+                  "measured top-1": text,
+                  "difference": mean - rep.value if rep.status == "ok" else float("nan")})
+      if isinstance(rep.get("note"), str) and rep.note:
+        row["note"] = rep.note
+      rows.append(row)
+    notes = _notes(frame, scale, results_dir,
+                   f"Appendix H.1 tuning grid of {paper.optimizer.iloc[0]} for ResNet-50 at batch "
+                   "16K (cpu scale: 256), every printed row.")
+    return Rendered(f"Table {table}: {paper.optimizer.iloc[0]} tuning ({scale} scale)",
+                    pd.DataFrame(rows), notes)
+  return render
+
+
+TABLES = {"table3": table3, "table5": table5, "table6": table6, "table7": table7,
+          **{f"table{t}": tuning_grid(t) for t in range(9, 26)}}
 
 
 def main(argv=None) -> int:

@@ -43,15 +43,14 @@ def measure_phase(name: str, config) -> tuple:
 
   task = tasks.build(config, load_data=False)
   batch = config.batch_size
-  steps_per_epoch = task.num_train_examples // batch
-  steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
+  steps_per_epoch, steps = trainer.run_length(config, task)
   params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
   example = {k: jax.ShapeDtypeStruct((_ABSTRACT_BATCH,) + tuple(v.shape), v.dtype)
              for k, v in task.example.items()}
   grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
   per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
                                              jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
-  tx = optim.create(trainer.resolved_optimizer(config, max(steps_per_epoch, 1), steps))
+  tx = optim.create(trainer.resolved_optimizer(config, steps_per_epoch, steps))
   update = jax.jit(lambda g, s, p: tx.update(g, s, p))
   optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))
   n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))

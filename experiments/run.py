@@ -50,8 +50,14 @@ class UsageError(Exception):
   """A bad command line: printed as one line, exit status 2, nothing written."""
 
 
+def _natural(path: Path):
+  """table3 < table7 < table10; figure1 < figures9_14."""
+  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+
+
 def available_configs() -> dict:
-  return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py")) if p.stem not in NOT_CONFIGS}
+  return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py"), key=_natural)
+          if p.stem not in NOT_CONFIGS and not p.stem.startswith("_")}
 
 
 def resolve_config(spec: str) -> str:
@@ -165,15 +171,31 @@ def expand_sweep(config, overridden=()):
 
 
 def run_config(config, overrides: dict):
+  """The config of one run: the sweep's values set on a copy. The reserved axis "variant"
+  names an entry of `config.variants`, a tuple of (name, ((path, value), ...)) (e.g. Table 3's
+  "adam+" = adam with Goyal et al.'s schedule), applied before the other axes."""
   run = config.copy_and_resolve_references()
+  overrides = dict(overrides)
   with run.unlocked():
+    if "variant" in overrides:
+      name = overrides.pop("variant")
+      variants = dict(run.get("variants", ()))
+      if name not in variants:
+        raise KeyError(f"unknown variant {name!r} of {run.name}")
+      run.variant = name
+      for path, value in variants[name]:
+        _set(run, path, value)
     for path, value in overrides.items():
-      node = run
-      *parents, leaf = path.split(".")
-      for part in parents:
-        node = node[part]
-      node[leaf] = value
+      _set(run, path, value)
   return run
+
+
+def _set(config, path: str, value):
+  node = config
+  *parents, leaf = path.split(".")
+  for part in parents:
+    node = node[part]
+  node[leaf] = value
 
 
 def fingerprint(config_dict: dict) -> str:

@@ -44,3 +44,43 @@ def test_results_of_another_config_are_not_skipped_or_resumed(tmp_path):
   assert "different config" in out.stderr and len(out.stderr.strip().splitlines()) == 1
   after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
   assert after == before
+
+
+def _fake_run(root, experiment, name, config, summary):
+  run_dir = Path(root) / experiment / "cpu" / name
+  run_dir.mkdir(parents=True)
+  (run_dir / "config.json").write_text(json.dumps(dict(config, name=experiment, scale="cpu")))
+  (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def test_table6_picks_each_optimizers_best_setting(tmp_path):
+  done = lambda acc: {"status": "completed", "final": {"accuracy": acc}}
+  for lr, acc in ((0.01, 0.80), (0.1, 0.85)):
+    _fake_run(tmp_path, "table6", f"lamb_lr{lr:g}",
+              {"optimizer": {"name": "lamb", "learning_rate": lr, "weight_decay": 0.01}},
+              done(acc))
+  for wd, acc in ((0.001, 0.7), (0.1, 0.9)):
+    _fake_run(tmp_path, "table6", f"adamw_wd{wd:g}_lr0.01",
+              {"optimizer": {"name": "adamw", "learning_rate": 0.01, "weight_decay": wd}},
+              done(acc))
+  _fake_run(tmp_path, "table6", "adam_lr50",
+            {"optimizer": {"name": "adam", "learning_rate": 50.0, "weight_decay": 0.01}},
+            {"status": "diverged"})
+  frame = tables.table6(tmp_path, "cpu").frame.set_index("optimizer")
+  assert frame.loc["LAMB", "best setting"] == "lr 0.1"
+  assert frame.loc["LAMB", "measured (best setting)"].startswith("0.8500")
+  assert abs(frame.loc["LAMB", "difference"] - (0.85 - 0.9408)) < 1e-9
+  assert frame.loc["ADAMW", "best setting"] == "lr 0.01, wd 0.1"
+  assert frame.loc["ADAM", "measured (best setting)"] == "diverge"
+  assert frame.loc["Adagrad", "measured (best setting)"] == "not run"
+
+
+def test_tuning_grid_rows_follow_the_printed_table(tmp_path):
+  _fake_run(tmp_path, "table15", "wd0.001_lr0.0001",
+            {"optimizer": {"name": "adamw", "learning_rate": 0.0001, "weight_decay": 0.001}},
+            {"status": "completed", "final": {"accuracy": 0.5}})
+  frame = tables.TABLES["table15"](tmp_path, "cpu").frame
+  assert len(frame) == 20  # every printed row, the repeated first setting included
+  first_two = frame.iloc[:2]
+  assert list(first_two["measured top-1"]) == ["0.5000 (1 seed)"] * 2
+  assert (frame.iloc[2:]["measured top-1"] == "not run").all()

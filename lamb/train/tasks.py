@@ -1,29 +1,44 @@
 """What a run trains: data, model, loss and evaluation metrics, chosen by config.
 
-A task hands the generic loop host arrays (the whole split, loaded once per process), a
-Flax model, and three pure functions: `init`, `loss_fn` and `eval_fn` (masked sums, so padded
-eval batches count every example exactly once).
+A task hands the generic loop a Flax model's three pure functions (`init`, `loss_fn` and
+`eval_fn`, the last returning masked sums so padded eval batches count every example exactly
+once) and two batch sources: `train_batches(batch_size, seed, start_step, process_index,
+process_count)`, endless and a pure function of (seed, step), and `eval_batches(batch_size,
+process_index, process_count)`, the evaluation split once with a "mask". Small data sets are
+held whole in host memory (loaded once per process and shared by the runs of a sweep);
+ImageNet and CIFAR-10 at paper scale stream from TFDS.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import inspect
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lamb.data import mnist
+from lamb.data import batches as batches_lib
+from lamb.data import fashion_mnist, image_pipelines, mnist
+from lamb.models.davidnet import DavidNet
 from lamb.models.lenet import LeNet5
+from lamb.models.resnet import ResNet
 
-DATASETS = {"mnist": mnist}
-MODELS = {"lenet5": LeNet5}
+# Whole splits in host memory (the cpu scale's real data) ...
+IN_MEMORY = {"mnist": mnist, "fashion_mnist": fashion_mnist}
+# ... and the paper's TFDS streams: name -> (pipeline, train examples, eval examples, image).
+STREAMS = {
+    "cifar10": (image_pipelines.cifar10, 50_000, 10_000, (32, 32, 3)),
+    "imagenet2012": (image_pipelines.imagenet2012, 1_281_167, 50_000, (224, 224, 3)),
+}
+DATASETS = {**IN_MEMORY, **STREAMS}
+MODELS = {"lenet5": LeNet5, "davidnet": DavidNet, "resnet": ResNet}
 
 
 @dataclasses.dataclass
 class Task:
-  train_arrays: dict
+  train_arrays: dict  # whole splits in memory ({} for streamed data)
   eval_arrays: dict
   init: Callable  # rng -> (params, model_state)
   loss_fn: Callable  # (params, model_state, batch, rng, train) -> (loss, (metrics, model_state))
@@ -38,6 +53,27 @@ class Task:
   # model needs, known without loading the data (`build(..., load_data=False)`).
   example: dict = dataclasses.field(default_factory=dict)
   num_train_examples: int = 0
+  # Batch sources; None means batching `train_arrays` / `eval_arrays` (lamb.data.batches).
+  train_source: Optional[Callable] = None
+  eval_source: Optional[Callable] = None
+
+  def train_batches(self, batch_size: int, *, seed: int, start_step: int = 0,
+                    process_index: int = 0, process_count: int = 1):
+    """This process's share of every global training batch from `start_step` on."""
+    if self.train_source is not None:
+      return self.train_source(batch_size, seed=seed, start_step=start_step,
+                               process_index=process_index, process_count=process_count)
+    return batches_lib.train_batches(self.train_arrays, batch_size, seed=seed,
+                                     start_step=start_step, process_index=process_index,
+                                     process_count=process_count)
+
+  def eval_batches(self, batch_size: int, *, process_index: int = 0, process_count: int = 1):
+    """The evaluation split once, padded, with a boolean "mask" of the real examples."""
+    if self.eval_source is not None:
+      return self.eval_source(batch_size, process_index=process_index,
+                              process_count=process_count)
+    return batches_lib.eval_batches(self.eval_arrays, batch_size, process_index=process_index,
+                                    process_count=process_count)
 
 
 def _subset(images, labels, n):
@@ -50,47 +86,123 @@ def _size(split_size: int, subset) -> int:
   return min(split_size, subset) if subset else split_size
 
 
+def _takes_train(model) -> bool:
+  return "train" in inspect.signature(type(model).__call__).parameters
+
+
+def _augmented(batches, augment: dict, batch_size: int, seed: int, start_step: int,
+               process_index: int, process_count: int):
+  """DavidNet's crop/flip/cutout on in-memory uint8 batches, a pure function of (seed, step)."""
+  row_offset = process_index * (batch_size // process_count)
+  for step, batch in enumerate(batches, start=start_step):
+    yield dict(batch, image=image_pipelines.augment(batch["image"], seed=seed, step=step,
+                                                    row_offset=row_offset, **augment))
+
+
+def _in_memory(config, data_dir, load_data):
+  """(train arrays, eval arrays, example image shape, train size, description, preprocess)."""
+  data = config.data
+  source = IN_MEMORY[data.name]
+  shape_kwargs = {k: data[k] for k in ("image_size", "channels") if data.get(k)}
+  if load_data:
+    train = _subset(*source.load("train", source=data.source, data_dir=data_dir, **shape_kwargs),
+                    data.get("train_examples"))
+    evals = _subset(*source.load(data.eval_split, source=data.source, data_dir=data_dir,
+                                 **shape_kwargs), data.get("eval_examples"))
+    image_shape, num_train = train[0].shape[1:], len(train[1])
+  else:  # shapes only (the cost model); nothing is read
+    size = shape_kwargs.get("image_size", source.IMAGE_SHAPE[0])
+    image_shape = (size, size, shape_kwargs.get("channels", source.IMAGE_SHAPE[-1]))
+    empty = (np.zeros((0,) + image_shape, np.uint8), np.zeros((0,), np.int32))
+    train = evals = empty
+    num_train = _size(source.SPLITS["train"], data.get("train_examples"))
+  describe = source.describe(data.source)
+  return ({"image": np.asarray(train[0]), "label": np.asarray(train[1])},
+          {"image": np.asarray(evals[0]), "label": np.asarray(evals[1])},
+          tuple(image_shape), num_train, describe, source.preprocess)
+
+
 def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
   data = config.data
   if data.name not in DATASETS:
     raise ValueError(f"unknown data set {data.name!r}; known: {sorted(DATASETS)}")
   if config.model.name not in MODELS:
     raise ValueError(f"unknown model {config.model.name!r}; known: {sorted(MODELS)}")
-  source = DATASETS[data.name]
-  if load_data:
-    train_x, train_y = _subset(*source.load("train", source=data.source, data_dir=data_dir),
-                               data.get("train_examples"))
-    eval_x, eval_y = _subset(*source.load(data.eval_split, source=data.source,
-                                          data_dir=data_dir), data.get("eval_examples"))
-  else:  # shapes only (the cost model); nothing is read
-    train_x = np.zeros((0,) + tuple(source.IMAGE_SHAPE), np.uint8)
-    train_y = eval_y = np.zeros((0,), np.int32)
-    eval_x = train_x
-  num_train = len(train_y) if load_data else _size(source.SPLITS["train"],
-                                                   data.get("train_examples"))
+  augment = dict(data.get("augment") or {})
+  train_source = eval_source = None
+  if data.name in IN_MEMORY:
+    train_arrays, eval_arrays, image_shape, num_train, description, preprocess = _in_memory(
+        config, data_dir, load_data)
+    example_dtype = np.uint8
+    if augment:
+      def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
+        plain = batches_lib.train_batches(train_arrays, batch_size, seed=seed,
+                                          start_step=start_step, process_index=process_index,
+                                          process_count=process_count)
+        return _augmented(plain, augment, batch_size, seed, start_step, process_index,
+                          process_count)
+  else:
+    pipeline, num_train, _, image_shape = STREAMS[data.name]
+    num_train = _size(num_train, data.get("train_examples"))
+    train_arrays, eval_arrays, example_dtype = {}, {}, np.float32
+    preprocess = lambda images: images  # the pipelines normalise
+    description = (f"{data.name} from TensorFlow Datasets in data_dir (prepared beforehand; "
+                   "never downloaded)")
+    stream_kwargs = dict(data_dir=data_dir, dtype=config.get("input_dtype", "float32"),
+                         **augment)
+
+    def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
+      return pipeline("train", batch_size=batch_size // process_count, seed=seed, train=True,
+                      start_step=start_step, process_index=process_index,
+                      process_count=process_count, **stream_kwargs)
+
+    def eval_source(batch_size, *, process_index=0, process_count=1):
+      return pipeline(data.eval_split, batch_size=batch_size // process_count, train=False,
+                      process_index=process_index, process_count=process_count,
+                      **stream_kwargs)
+
+    if load_data:  # fail now, with the one-line "not prepared" error, not mid-sweep
+      next(iter(eval_source(1)))
+
   model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
   model = MODELS[config.model.name](dtype=jnp.dtype(config.compute_dtype), **model_kwargs)
+  takes_train = _takes_train(model)
+  label_smoothing = float(config.get("label_smoothing", 0.0))
 
   def init(rng):
-    variables = model.init(rng, jnp.zeros((1,) + train_x.shape[1:], jnp.float32))
+    x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+    variables = model.init(rng, x, train=False) if takes_train else model.init(rng, x)
     params = variables.pop("params")
     return params, dict(variables)
 
-  def logits_of(params, model_state, images):
-    return model.apply({"params": params, **model_state}, source.preprocess(images))
+  def logits_of(params, model_state, images, train):
+    x = preprocess(images) if images.dtype == jnp.uint8 else images
+    variables = {"params": params, **model_state}
+    if not takes_train:
+      return model.apply(variables, x), model_state
+    if train and model_state:  # batch norm: batch statistics, running averages updated
+      logits, updates = model.apply(variables, x, train=True, mutable=list(model_state))
+      return logits, {**model_state, **updates}
+    return model.apply(variables, x, train=train), model_state
 
   def loss_fn(params, model_state, batch, rng, train):
-    del rng, train  # LeNet has neither dropout nor batch norm
-    logits = logits_of(params, model_state, batch["image"])
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+    del rng  # no dropout in these models
+    logits, model_state = logits_of(params, model_state, batch["image"], train)
+    labels = batch["label"]
+    if label_smoothing:
+      targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+      loss = optax.softmax_cross_entropy(logits, targets).mean()
+    else:
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
     return loss, ({"accuracy": accuracy}, model_state)
 
   def eval_fn(params, model_state, batch):
-    logits = logits_of(params, model_state, batch["image"])
+    logits, _ = logits_of(params, model_state, batch["image"], False)
     mask = batch["mask"].astype(jnp.float32)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
-    top5 = jnp.any(jax.lax.top_k(logits, 5)[1] == batch["label"][:, None], axis=-1)
+    top5 = jnp.any(jax.lax.top_k(logits, min(5, logits.shape[-1]))[1]
+                   == batch["label"][:, None], axis=-1)
     return {"correct": jnp.sum(mask * (jnp.argmax(logits, -1) == batch["label"])),
             "correct_top5": jnp.sum(mask * top5), "loss": jnp.sum(mask * losses),
             "count": jnp.sum(mask)}
@@ -100,13 +212,11 @@ def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
     return {"accuracy": float(sums["correct"]) / n, "top5_accuracy": float(sums["correct_top5"]) / n,
             "loss": float(sums["loss"]) / n, "examples": int(sums["count"])}
 
-  return Task({"image": np.asarray(train_x), "label": np.asarray(train_y)},
-              {"image": np.asarray(eval_x), "label": np.asarray(eval_y)},
-              init, loss_fn, eval_fn, finalize_eval, source.describe(data.source), data.eval_split,
-              better={"accuracy": max, "top5_accuracy": max, "loss": min},
-              example={"image": jax.ShapeDtypeStruct(train_x.shape[1:], np.uint8),
+  return Task(train_arrays, eval_arrays, init, loss_fn, eval_fn, finalize_eval, description,
+              data.eval_split, better={"accuracy": max, "top5_accuracy": max, "loss": min},
+              example={"image": jax.ShapeDtypeStruct(tuple(image_shape), example_dtype),
                        "label": jax.ShapeDtypeStruct((), np.int32)},
-              num_train_examples=num_train)
+              num_train_examples=num_train, train_source=train_source, eval_source=eval_source)
 
 
 TASKS = {"image_classification": image_classification}

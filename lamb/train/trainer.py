@@ -47,6 +47,22 @@ def resolved_optimizer(config, steps_per_epoch: int, total_steps: int) -> dict:
   return opt
 
 
+def run_length(config, task) -> tuple:
+  """(steps per epoch, total steps). In-memory data is batched by epoch, dropping each epoch's
+  remainder; a stream (ImageNet, CIFAR-10 at paper scale) runs on, so 90 epochs of ImageNet at
+  16K are ceil(90 x 1281167 / 16384) = 7038 steps, as the paper counts them."""
+  num_train, batch_size = task.num_train_examples, config.batch_size
+  if batch_size > num_train:
+    raise ValueError(f"batch size {batch_size} exceeds the {num_train} training examples")
+  if task.train_source is not None and not task.train_arrays:
+    steps_per_epoch = num_train / batch_size
+    total = config.get("num_steps") or math.ceil(config.num_epochs * num_train / batch_size)
+  else:
+    steps_per_epoch = batches_lib.steps_per_epoch(num_train, batch_size)
+    total = config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch)
+  return steps_per_epoch, int(total)
+
+
 def _best(evals: list, better: dict) -> dict:
   """The best finite value of each evaluation metric; `better` maps a metric to max or min."""
   best = {}
@@ -85,8 +101,8 @@ def _flat_ratios(ratios) -> dict:
 
 
 def _eval_batches(task, batch_size: int):
-  return batches_lib.eval_batches(task.eval_arrays, batch_size, process_index=jax.process_index(),
-                                  process_count=jax.process_count())
+  return task.eval_batches(batch_size, process_index=jax.process_index(),
+                           process_count=jax.process_count())
 
 
 def evaluate(task, eval_step, state, mesh, batch_size: int) -> dict:
@@ -107,11 +123,7 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   mesh = mesh_lib.make_mesh()
   batch_size = config.batch_size
   mesh_lib.check_batch_size(batch_size, config.get("microbatches", 1))
-  num_train = len(next(iter(task.train_arrays.values())))
-  steps_per_epoch = batches_lib.steps_per_epoch(num_train, batch_size)
-  if steps_per_epoch == 0:
-    raise ValueError(f"batch size {batch_size} exceeds the {num_train} training examples")
-  total_steps = int(config.get("num_steps") or math.ceil(config.num_epochs * steps_per_epoch))
+  steps_per_epoch, total_steps = run_length(config, task)
   opt_config = resolved_optimizer(config, steps_per_epoch, total_steps)
   structure, numbers = optim.split(opt_config)
   programs = programs_lib.get(task, structure, mesh, config.get("microbatches", 1))
@@ -130,8 +142,8 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   if writes:
     results.write_json(run_dir / results.CONFIG, config.to_dict())
 
-  local_batches = batches_lib.train_batches(
-      task.train_arrays, batch_size, seed=config.seed, start_step=start_step,
+  local_batches = task.train_batches(
+      batch_size, seed=config.seed, start_step=start_step,
       process_index=jax.process_index(), process_count=jax.process_count())
   prefetcher = prefetch_lib.to_devices(local_batches, mesh)
   # Padded eval batches must split over every device: round up (padding is masked out).

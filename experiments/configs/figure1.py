@@ -1,0 +1,33 @@
+"""Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam (Goyal et al.'s recipe, tuned) and momentum
+for ResNet-50 on ImageNet at batch 32K (Appendix D: b1 = 0.975, b2 = 0.999, eps = 1e-8)."""
+from experiments.configs import _imagenet_lamb, common
+from lamb.optim import schedules
+
+BATCH = 32768
+NADAM_LEARNING_RATES = tuple(round(m * 10.0 ** e, 6) for e in (-4, -3) for m in range(1, 10)) + (
+    0.01,)  # {1e-4, 2e-4, ..., 9e-4, 1e-3, 2e-3, ..., 9e-3, 1e-2}
+DOZAT = dict(b1=0.975, b2=0.999, eps=1e-8)
+
+
+def get_config(arg: str = "cpu"):
+  scale, options = common.parse_arg(arg)
+  config = common.base_config(name="figure1", scale=scale)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  goyal = common.goyal_schedule(config)
+  lamb = _imagenet_lamb.section(BATCH)
+  variants = {"lamb": (("optimizer", lamb),),
+              "nlamb": (("optimizer", dict(lamb, name="nlamb", kwargs=dict(lamb["kwargs"], **DOZAT))),),
+              "nnlamb": (("optimizer", dict(lamb, name="nnlamb",
+                                            kwargs=dict(lamb["kwargs"], **DOZAT))),),
+              "momentum": (("optimizer", dict(
+                  name="momentum", learning_rate=schedules.linear_scaled_lr(0.1, 256, BATCH),
+                  schedule=goyal, kwargs=dict(l2_regularization=1e-4,
+                                              l2_mask=common.BN_AND_BIAS))),)}
+  for lr in NADAM_LEARNING_RATES:
+    variants[f"nadam_lr{lr:g}"] = (("optimizer", dict(name="nadam", learning_rate=lr,
+                                                      schedule=goyal, kwargs=dict(DOZAT))),)
+  config.variants = tuple(variants.items())
+  config.optimizer = lamb
+  config.eval_every_epochs = 1.0 if scale == "paper" else 0.5  # the figure plots curves
+  config.sweep = common.sweep(("variant", tuple(variants), ""))
+  return common.apply_options(config, options)

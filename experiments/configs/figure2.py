@@ -1,0 +1,25 @@
+"""Figure 2: adam-correction acts like learning-rate warmup: LAMB with and without the bias
+correction, with and without warmup, for ResNet-50 on ImageNet at batch 16K (Appendix E)."""
+from experiments.configs import _imagenet_lamb, common
+
+BATCH = 16384
+
+
+def get_config(arg: str = "cpu"):
+  scale, options = common.parse_arg(arg)
+  config = common.base_config(name="figure2", scale=scale)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  lamb = _imagenet_lamb.section(BATCH)
+  variants = {}
+  for correction in (True, False):
+    for warmup in (True, False):
+      schedule = dict(lamb["schedule"], warmup_ratio=lamb["schedule"]["warmup_ratio"] if warmup
+                      else 0.0)
+      name = f"{'correction' if correction else 'nocorrection'}_{'warmup' if warmup else 'nowarmup'}"
+      variants[name] = (("optimizer", dict(lamb, schedule=schedule, kwargs=dict(
+          lamb["kwargs"], bias_correction=correction))),)
+  config.variants = tuple(variants.items())
+  config.optimizer = lamb
+  config.eval_every_epochs = 1.0 if scale == "paper" else 0.5
+  config.sweep = common.sweep(("variant", tuple(variants), ""))
+  return common.apply_options(config, options)

@@ -1,0 +1,7 @@
+"""Table 10: tuning Adagrad+ (Goyal et al.'s recipe) for ResNet-50 on ImageNet at batch 16K (90 epochs), learning rate
+grid as printed in Appendix H.1."""
+from experiments.configs import _imagenet_tuning
+
+
+def get_config(arg: str = "cpu"):
+  return _imagenet_tuning.get_config(10, arg)

@@ -1,0 +1,7 @@
+"""Table 25: tuning AdamW+ (Goyal et al.'s recipe), L2 regularization disabled, weight decay 1e-05 for ResNet-50 on ImageNet at batch 16K (90 epochs), learning rate
+grid as printed in Appendix H.1."""
+from experiments.configs import _imagenet_tuning
+
+
+def get_config(arg: str = "cpu"):
+  return _imagenet_tuning.get_config(25, arg)

@@ -1,0 +1,342 @@
+"""Input pipelines of the paper's image experiments, and their NumPy twins for the CPU scale.
+
+Paper scale (TFDS, tf.data): :func:`cifar10` for DavidNet (Table 6) and :func:`imagenet2012`
+for ResNet-50 (Tables 3-5) read a TensorFlow Datasets folder that was prepared beforehand
+(``tfds build cifar10 --data_dir=DIR``; ImageNet needs the two ILSVRC2012 tars, see
+:func:`imagenet2012`). They only ever call ``builder.as_dataset``: nothing is downloaded, and an
+unprepared folder raises :class:`DatasetNotFoundError` with the ``tfds build`` command to run.
+
+* cifar10, as Page's DAWNBench DavidNet: per-channel mean/std normalisation with the training
+  set's statistics, then (training) 4-pixel reflect padding, a random 32x32 crop, a random
+  horizontal flip and an 8x8 Cutout (DeVries and Taylor 2017) that lies wholly inside the image
+  and is filled with 0, i.e. the mean colour after normalisation. Evaluation: normalisation
+  only. (The TensorFlow port the paper cites, fenwickslab/dl_tutorials tutorial3, crops and
+  flips but has no Cutout; ``cutout_size=0`` reproduces it.)
+* imagenet2012, as the ResNet-50 references (TF official / MLPerf / torchvision): training
+  takes an Inception-style random crop (``stateless_sample_distorted_bounding_box`` over the
+  whole image, area 8%-100%, aspect ratio 3/4-4/3, at least 10% of the image, 10 attempts),
+  decoded straight from the JPEG, resized to 224x224 (bilinear) and flipped at random;
+  evaluation resizes the shorter side to 256 and takes the central 224x224. Both normalise with
+  the usual ImageNet mean/std (of 0-255 pixels).
+
+Both yield NumPy batches ``{"image": float32 [B, S, S, 3], "label": int32 [B]}`` (``dtype``
+chooses the image dtype, e.g. bfloat16). Training streams are endless and a pure function of
+``seed``: files, shuffle buffer and augmentation are seeded, every example's random crop/flip
+comes from a stateless key ``fold_in((seed, process_index), k)`` for its position ``k`` in the
+stream, and tf.data keeps its order (``deterministic=True``). ``start_step`` resumes the exact
+stream of an uninterrupted run: the first ``start_step * batch_size`` examples are skipped
+before they are decoded (still read from disk, so resuming late in an ImageNet run takes a
+while). Evaluation streams go once through the split in file order and pad the last batch
+with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects). With
+``process_count > 1`` each process reads its own ``tfds.even_splits`` share and
+``batch_size`` is the per-process batch (eval shares differ by at most one example, so their
+batch counts can differ by one: a multi-host eval loop must pad the shorter ones).
+
+CPU scale (NumPy): :func:`random_crop`, :func:`random_flip`, :func:`cutout` and :func:`augment`
+apply the same training augmentation to an in-memory batch (such as Fashion-MNIST padded to
+32x32x3, lamb.data.fashion_mnist) as a pure function of ``(seed, step)``: the draws for row
+``r`` of a global batch do not depend on how the batch is split over processes (pass the
+share's first global row as ``row_offset``), so the concatenated shares equal the whole.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+
+from lamb.data.errors import DatasetNotFoundError
+
+# Per-channel statistics of 0-255 pixels: CIFAR-10's training set (as in Page's code) and the
+# usual ImageNet ones (torchvision's 0.485/0.456/0.406 and 0.229/0.224/0.225, times 255).
+CIFAR10_MEAN = (125.31, 122.95, 113.87)
+CIFAR10_STD = (62.99, 62.09, 66.70)
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+DATASETS = {
+    # name: (TFDS name, train split, eval split, number of classes)
+    "cifar10": ("cifar10", "train", "test", 10),
+    "imagenet2012": ("imagenet2012", "train", "validation", 1000),
+}
+CIFAR10_CUTOUT = 8
+CIFAR10_PADDING = 4
+IMAGENET_TRAIN_SIZE = 224
+IMAGENET_RESIZE = 256
+# Inception-style crop, as TF official ResNet / MLPerf.
+CROP_AREA_RANGE = (0.08, 1.0)
+CROP_ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
+CROP_MIN_OBJECT_COVERED = 0.1
+CROP_MAX_ATTEMPTS = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy augmentation (CPU scale, in-memory data)
+
+_SALT = {"crop_y": 1, "crop_x": 2, "flip": 3, "cutout_y": 4, "cutout_x": 5}
+
+
+def _draws(seed: int, step: int, what: str, high: int, n: int, row_offset: int) -> np.ndarray:
+  """Integers in [0, high) for rows row_offset .. row_offset+n-1 of step `step`'s global batch.
+
+  One generator per (seed, step, kind of draw); rows are drawn in order, so a row's value does
+  not depend on `n` or on which share of the batch asks for it.
+  """
+  if seed < 0 or step < 0 or row_offset < 0:
+    raise ValueError(f"seed, step and row_offset must be non-negative, got {seed}, {step}, "
+                     f"{row_offset}")
+  rng = np.random.default_rng([int(seed), int(step), _SALT[what]])
+  return rng.integers(0, high, size=row_offset + n, dtype=np.int64)[row_offset:]
+
+
+def _check_batch(images: np.ndarray) -> None:
+  if images.ndim != 4:
+    raise ValueError(f"expected images [B, H, W, C], got shape {images.shape}")
+
+
+def random_crop(images: np.ndarray, padding: int = CIFAR10_PADDING, *, seed: int, step: int,
+                row_offset: int = 0, mode: str = "reflect") -> np.ndarray:
+  """Pads [B, H, W, C] by `padding` on each side (np.pad `mode`) and crops H x W at random."""
+  _check_batch(images)
+  if padding <= 0:
+    return images
+  b, h, w, _ = images.shape
+  padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)), mode=mode)
+  ys = _draws(seed, step, "crop_y", 2 * padding + 1, b, row_offset)
+  xs = _draws(seed, step, "crop_x", 2 * padding + 1, b, row_offset)
+  rows = ys[:, None] + np.arange(h)
+  cols = xs[:, None] + np.arange(w)
+  return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def random_flip(images: np.ndarray, *, seed: int, step: int, row_offset: int = 0) -> np.ndarray:
+  """Mirrors each image left-right with probability 1/2."""
+  _check_batch(images)
+  flip = _draws(seed, step, "flip", 2, len(images), row_offset).astype(bool)
+  return np.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
+def cutout(images: np.ndarray, size: int = CIFAR10_CUTOUT, *, seed: int, step: int,
+           row_offset: int = 0, fill=0) -> np.ndarray:
+  """Sets a random size x size square, wholly inside each image, to `fill` (Page's Cutout).
+
+  Page cuts normalised images, so 0 is the mean colour; on uint8 images pass the mean pixel
+  (e.g. ``round(255 * fashion_mnist.MEAN)``) as `fill` for the same effect.
+  """
+  _check_batch(images)
+  if size <= 0:
+    return images
+  b, h, w, _ = images.shape
+  if size > min(h, w):
+    raise ValueError(f"cutout size {size} exceeds the {h}x{w} images")
+  y0 = _draws(seed, step, "cutout_y", h - size + 1, b, row_offset)
+  x0 = _draws(seed, step, "cutout_x", w - size + 1, b, row_offset)
+  ys, xs = np.arange(h), np.arange(w)
+  inside = (((ys >= y0[:, None]) & (ys < y0[:, None] + size))[:, :, None]
+            & ((xs >= x0[:, None]) & (xs < x0[:, None] + size))[:, None, :])
+  return np.where(inside[..., None], np.asarray(fill, images.dtype), images)
+
+
+def augment(images: np.ndarray, *, seed: int, step: int, row_offset: int = 0,
+            padding: int = CIFAR10_PADDING, flip: bool = True, cutout_size: int = CIFAR10_CUTOUT,
+            fill=0, mode: str = "reflect") -> np.ndarray:
+  """DavidNet's training augmentation: random crop with padding, flip, cutout (in that order).
+
+  A pure function of (images, seed, step, row_offset); returns a new array of the same shape
+  and dtype (uint8 in, uint8 out).
+  """
+  x = random_crop(images, padding, seed=seed, step=step, row_offset=row_offset, mode=mode)
+  if flip:
+    x = random_flip(x, seed=seed, step=step, row_offset=row_offset)
+  return cutout(x, cutout_size, seed=seed, step=step, row_offset=row_offset, fill=fill)
+
+
+# ---------------------------------------------------------------------------------------------
+# TFDS / tf.data (paper scale; prepared data only)
+
+
+def cifar10(split: str = "train", *, batch_size: int, seed: int = 0, train: bool | None = None,
+            data_dir: str | None = None, start_step: int = 0, process_index: int = 0,
+            process_count: int = 1, cutout_size: int = CIFAR10_CUTOUT,
+            shuffle_buffer: int = 50_000, dtype="float32") -> Iterator[dict]:
+  """CIFAR-10 batches for DavidNet (see the module docstring); `train` defaults to split=="train".
+
+  Raises DatasetNotFoundError at once when `data_dir` holds no prepared TFDS cifar10.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+
+  mean, std = tf.constant(CIFAR10_MEAN), tf.constant(CIFAR10_STD)
+
+  def normalise(example):
+    image = tf.io.decode_png(example["image"], channels=3)
+    image.set_shape((32, 32, 3))
+    return (tf.cast(image, tf.float32) - mean) / std
+
+  def train_map(example, key):
+    crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
+    image = normalise(example)
+    image = tf.pad(image, [[CIFAR10_PADDING] * 2, [CIFAR10_PADDING] * 2, [0, 0]], "REFLECT")
+    image = tf.image.stateless_random_crop(image, (32, 32, 3), seed=crop_key)
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+    if cutout_size > 0:
+      image = _tf_cutout(image, cutout_size, cutout_key)
+    return image
+
+  return _stream("cifar10", split, batch_size=batch_size, seed=seed, train=train,
+                 data_dir=data_dir, start_step=start_step, process_index=process_index,
+                 process_count=process_count, shuffle_buffer=shuffle_buffer, dtype=dtype,
+                 train_map=train_map, eval_map=normalise, image_shape=(32, 32, 3))
+
+
+def imagenet2012(split: str = "train", *, batch_size: int, seed: int = 0,
+                 train: bool | None = None, data_dir: str | None = None, start_step: int = 0,
+                 process_index: int = 0, process_count: int = 1,
+                 image_size: int = IMAGENET_TRAIN_SIZE, resize_size: int = IMAGENET_RESIZE,
+                 shuffle_buffer: int = 10_000, dtype="float32") -> Iterator[dict]:
+  """ImageNet-1k (ILSVRC2012) batches for ResNet-50; `train` defaults to split=="train".
+
+  The shuffle buffer holds encoded JPEGs (~110 kB each; 10,000 as TF official ResNet).
+  TFDS cannot download ImageNet: prepare it elsewhere with ``tfds build imagenet2012
+  --data_dir=DIR --manual_dir=TARS`` where TARS holds ILSVRC2012_img_train.tar and
+  ILSVRC2012_img_val.tar, then copy DIR. Raises DatasetNotFoundError at once otherwise.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+
+  mean, std = tf.constant(IMAGENET_MEAN), tf.constant(IMAGENET_STD)
+
+  def finish(image):
+    image = tf.reshape(image, (image_size, image_size, 3))
+    return (tf.cast(image, tf.float32) - mean) / std
+
+  def train_map(example, key):
+    crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    data = example["image"]
+    shape = tf.image.extract_jpeg_shape(data)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, (1, 1, 4)), seed=crop_key,
+        min_object_covered=CROP_MIN_OBJECT_COVERED, aspect_ratio_range=CROP_ASPECT_RANGE,
+        area_range=CROP_AREA_RANGE, max_attempts=CROP_MAX_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True)
+    window = tf.stack([begin[0], begin[1], size[0], size[1]])
+    image = tf.io.decode_and_crop_jpeg(data, window, channels=3)
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear")
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+    return finish(image)
+
+  def eval_map(example):
+    image = tf.io.decode_jpeg(example["image"], channels=3)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = resize_size / tf.reduce_min(hw)
+    new_hw = tf.cast(tf.round(hw * scale), tf.int32)
+    image = tf.image.resize(image, new_hw, method="bilinear", antialias=True)
+    top = (new_hw[0] - image_size) // 2
+    left = (new_hw[1] - image_size) // 2
+    return finish(image[top:top + image_size, left:left + image_size])
+
+  return _stream("imagenet2012", split, batch_size=batch_size, seed=seed, train=train,
+                 data_dir=data_dir, start_step=start_step, process_index=process_index,
+                 process_count=process_count, shuffle_buffer=shuffle_buffer, dtype=dtype,
+                 train_map=train_map, eval_map=eval_map,
+                 image_shape=(image_size, image_size, 3))
+
+
+def _tf_cutout(image, size: int, key):
+  """Zeroes a size x size square wholly inside `image` [H, W, C], at a stateless random place."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  h, w = image.shape[0], image.shape[1]
+  y_key, x_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+  y0 = tf.random.stateless_uniform((), seed=y_key, minval=0, maxval=h - size + 1,
+                                   dtype=tf.int32)
+  x0 = tf.random.stateless_uniform((), seed=x_key, minval=0, maxval=w - size + 1,
+                                   dtype=tf.int32)
+  ys, xs = tf.range(h), tf.range(w)
+  inside_y = (ys >= y0) & (ys < y0 + size)
+  inside_x = (xs >= x0) & (xs < x0 + size)
+  inside = inside_y[:, None, None] & inside_x[None, :, None]
+  return tf.where(inside, tf.zeros_like(image), image)
+
+
+def _tfds_hint(name: str, data_dir: str | None) -> str:
+  where = data_dir or "~/tensorflow_datasets"
+  if name == "imagenet2012":
+    return (f"prepare it on another machine with `tfds build imagenet2012 --data_dir={where} "
+            "--manual_dir=DIR_WITH_ILSVRC2012_img_train.tar_AND_img_val.tar` and copy that "
+            "folder here")
+  return (f"prepare it on a machine with internet with `tfds build {name} --data_dir={where}` "
+          "and copy that folder here")
+
+
+def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | None,
+            data_dir: str | None, start_step: int, process_index: int, process_count: int,
+            shuffle_buffer: int, dtype, train_map, eval_map, image_shape) -> Iterator[dict]:
+  """The tf.data pipeline shared by cifar10 and imagenet2012, as an iterator of numpy batches."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow imports)
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+  tfds_name, train_split, eval_split, _ = DATASETS[name]
+  if split not in (train_split, eval_split):
+    raise ValueError(f"unknown {name} split {split!r}; expected {train_split!r} or "
+                     f"{eval_split!r}")
+  if batch_size <= 0:
+    raise ValueError(f"batch_size must be positive, got {batch_size}")
+  if seed < 0 or start_step < 0:
+    raise ValueError(f"seed and start_step must be non-negative, got {seed}, {start_step}")
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"process_index {process_index} not in [0, {process_count})")
+  train = (split == train_split) if train is None else train
+  dtype = tf.dtypes.as_dtype(dtype)
+  if data_dir is not None:
+    data_dir = os.fspath(data_dir)
+
+  builder = tfds.builder(tfds_name, data_dir=data_dir)
+  share = tfds.even_splits(split, process_count)[process_index] if process_count > 1 else split
+  read_config = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True)
+  # `as_dataset` only reads; it raises when nothing is prepared (`download_and_prepare` is
+  # never called). Images stay encoded so that skipped examples are never decoded and ImageNet
+  # can decode only its crop.
+  try:
+    ds = builder.as_dataset(split=share, shuffle_files=train, read_config=read_config,
+                            decoders={"image": tfds.decode.SkipDecoding()})
+  except Exception as e:  # pylint: disable=broad-except
+    if builder.is_prepared():
+      raise
+    raise DatasetNotFoundError(f"{name} (TFDS '{tfds_name}') is not prepared in "
+                               f"{builder.data_dir}; {_tfds_hint(tfds_name, data_dir)}.") from e
+  ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)})
+  options = tf.data.Options()
+  options.deterministic = True
+  autotune = tf.data.AUTOTUNE
+
+  if train:
+    base_key = tf.constant([seed, process_index], tf.int64)
+    ds = ds.repeat().shuffle(shuffle_buffer, seed=seed).enumerate()
+    ds = ds.skip(start_step * batch_size)
+
+    def train_example(k, ex):
+      key = tf.random.experimental.stateless_fold_in(base_key, k)
+      return {"image": tf.cast(train_map(ex, key), dtype), "label": ex["label"]}
+
+    ds = ds.map(train_example, num_parallel_calls=autotune)
+    ds = ds.batch(batch_size, drop_remainder=True)
+  else:
+    if start_step:
+      raise ValueError("start_step only applies to training streams")
+    ds = ds.map(lambda ex: {"image": tf.cast(eval_map(ex), dtype), "label": ex["label"],
+                            "mask": True}, num_parallel_calls=autotune)
+    ds = ds.batch(batch_size).map(lambda b: _pad_batch(b, batch_size, image_shape))
+  ds = ds.with_options(options).prefetch(autotune)
+  return iter(tfds.as_numpy(ds))
+
+
+def _pad_batch(batch: dict, batch_size: int, image_shape) -> dict:
+  """Zero-pads a (last, short) eval batch to `batch_size` rows; "mask" marks the real ones."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  missing = batch_size - tf.shape(batch["label"])[0]
+  out = {}
+  for key, value in batch.items():
+    value = tf.pad(value, [[0, missing]] + [[0, 0]] * (len(value.shape) - 1))
+    value.set_shape((batch_size,) + (tuple(image_shape) if key == "image" else ()))
+    out[key] = value
+  return out
