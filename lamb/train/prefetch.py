@@ -24,8 +24,8 @@ class _Failure:
 def to_devices(local_batches: Iterable[dict], mesh, size: int = 2) -> Iterator[dict]:
   """Global, sharded device batches from this process's host batches, `size` steps ahead.
 
-  The producer thread stops when the consumer is garbage-collected or closed; an exception in
-  the producer is raised in the consumer at the batch where it happened.
+  Closing the consumer (or its garbage collection) stops the producer thread and waits for it;
+  an exception in the producer is raised in the consumer at the batch where it happened.
   """
   buffer: queue.Queue = queue.Queue(maxsize=size)
   stop = threading.Event()
@@ -57,4 +57,12 @@ def to_devices(local_batches: Iterable[dict], mesh, size: int = 2) -> Iterator[d
         raise item.error
       yield item
   finally:
+    # Wait for the producer to leave: a thread still inside XLA when the interpreter exits
+    # aborts the process.
     stop.set()
+    while thread.is_alive():
+      try:
+        buffer.get(timeout=0.05)
+      except queue.Empty:
+        pass
+      thread.join(timeout=0.05)
