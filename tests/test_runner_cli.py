@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from experiments import run as run_cli_module
+
 from conftest import (RUN, TINY_STEPS, eval_records, read_json, run_cli, tiny_args,
                       train_records, tree_bytes)
 
@@ -145,8 +147,13 @@ def test_list_names_every_config_with_its_description(tmp_path):
   proc = run_cli(["--list"], results_dir=tmp_path / "results", timeout=60)
   assert proc.returncode == 0, proc.stderr
   lines = proc.stdout.splitlines()
-  assert len(lines) == 1 and lines[0].split()[0] == "table7", lines
-  assert "LeNet-5 on MNIST" in lines[0]
+  names = [line.split()[0] for line in lines]
+  assert names == list(run_cli_module.available_configs()), names
+  assert names.index("table3") < names.index("table7") < names.index("table9") \
+      < names.index("table10")  # natural order
+  table7 = lines[names.index("table7")]
+  assert "LeNet-5 on MNIST" in table7
+  assert all(len(line.split(None, 1)) == 2 for line in lines), "each has a description"
   assert not (tmp_path / "results").exists()
 
 
