@@ -35,8 +35,21 @@ def _flops(lowered) -> float:
   return float((cost or {}).get("flops", 0.0))
 
 
+_MEASURED: dict = {}  # shapes -> (FLOPs per example, optimizer FLOPs, parameters)
+
+
+def _shape_key(config) -> str:
+  """What the FLOPs of one example and of one update depend on (not the batch or the steps)."""
+  keep = {k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict") else config.get(k)
+          for k in ("task", "model", "data", "compute_dtype")}
+  keep["optimizer"] = {k: v for k, v in config.optimizer.to_dict().items()
+                       if k not in ("learning_rate", "schedule")}
+  return json.dumps(keep, sort_keys=True, default=str)
+
+
 def measure_phase(name: str, config) -> tuple:
-  """(cost_model.Phase, parameter count) of one phase, from abstract shapes only."""
+  """(cost_model.Phase, parameter count) of one phase, from abstract shapes only. The model is
+  lowered once per distinct shape (a batch ladder of BERT-Large lowers it twice, not 18 times)."""
   import jax  # pylint: disable=import-outside-toplevel
   from lamb import optim  # pylint: disable=import-outside-toplevel
   from lamb.train import cost_model, tasks, trainer  # pylint: disable=import-outside-toplevel
@@ -44,16 +57,20 @@ def measure_phase(name: str, config) -> tuple:
   task = tasks.build(config, load_data=False)
   batch = config.batch_size
   steps_per_epoch, steps = trainer.run_length(config, task)
-  params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
-  example = {k: jax.ShapeDtypeStruct((_ABSTRACT_BATCH,) + tuple(v.shape), v.dtype)
-             for k, v in task.example.items()}
-  grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
-  per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
-                                             jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
-  tx = optim.create(trainer.resolved_optimizer(config, steps_per_epoch, steps))
-  update = jax.jit(lambda g, s, p: tx.update(g, s, p))
-  optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))
-  n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
+  key = _shape_key(config)
+  if key not in _MEASURED:
+    params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
+    example = {k: jax.ShapeDtypeStruct((_ABSTRACT_BATCH,) + tuple(v.shape), v.dtype)
+               for k, v in task.example.items()}
+    grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
+    per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
+                                               jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
+    tx = optim.create(trainer.resolved_optimizer(config, steps_per_epoch, steps))
+    update = jax.jit(lambda g, s, p: tx.update(g, s, p))
+    optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))
+    n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
+    _MEASURED[key] = (per_example, optimizer_flops, n_params)
+  per_example, optimizer_flops, n_params = _MEASURED[key]
   return cost_model.Phase(name, steps, batch, per_example, optimizer_flops), n_params
 
 

@@ -216,32 +216,40 @@ def conflicts(run_dir: Path, run) -> bool:
 
 def validate(run, data_dir, task_cache, build_task: bool = True):
   """Everything that can be checked before training: optimizer, schedule, batch split, data
-  (the data only when `build_task`: a finished run needs none)."""
+  (the data only when `build_task`: a finished run needs none). Returns the run's task, or for
+  a run with `phases` a list with one task per phase."""
   from lamb import optim
   from lamb.data.errors import DatasetNotFoundError
-  from lamb.train import mesh as mesh_lib, tasks, trainer
+  from lamb.train import mesh as mesh_lib, phases, tasks, trainer
   try:
-    optim.create(trainer.resolved_optimizer(run, steps_per_epoch=1, total_steps=100))
-    mesh_lib.check_batch_size(run.batch_size, run.get("microbatches", 1))
+    named = phases.configs(run)
+    optim.create(trainer.resolved_optimizer(run, steps_per_epoch=1, total_steps=100,
+                                            phase_steps=[50] * len(named)))
+    for _, phase_run in named:
+      mesh_lib.check_batch_size(phase_run.batch_size, phase_run.get("microbatches", 1))
     if not build_task:
       return None
-    key = _task_key(run)
-    if key not in task_cache:
-      absl_logger = logging.getLogger("absl")
-      level = absl_logger.level
-      absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
-      try:
-        task_cache[key] = tasks.build(run, data_dir)
-      finally:
-        absl_logger.setLevel(level)
-    return task_cache[key]
+    built = []
+    for _, phase_run in named:
+      key = _task_key(phase_run)
+      if key not in task_cache:
+        absl_logger = logging.getLogger("absl")
+        level = absl_logger.level
+        absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
+        try:
+          task_cache[key] = tasks.build(phase_run, data_dir)
+        finally:
+          absl_logger.setLevel(level)
+      built.append(task_cache[key])
+    return built if phases.is_phased(run) else built[0]
   except (DatasetNotFoundError, ValueError, TypeError, KeyError) as e:
     raise UsageError(" ".join(str(e).split())) from None
 
 
 def _task_key(config) -> str:
   return json.dumps({k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict")
-                     else config.get(k) for k in ("task", "data", "model", "compute_dtype")},
+                     else config.get(k) for k in ("task", "data", "model", "compute_dtype",
+                                                         "init_from")},
                     sort_keys=True, default=str)
 
 
@@ -315,7 +323,8 @@ def main(argv) -> int:
                                            checkpoint_dir=_ckpt_dir(FLAGS.checkpoint_dir, run, name),
                                            task=task)
       final = summary.get("final") or {}
-      metric = next(iter(task.better))
+      last_task = task[-1] if isinstance(task, list) else task
+      metric = next(iter(last_task.better))
       print(f"[{i + 1}/{len(runs)}] {name}: {summary['status']} after {summary['steps']} steps, "
             f"{metric} {final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)",
             flush=True)

@@ -155,3 +155,30 @@ def cifar10_davidnet(config, scale: str):
     config.hardware = dict(accelerator="tpu_v3", chips=8, chips_source="cpu-scale shapes")
     config.shrink_note = CIFAR_CPU_NOTE
   return config
+
+
+# --- BERT pre-training (Section 4.1: Tables 1, 2, 4, 8; Figures 6-8) -------------------------
+
+# Devlin et al.'s schedule, the paper's baseline: 1000k steps at batch 512, the first 9/10 of
+# the epochs at sequence length 128 (20 masked predictions), the last 1/10 at 512 (80).
+BERT_BASE_BATCH = 512
+BERT_BASE_STEPS = 1_000_000
+BERT_PHASE1_FRACTION = 0.9
+BERT_SEQUENCE_LENGTHS = (128, 512)
+BERT_MAX_PREDICTIONS = (20, 80)
+# The slice per row of Table 1: 16 TPUv3 chips at 512 ... 1024 at 32K, 32 sequences a chip.
+BERT_BATCH_PER_CHIP = 32
+# The cpu scale keeps the recipe (masking, short-sequence probability, the 9/10 + 1/10 split,
+# the ladder's ratios, every learning rate and warmup ratio) and shrinks the rest.
+BERT_CPU = dict(preset="tiny", vocab_size=8192, sequence_lengths=(32, 64),
+                max_predictions=(5, 10), batch_divisor=64, base_steps=2000, dupe_factor=1,
+                eval_examples=1024)
+BERT_CPU_NOTE = (
+    "cpu scale: Jane Austen novels (Debian r-cran-janeaustenr) instead of Wikipedia+BooksCorpus; "
+    "masked-LM / next-sentence accuracy on held-out Sense and Sensibility instead of SQuAD F1; "
+    "BERT tiny (2 layers, hidden 128, 2 heads) with an 8,192-token WordPiece vocabulary trained on "
+    "the five training novels instead of BERT-Large with 30,522; sequence lengths 32 then 64 "
+    "(paper 128 then 512) with 5 / 10 masked predictions (paper 20 / 80), in the same 9/10 + "
+    "1/10 split of the epochs; batch sizes / 64 (512 -> 8, 32K -> 512); 2,000 steps at batch 8 "
+    "instead of 1000k at 512 (every batch sees the same 16,000 sequences); dupe factor 1; "
+    "float32; the recipe's masking (15%, 80/10/10) and short-sequence probability 0.1 as in BERT")

@@ -6,7 +6,8 @@ once) and two batch sources: `train_batches(batch_size, seed, start_step, proces
 process_count)`, endless and a pure function of (seed, step), and `eval_batches(batch_size,
 process_index, process_count)`, the evaluation split once with a "mask". Small data sets are
 held whole in host memory (loaded once per process and shared by the runs of a sweep);
-ImageNet and CIFAR-10 at paper scale stream from TFDS.
+ImageNet and CIFAR-10 at paper scale stream from TFDS. BERT pre-training and SQuAD live in
+their own modules (bert_tasks, squad_task) and are registered here.
 """
 from __future__ import annotations
 
@@ -219,7 +220,20 @@ def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
               num_train_examples=num_train, train_source=train_source, eval_source=eval_source)
 
 
-TASKS = {"image_classification": image_classification}
+def bert_pretraining(config, data_dir=None, load_data: bool = True) -> Task:
+  """BERT's masked-LM and next-sentence pre-training (lamb.train.bert_tasks)."""
+  from lamb.train import bert_tasks  # pylint: disable=import-outside-toplevel  (imports Task)
+  return bert_tasks.pretraining_task(config, data_dir, load_data)
+
+
+def squad(config, data_dir=None, load_data: bool = True) -> Task:
+  """SQuAD v1.1 span fine-tuning of a pre-trained BERT (lamb.train.squad_task)."""
+  from lamb.train import squad_task  # pylint: disable=import-outside-toplevel  (imports Task)
+  return squad_task.squad_task(config, data_dir, load_data)
+
+
+TASKS = {"image_classification": image_classification, "bert_pretraining": bert_pretraining,
+         "squad": squad}
 
 
 def build(config, data_dir=None, load_data: bool = True) -> Task:

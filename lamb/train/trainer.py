@@ -14,7 +14,7 @@ import math
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,7 @@ from lamb.data import batches as batches_lib
 from lamb.optim import masks as masks_lib
 from lamb.train import checkpoint as checkpoint_lib
 from lamb.train import mesh as mesh_lib
+from lamb.train import phases as phases_lib
 from lamb.train import prefetch as prefetch_lib
 from lamb.train import programs as programs_lib
 from lamb.train import results, tasks
@@ -32,11 +33,27 @@ from lamb.train import results, tasks
 log = logging.getLogger(__name__)
 
 
-def resolved_optimizer(config, steps_per_epoch: int, total_steps: int) -> dict:
+def resolved_optimizer(config, steps_per_epoch: int, total_steps: int,
+                       phase_steps=None) -> dict:
   """The optimizer section with the run's step counts filled in (schedules speak in epochs
-  or ratios in configs; the factory wants steps)."""
+  or ratios in configs; the factory wants steps).
+
+  A two-phase run has one schedule over all its steps: `warmup_polynomial_decay` runs over
+  `total_steps` (BERT's reference recipe), and `mixed_batch_rewarmup` (Section 4.1's 64K/32K
+  run) takes its two lengths from `phase_steps` (else from the phases' declared num_steps) and
+  its warmups as `warmup_ratio1` / `warmup_ratio2` of each phase.
+  """
   opt = config.optimizer.to_dict()
   schedule = dict(opt.get("schedule") or {})
+  if schedule.get("name") == "mixed_batch_rewarmup":
+    steps = tuple(phase_steps or phases_lib.declared_steps(config) or (total_steps, total_steps))
+    if len(steps) != 2:
+      raise ValueError(f"mixed_batch_rewarmup needs two phases, got {len(steps)}")
+    schedule.setdefault("steps1", steps[0])
+    schedule.setdefault("steps2", steps[1])
+    for i in (1, 2):
+      if f"warmup_ratio{i}" in schedule:
+        schedule[f"warmup{i}"] = schedule.pop(f"warmup_ratio{i}") * schedule[f"steps{i}"]
   if schedule.get("name") in ("polynomial_decay", "warmup_polynomial_decay"):
     schedule.setdefault("total_steps", total_steps)
     if "warmup_epochs" in schedule:
@@ -113,23 +130,44 @@ def evaluate(task, eval_step, state, mesh, batch_size: int) -> dict:
   return task.finalize_eval(jax.device_get(totals))
 
 
+def _tasks_for(named_configs, task, data_dir) -> list:
+  """One task per phase: `task` (a Task, or a list with one per phase) or built here."""
+  given = list(task) if isinstance(task, (list, tuple)) else [task] * len(named_configs)
+  if len(given) != len(named_configs):
+    raise ValueError(f"{len(given)} tasks for {len(named_configs)} phases")
+  return [t if t is not None else tasks.build(c, data_dir) for t, (_, c) in
+          zip(given, named_configs)]
+
+
 def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
-                       checkpoint_dir: Optional[Path] = None, task=None) -> dict:
-  """Trains `config` into `run_dir` (resuming if it holds a checkpoint); returns the summary."""
+                       checkpoint_dir: Optional[Path] = None, task=None,
+                       observer: Optional[Callable] = None) -> dict:
+  """Trains `config` into `run_dir` (resuming if it holds a checkpoint); returns the summary.
+
+  A config with `phases` (lamb.train.phases) trains them in order with one state, one step
+  counter and one schedule; `task` is then a list with one task per phase (or None).
+  `observer(event, phase_name, state)`, if given, sees the state at every phase's "start" and
+  "end" (tests use it).
+  """
   run_dir = Path(run_dir)
   writes = jax.process_index() == 0
   start_time = time.time()
-  task = task or tasks.build(config, data_dir)
+  phased = phases_lib.is_phased(config)
+  named = phases_lib.configs(config)
+  plan = phases_lib.plan(named, _tasks_for(named, task, data_dir), run_length)
+  for phase in plan:
+    mesh_lib.check_batch_size(phase.batch_size, phase.config.get("microbatches", 1))
   mesh = mesh_lib.make_mesh()
-  batch_size = config.batch_size
-  mesh_lib.check_batch_size(batch_size, config.get("microbatches", 1))
-  steps_per_epoch, total_steps = run_length(config, task)
-  opt_config = resolved_optimizer(config, steps_per_epoch, total_steps)
+  total_steps = plan[-1].end
+  opt_config = resolved_optimizer(config, plan[0].steps_per_epoch, total_steps,
+                                  phase_steps=[p.steps for p in plan] if phased else None)
   structure, numbers = optim.split(opt_config)
-  programs = programs_lib.get(task, structure, mesh, config.get("microbatches", 1))
   hyperparameters = programs_lib.hyperparameters(numbers, mesh)
   compilations_before, t_compile = programs_lib.compilations(), time.time()
-  state = programs.init(np.int32(config.seed), hyperparameters)
+  first_programs = programs_lib.get(plan[0].task, structure, mesh,
+                                    plan[0].config.get("microbatches", 1))
+  state = first_programs.init(np.int32(config.seed), hyperparameters)
+  compile_time = time.time() - t_compile
 
   ckpt = checkpoint_lib.Checkpointer(Path(checkpoint_dir or run_dir / "checkpoints"))
   recorder = results.RunRecorder(run_dir, enabled=writes)
@@ -141,103 +179,124 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
     log.info("resumed %s at step %d", run_dir.name, start_step)
   if writes:
     results.write_json(run_dir / results.CONFIG, config.to_dict())
-
-  local_batches = task.train_batches(
-      batch_size, seed=config.seed, start_step=start_step,
-      process_index=jax.process_index(), process_count=jax.process_count())
-  prefetcher = prefetch_lib.to_devices(local_batches, mesh)
-  # Padded eval batches must split over every device: round up (padding is masked out).
-  eval_batch_size = -(-config.get("eval_batch_size", batch_size) // jax.device_count()) \
-      * jax.device_count()
-  # Both steps are compiled before the clock starts (and once per sweep: see programs.py), so
-  # that train_time_s is training alone.
-  first = next(prefetcher)
-  train_step = programs.train_step.lower(state, first, hyperparameters).compile()
-  eval_step = programs.eval_step.lower(state, mesh_lib.global_batch(
-      next(_eval_batches(task, eval_batch_size)), mesh)).compile()
-  compile_time = time.time() - t_compile
-  device_batches = itertools.chain([first], prefetcher)
   writer, report = _writers(run_dir, total_steps, writes)
 
-  log_every = max(1, config.get("log_every_steps", 50))
-  eval_every = _interval(config, "eval", steps_per_epoch)
-  trust_every = _interval(config, "trust_ratio", steps_per_epoch)
-  ckpt_every = _interval(config, "checkpoint", steps_per_epoch)
   status, diverged_at = "completed", None
-  pending = []
-  t0 = time.time()
+  train_time, examples = 0.0, 0
   step = start_step
-  while step < total_steps:
-    state, metrics = train_step(state, next(device_batches), hyperparameters)
-    step += 1
-    pending.append((step, metrics))
-    last = step == total_steps
-    checkpoint_now = bool(ckpt_every and step % ckpt_every == 0) or last
-    eval_now = bool(eval_every and step % eval_every == 0) or last
-    trust_now = bool(trust_every and (step % trust_every == 0 or step == 1 or last))
-    # Records are drained (and checked for divergence) before every checkpoint, evaluation and
-    # trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
-    if step % log_every == 0 or checkpoint_now or eval_now or trust_now:
-      fetched = jax.device_get(pending)
-      pending = []
-      for s, m in fetched:
-        if not all(math.isfinite(float(v)) for v in m.values()):
-          status, diverged_at = "diverged", s
+  for phase in plan[phases_lib.index_at(plan, start_step):]:
+    if step >= phase.end:  # a finished run resumed: nothing left to train
+      break
+    pconfig, ptask = phase.config, phase.task
+    tag = {"phase": phase.name} if phased else {}
+    t_compile = time.time()
+    programs = programs_lib.get(ptask, structure, mesh, pconfig.get("microbatches", 1))
+    local_batches = ptask.train_batches(
+        phase.batch_size, seed=config.seed, start_step=step - phase.start,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    prefetcher = prefetch_lib.to_devices(local_batches, mesh)
+    # Padded eval batches must split over every device: round up (padding is masked out).
+    eval_batch_size = -(-pconfig.get("eval_batch_size", phase.batch_size) // jax.device_count()) \
+        * jax.device_count()
+    # Both steps are compiled before the clock starts (and once per sweep: see programs.py), so
+    # that train_time_s is training alone.
+    first = next(prefetcher)
+    train_step = programs.train_step.lower(state, first, hyperparameters).compile()
+    eval_step = programs.eval_step.lower(state, mesh_lib.global_batch(
+        next(_eval_batches(ptask, eval_batch_size)), mesh)).compile()
+    compile_time += time.time() - t_compile
+    device_batches = itertools.chain([first], prefetcher)
+    if observer is not None:
+      observer("start", phase.name, state)
+
+    log_every = max(1, pconfig.get("log_every_steps", 50))
+    eval_every = _interval(pconfig, "eval", phase.steps_per_epoch)
+    trust_every = _interval(pconfig, "trust_ratio", phase.steps_per_epoch)
+    ckpt_every = _interval(pconfig, "checkpoint", phase.steps_per_epoch)
+    pending = []
+    t0, phase_start_step = time.time(), step
+    while step < phase.end:
+      state, metrics = train_step(state, next(device_batches), hyperparameters)
+      step += 1
+      local = step - phase.start  # intervals count the phase's own steps
+      pending.append((step, metrics))
+      last = step == phase.end  # every phase ends with a checkpoint and an evaluation
+      checkpoint_now = bool(ckpt_every and local % ckpt_every == 0) or last
+      eval_now = bool(eval_every and local % eval_every == 0) or last
+      trust_now = bool(trust_every and (local % trust_every == 0 or step == 1 or last))
+      # Records are drained (and checked for divergence) before every checkpoint, evaluation
+      # and trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
+      if local % log_every == 0 or checkpoint_now or eval_now or trust_now:
+        fetched = jax.device_get(pending)
+        pending = []
+        for s, m in fetched:
+          if not all(math.isfinite(float(v)) for v in m.values()):
+            status, diverged_at = "diverged", s
+            break
+          record = {"step": s, "split": "train", **tag, **{k: float(v) for k, v in m.items()}}
+          recorder.log(record)
+        if writes and status == "completed":
+          writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
+                                      if k not in ("step", "split", "phase")})
+        if status == "diverged":
+          recorder.log({"step": diverged_at, "split": "train", **tag, "diverged": True})
           break
-        record = {"step": s, "split": "train", **{k: float(v) for k, v in m.items()}}
-        recorder.log(record)
-      if writes and status == "completed":
-        writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
-                                    if k not in ("step", "split")})
-      if status == "diverged":
-        recorder.log({"step": diverged_at, "split": "train", "diverged": True})
-        break
-    if trust_now:
-      try:
-        recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
-      except ValueError:  # this optimizer keeps no trust ratios
-        trust_every = 0
-    if eval_now:
-      t_eval = time.time()
-      metrics = evaluate(task, eval_step, state, mesh, eval_batch_size)
-      recorder.log({"step": step, "split": "eval", **metrics})
-      if writes:
-        writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
-      t0 += time.time() - t_eval  # evaluation time is not training time
-    if report is not None:
-      report(step)
-    if checkpoint_now:
-      recorder.flush()
-      ckpt.save(step, state)
-  jax.block_until_ready(state)
-  train_time = time.time() - t0
-  prefetcher.close()
-  trained_steps = step - start_step
+      if trust_now:
+        try:
+          recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
+        except ValueError:  # this optimizer keeps no trust ratios
+          trust_every = 0
+      if eval_now:
+        t_eval = time.time()
+        metrics = evaluate(ptask, eval_step, state, mesh, eval_batch_size)
+        recorder.log({"step": step, "split": "eval", **tag, **metrics})
+        if writes:
+          writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
+        t0 += time.time() - t_eval  # evaluation time is not training time
+      if report is not None:
+        report(step)
+      if checkpoint_now:
+        recorder.flush()
+        ckpt.save(step, state)
+    jax.block_until_ready(state)
+    train_time += time.time() - t0
+    examples += (step - phase_start_step) * phase.batch_size
+    prefetcher.close()
+    if observer is not None:
+      observer("end", phase.name, state)
+    if status == "diverged":
+      break
   recorder.flush()
   ckpt.close()
   if writes:
     writer.flush()
 
   evals = [r for r in recorder.metrics if r.get("split") == "eval"]
+  epochs = sum(min(max(step - p.start, 0), p.steps) / p.steps_per_epoch for p in plan)
   summary = {
       "status": status, "experiment": config.name, "scale": config.scale,
       "run": run_dir.name, "steps": diverged_at or step, "total_steps": total_steps,
-      "steps_per_epoch": steps_per_epoch, "epochs": step / steps_per_epoch,
+      "steps_per_epoch": plan[0].steps_per_epoch, "epochs": epochs,
       "diverged_at_step": diverged_at,
-      "final": {k: v for k, v in evals[-1].items() if k not in ("step", "split")} if evals and status == "completed" else None,
-      "best": _best(evals, task.better) if evals else None,
+      "final": {k: v for k, v in evals[-1].items() if k not in ("step", "split", "phase")}
+               if evals and status == "completed" else None,
+      "best": _best(evals, plan[-1].task.better) if evals else None,
       "wall_time_s": time.time() - start_time,
       "train_time_s": train_time,
       "compile_time_s": compile_time,
       # XLA compilations during this run: 0 when an earlier run of the sweep (or the persistent
       # cache) already compiled its programs.
       "compilations": programs_lib.compilations() - compilations_before,
-      "examples_per_s": trained_steps * batch_size / train_time if train_time > 0 else None,
+      "examples_per_s": examples / train_time if train_time > 0 else None,
       "resumed_from_step": start_step or None,
       "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
       "process_count": jax.process_count(), "versions": _versions(), "git_commit": _git_commit(),
-      "data": task.description,
+      "data": plan[0].task.description,
   }
+  if phased:
+    summary["phases"] = [{"name": p.name, "start_step": p.start, "steps": p.steps,
+                          "batch_size": p.batch_size, "steps_per_epoch": p.steps_per_epoch}
+                         for p in plan]
   if writes:
     results.write_json(run_dir / results.SUMMARY, summary)
   return summary

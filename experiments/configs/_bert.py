@@ -1,0 +1,159 @@
+"""BERT-Large pre-training as Section 4.1 runs it, shared by Tables 1, 2, 4, 8 and Figures 6, 7.
+
+`pretraining(config, scale)` sets the task, model, data, logging and hardware; `phases(...)`
+the two phases of a batch (or of the 64K/32K mixed run) with their step counts from
+lamb.optim.schedules; `lamb_section(batch)` is Table 4's untuned LAMB at a batch of the ladder
+(square-root scaled rate from 5/(2^3 x 10^3) at 512, warmup ratio 1/320 at 512 growing
+linearly with the batch); `adamw_section` is BERT's own AdamW recipe (Devlin et al.).
+Batches here are the paper's; the cpu scale divides them by BERT_CPU["batch_divisor"].
+"""
+from experiments.configs import common
+from lamb.optim import schedules
+
+BASE_LR = 5 / (2 ** 3.0 * 10 ** 3)  # Table 4 at 512
+BASE_WARMUP_RATIO = 1 / 320  # Table 4 at 512
+LADDER = (512, 1024, 2048, 4096, 8192, 16384, 32768)
+MIXED = (65536, 32768)  # Table 1's last row: 64K at length 128, then 32K at 512
+# BERT's LAMB and AdamW leave LayerNorm parameters and biases out of weight decay (and LAMB
+# out of layer adaptation): the reference's exclude_from_weight_decay list.
+EXCLUSIONS = dict(weight_decay_mask="exclude_bias_and_norm",
+                  adaptation_mask="exclude_bias_and_norm")
+
+
+def label(batch: int) -> str:
+  return f"{batch // 1024}K" if batch >= 1024 else str(batch)
+
+
+def divisor(scale: str) -> int:
+  return 1 if scale == "paper" else common.BERT_CPU["batch_divisor"]
+
+
+def base_steps(scale: str) -> int:
+  """Steps of the fixed-epoch budget at the base batch (512, or 512 / divisor at cpu)."""
+  return common.BERT_BASE_STEPS if scale == "paper" else common.BERT_CPU["base_steps"]
+
+
+def phases(scale: str, batch1: int, batch2: int = None) -> tuple:
+  """The two phases at paper batches `batch1` then `batch2` (default: the same): lengths 128
+  then 512 (cpu: 32 then 64), steps = two_phase_steps of the fixed-epoch budget."""
+  batch2 = batch2 or batch1
+  d = divisor(scale)
+  steps = schedules.two_phase_steps(base_steps(scale), common.BERT_BASE_BATCH // d, batch1 // d,
+                                    batch2 // d, common.BERT_PHASE1_FRACTION)
+  if scale == "paper":
+    lengths, predictions = common.BERT_SEQUENCE_LENGTHS, common.BERT_MAX_PREDICTIONS
+  else:
+    lengths, predictions = common.BERT_CPU["sequence_lengths"], common.BERT_CPU["max_predictions"]
+  return tuple({"name": f"seq{length}",
+                "overrides": {"batch_size": batch // d, "num_steps": n,
+                              "data.max_seq_length": length,
+                              "data.max_predictions_per_seq": p}}
+               for batch, n, length, p in zip((batch1, batch2), steps, lengths, predictions))
+
+
+def hardware(scale: str, batch: int, reported=("Figure 8", "scaling_efficiency_percent")) -> dict:
+  """Table 1's slice for a run at paper batch `batch` (its TPUs column: batch / 32), compared
+  with the baseline's 16 chips as in Figure 8."""
+  if scale != "paper":
+    return dict(accelerator="tpu_v3", chips=8, chips_source="cpu-scale shapes")
+  return dict(accelerator="tpu_v3", chips=batch // common.BERT_BATCH_PER_CHIP,
+              baseline_chips=common.BERT_BASE_BATCH // common.BERT_BATCH_PER_CHIP,
+              chips_source="Table 1's TPUs column: one TPUv3 chip per 32 sequences",
+              reported_efficiency=reported)
+
+
+def pretraining(config, scale: str, batch: int = 512):
+  """Task, model, data, phases (at `batch`), logging and hardware of a BERT pre-training run."""
+  config.task = "bert_pretraining"
+  config.eval_every_steps = 0  # the held-out split at the end of each phase
+  config.trust_ratio_every_steps = 0
+  if scale == "paper":
+    config.model = dict(name="bert", preset="large", vocab_size=30522)
+    # Wikipedia from TFDS and BooksCorpus as BERT-format text files (--config.data.text_glob),
+    # Google's uncased vocabulary (--config.data.vocab_file); read, never downloaded.
+    config.data = dict(name="wikipedia", tfds_name="wikipedia/20190301.en", text_glob="",
+                       vocab_file="", vocab_size=30522, eval_documents=10_000,
+                       max_documents=0, eval_examples=10_000, train_examples=0, cache_dir="",
+                       max_seq_length=128, max_predictions_per_seq=20, masked_lm_prob=0.15,
+                       short_seq_prob=0.1, dupe_factor=10, random_seed=12345,
+                       do_whole_word_mask=False)
+    config.eval_batch_size = 1024
+    config.checkpoint_every_steps = 1000  # the reference's save_checkpoints_steps
+    config.log_every_steps = 100
+    config.shrink_note = ""
+  else:
+    c = common.BERT_CPU
+    config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"])
+    config.data = dict(name="janeausten", held_out="sensesensibility", text_dir="",
+                       vocab_file="", vocab_size=c["vocab_size"], eval_examples=c["eval_examples"],
+                       train_examples=0, cache_dir="",
+                       max_seq_length=c["sequence_lengths"][0],
+                       max_predictions_per_seq=c["max_predictions"][0], masked_lm_prob=0.15,
+                       short_seq_prob=0.1, dupe_factor=c["dupe_factor"], random_seed=12345,
+                       do_whole_word_mask=False)
+    config.eval_batch_size = 512
+    config.checkpoint_every_steps = 500
+    config.log_every_steps = 25
+    config.shrink_note = common.BERT_CPU_NOTE
+  set_batch(config, scale, batch)
+  return config
+
+
+def set_batch(config, scale: str, batch1: int, batch2: int = None):
+  """Phases, batch size, step count and slice of a run at paper batch(es) (in place)."""
+  for path, value in batch_overrides(scale, batch1, batch2):
+    config[path] = value
+  return config
+
+
+def batch_overrides(scale: str, batch1: int, batch2: int = None) -> tuple:
+  """The (path, value) pairs of a run at paper batch `batch1` (then `batch2`: the mixed run)."""
+  p = phases(scale, batch1, batch2)
+  reported = ("Figure 8", "mixed_batch_scaling_efficiency_percent" if batch2 and batch2 != batch1
+              else "scaling_efficiency_percent")
+  return (("phases", p), ("batch_size", p[0]["overrides"]["batch_size"]),
+          ("num_steps", sum(x["overrides"]["num_steps"] for x in p)),
+          ("hardware", hardware(scale, batch2 or batch1, reported)))
+
+
+def lamb_section(batch: int) -> dict:
+  """Table 4's untuned LAMB at paper batch `batch`: one warmup + linear decay over all steps."""
+  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(BASE_LR, 512, batch),
+              weight_decay=0.01,
+              schedule=dict(name="warmup_polynomial_decay", power=1.0,
+                            warmup_ratio=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
+                                                                       batch)),
+              kwargs=dict(EXCLUSIONS, b1=0.9, b2=0.999, eps=1e-6))
+
+
+def mixed_lamb_section() -> dict:
+  """LAMB for the 64K/32K run: warmup and decay over phase 1, then re-warm-up from zero and
+  decay over phase 2 (Section 4.1). The rates and warmups are not printed; Table 4's rules
+  give them: phase 1 at 64K, phase 2 at 32K, each warmup a ratio of its own phase."""
+  batch1, batch2 = MIXED
+  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(BASE_LR, 512, batch1),
+              weight_decay=0.01,
+              schedule=dict(name="mixed_batch_rewarmup", power=1.0,
+                            warmup_ratio1=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
+                                                                        batch1),
+                            peak2=schedules.sqrt_scaled_lr(BASE_LR, 512, batch2),
+                            warmup_ratio2=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
+                                                                        batch2)),
+              kwargs=dict(EXCLUSIONS, b1=0.9, b2=0.999, eps=1e-6))
+
+
+def adamw_section(learning_rate: float = 1e-4, warmup_ratio: float = 0.01) -> dict:
+  """BERT's AdamW (optimization.py's AdamWeightDecayOptimizer): weight decay 0.01 without
+  LayerNorm and biases, eps 1e-6, linear warmup then linear decay. The defaults are Devlin et
+  al.'s: 1e-4, 10k warmup steps of 1000k."""
+  return dict(name="adamw", learning_rate=learning_rate, weight_decay=0.01,
+              schedule=dict(name="warmup_polynomial_decay", power=1.0, warmup_ratio=warmup_ratio),
+              kwargs=dict(weight_decay_mask="exclude_bias_and_norm", b1=0.9, b2=0.999, eps=1e-6))
+
+
+def lars_section(batch: int) -> dict:
+  """LARS (Algorithm 1) for Table 2. Its BERT learning rates are not printed: it runs LAMB's
+  untuned ladder (Table 4's rates and warmups) with momentum 0.9 and the same exclusions."""
+  section = lamb_section(batch)
+  return dict(section, name="lars", momentum=0.9,
+              kwargs=dict(EXCLUSIONS, form="paper"))

@@ -1,0 +1,90 @@
+"""BERT pre-training as a task of the generic loop (Section 4.1's runs).
+
+The examples are whole arrays in host memory (lamb.data.bert_corpus), batched by the same
+deterministic machinery as the image sets; the model is lamb.models.bert's BertPretraining at a
+named size (`config.model.preset`: large, base, mini, tiny, with any BertConfig field
+overridden); the loss is the reference's masked-LM plus next-sentence loss with dropout drawn
+from the step's key. Evaluation sums the masked-LM and next-sentence losses and hits over the
+held-out examples, so padded batches count each example once.
+
+With `load_data=False` the task knows its example shapes and an estimate of the training-set
+size from the config alone, so the cost model can lower BERT-Large's step without any text.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamb.data import bert_corpus
+from lamb.models import bert
+from lamb.train.tasks import Task
+
+MODEL_FIELDS = ("name", "preset")
+
+
+def bert_config(model) -> bert.BertConfig:
+  """The BertConfig of a `config.model` section {name: bert, preset, field overrides...}."""
+  if model.name != "bert":
+    raise ValueError(f"a BERT task needs model.name 'bert', got {model.name!r}")
+  overrides = {k: v for k, v in model.items() if k not in MODEL_FIELDS}
+  return bert.BertConfig.preset(model.get("preset", "large"), **overrides)
+
+
+def pretraining_task(config, data_dir=None, load_data: bool = True):
+  data = config.data
+  model_config = bert_config(config.model)
+  model = bert.BertPretraining(model_config, dtype=jnp.dtype(config.compute_dtype))
+  shapes = bert_corpus.example_shapes(data)
+  if shapes["input_ids"][0][0] > model_config.max_position_embeddings:
+    raise ValueError(f"max_seq_length {shapes['input_ids'][0][0]} exceeds the model's "
+                     f"{model_config.max_position_embeddings} positions")
+  if load_data:
+    train, evals, vocab, description = bert_corpus.load(data, data_dir)
+    if len(vocab) > model_config.vocab_size:
+      raise ValueError(f"the vocabulary has {len(vocab)} tokens but the model only "
+                       f"{model_config.vocab_size} embeddings (model.vocab_size)")
+    num_train = len(train["input_ids"])
+  else:  # shapes only: nothing is read
+    train = {k: np.zeros((0,) + shape, dtype) for k, (shape, dtype) in shapes.items()}
+    evals = dict(train)
+    num_train = bert_corpus.estimated_examples(data, "train")
+    description = f"{data.name} (not loaded)"
+
+  def init(rng):
+    length, predictions = shapes["input_ids"][0][0], shapes["masked_lm_positions"][0][0]
+    ids = jnp.zeros((1, length), jnp.int32)
+    variables = model.init({"params": rng}, ids, ids, ids,
+                           jnp.zeros((1, predictions), jnp.int32), deterministic=True)
+    return variables["params"], {}
+
+  def outputs(params, batch, rng, train):
+    rngs = {"dropout": rng} if train else {}
+    return model.apply({"params": params}, *(batch[k] for k in bert.PRETRAINING_INPUTS),
+                       deterministic=not train, rngs=rngs)
+
+  def loss_fn(params, model_state, batch, rng, train):
+    m = bert.pretraining_loss(outputs(params, batch, rng, train), batch)
+    metrics = {"masked_lm_accuracy": m["mlm_accuracy"], "masked_lm_loss": m["mlm_loss"],
+               "next_sentence_accuracy": m["nsp_accuracy"], "next_sentence_loss": m["nsp_loss"]}
+    return m["loss"], (metrics, model_state)
+
+  def eval_fn(params, model_state, batch):
+    del model_state
+    return bert.pretraining_sums(outputs(params, batch, None, False), batch)
+
+  def finalize_eval(sums):
+    weight = max(float(sums["mlm_weight"]), 1e-5)
+    count = max(float(sums["count"]), 1.0)
+    mlm_loss, nsp_loss = float(sums["mlm_loss"]) / weight, float(sums["nsp_loss"]) / count
+    return {"masked_lm_accuracy": float(sums["mlm_correct"]) / weight,
+            "next_sentence_accuracy": float(sums["nsp_correct"]) / count,
+            "masked_lm_loss": mlm_loss, "next_sentence_loss": nsp_loss,
+            "loss": mlm_loss + nsp_loss, "examples": int(sums["count"])}
+
+  return Task(train, evals, init, loss_fn, eval_fn, finalize_eval, description, "held-out",
+              better={"masked_lm_accuracy": max, "next_sentence_accuracy": max,
+                      "masked_lm_loss": min, "loss": min},
+              example={k: jax.ShapeDtypeStruct(shape, dtype)
+                       for k, (shape, dtype) in shapes.items()},
+              num_train_examples=num_train)
