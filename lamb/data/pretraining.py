@@ -126,14 +126,23 @@ class Vocab:
       h.update(t.encode("utf-8") + b"\n")
     return h.hexdigest()
 
-  def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each text (no [CLS]/[SEP] added), BERT's FullTokenizer equivalent."""
+  def _pipeline(self):
     if self._tokenizer is None:
       tk = _tokenizers()
       self._tokenizer = _bert_pipeline(
           tk.models.WordPiece(self.ids, unk_token=UNK, continuing_subword_prefix="##",
                               max_input_chars_per_word=100), self.lowercase)
-    return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    return self._tokenizer
+
+  def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text (no [CLS]/[SEP] added), BERT's FullTokenizer equivalent."""
+    return [e.ids for e in self._pipeline().encode_batch(list(texts), add_special_tokens=False)]
+
+  def tokenize_with_offsets(self, texts: Sequence[str]) -> list[tuple]:
+    """(token ids, [(start, end) character span of each token in the original text]) of each
+    text: what SQuAD needs to turn a predicted token span back into the context's words."""
+    return [(e.ids, e.offsets)
+            for e in self._pipeline().encode_batch(list(texts), add_special_tokens=False)]
 
   def decode(self, ids: Iterable[int]) -> list[str]:
     return [self.tokens[int(i)] for i in ids]

@@ -57,6 +57,9 @@ class Task:
   # Batch sources; None means batching `train_arrays` / `eval_arrays` (lamb.data.batches).
   train_source: Optional[Callable] = None
   eval_source: Optional[Callable] = None
+  # params -> params: pre-trained weights put into the freshly initialised ones (fine-tuning
+  # from a checkpoint); applied once before the first step, never on resume.
+  warm_start: Optional[Callable] = None
 
   def train_batches(self, batch_size: int, *, seed: int, start_step: int = 0,
                     process_index: int = 0, process_count: int = 1):

@@ -177,6 +177,9 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
     start_step = int(state.step)
     recorder.resume(start_step)
     log.info("resumed %s at step %d", run_dir.name, start_step)
+  elif plan[0].task.warm_start is not None:  # fine-tuning: pre-trained weights, fresh optimizer
+    params = plan[0].task.warm_start(jax.device_get(state.params))
+    state = state.replace(params=jax.device_put(params, mesh_lib.replicated(mesh)))
   if writes:
     results.write_json(run_dir / results.CONFIG, config.to_dict())
   writer, report = _writers(run_dir, total_steps, writes)
