@@ -1,0 +1,35 @@
+"""A few-step BERT pre-training config for the tests: Table 1's cpu setting (BERT tiny on Jane
+Austen, LAMB or the 64K/32K mixed-batch schedule) with both phases cut to a handful of steps.
+
+`get_config("cpu")` is LAMB at cpu batch 8 (steps 3 + 2); `get_config("cpu,mixed=1")` the
+mixed-batch schedule with batches 16 then 8. Used as `run.py --config=tests/helpers/...`.
+"""
+from experiments.configs import common, table1
+
+STEPS = (3, 2)
+
+
+def get_config(arg: str = "cpu"):
+  scale, options = common.parse_arg(arg)
+  mixed = "mixed=1" in options
+  config = table1.get_config(scale)
+  config.name = "tiny_bert"
+  variant = dict(config.variants)[table1.MIXED if mixed else "lamb_512"]
+  for path, value in variant:
+    config[path] = value
+  batches = (16, 8) if mixed else (8, 8)
+  lengths, predictions = common.BERT_CPU["sequence_lengths"], common.BERT_CPU["max_predictions"]
+  config.phases = tuple(
+      {"name": f"seq{length}", "overrides": {"batch_size": b, "num_steps": n,
+                                             "data.max_seq_length": length,
+                                             "data.max_predictions_per_seq": p}}
+      for b, n, length, p in zip(batches, STEPS, lengths, predictions))
+  config.batch_size, config.num_steps = batches[0], sum(STEPS)
+  config.sweep = ()
+  config.variants = ()
+  config.data.train_examples = 512
+  config.data.eval_examples = 64
+  config.eval_batch_size = 64
+  config.checkpoint_every_steps = 1
+  config.log_every_steps = 1
+  return config

@@ -1,0 +1,159 @@
+"""The BERT configs carry the paper's settings exactly as printed (Tables 1, 2, 4, 8; Section
+4.1), every new config dry-runs, and `--estimate` gives BERT-Large's size and Figure 8's
+comparison."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from analysis import reported
+from conftest import run_cli
+from experiments import run as run_lib
+from experiments.configs import _bert, common
+from lamb.optim import schedules
+
+NEW_CONFIGS = ("table1", "table2", "table4", "table8", "figure6", "figure7", "squad")
+
+
+def config(name, arg="paper"):
+  return importlib.import_module(f"experiments.configs.{name}").get_config(arg)
+
+
+def runs(cfg) -> dict:
+  return {name: run_lib.run_config(cfg, values) for name, values in run_lib.expand_sweep(cfg)}
+
+
+def steps(run) -> tuple:
+  return tuple(p["overrides"]["num_steps"] for p in run.phases)
+
+
+def batches(run) -> tuple:
+  return tuple(p["overrides"]["batch_size"] for p in run.phases)
+
+
+def _figure(figure, quantity):
+  frame = reported.figures()
+  return frame[(frame.figure == figure) & (frame.quantity == quantity)].value.iloc[0]
+
+
+def test_bert_large_two_phases_as_section_4_1():
+  for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
+    cfg = config(name)
+    for run in runs(cfg).values():
+      assert run.model.to_dict() == dict(name="bert", preset="large", vocab_size=30522)
+      assert run.compute_dtype == "bfloat16"
+      lengths = [(p["overrides"]["data.max_seq_length"],
+                  p["overrides"]["data.max_predictions_per_seq"]) for p in run.phases]
+      assert lengths == [(128, 20), (512, 80)], name
+      assert run.data.masked_lm_prob == 0.15 and run.data.short_seq_prob == 0.1
+      kwargs = run.optimizer.kwargs
+      assert kwargs.weight_decay_mask == "exclude_bias_and_norm"
+      if run.optimizer.name in ("lamb", "lars"):
+        assert kwargs.adaptation_mask == "exclude_bias_and_norm"
+
+
+def test_table1_steps_batches_and_chips_are_the_printed_ones():
+  paper = reported.load(1)
+  got = runs(config("table1"))
+  for _, rep in paper[paper.metric == "steps"].iterrows():
+    tpus = int(rep.tpus)
+    if rep.optimizer == "Baseline":
+      run = got["baseline"]
+      assert run.optimizer.name == "adamw" and run.optimizer.learning_rate == 1e-4
+    elif str(rep.batch_size).isdigit():
+      run = got[f"lamb_{_bert.label(int(rep.batch_size))}"]
+      assert batches(run) == (rep.batch_size,) * 2
+      assert sum(steps(run)) == int(rep.value)
+    else:  # 64k/32k: the fixed-epoch rule gives 7032 + 1562 = 8594, printed 8599
+      run = got["lamb_64K-32K"]
+      assert batches(run) == (65536, 32768)
+      assert steps(run) == (7032, 1562)
+      assert abs(sum(steps(run)) - rep.value) / rep.value < 1e-3
+      assert run.optimizer.schedule.name == "mixed_batch_rewarmup"
+      assert run.hardware.reported_efficiency == ("Figure 8",
+                                                  "mixed_batch_scaling_efficiency_percent")
+    if rep.optimizer == "Baseline" or str(rep.batch_size).isdigit():
+      assert sum(steps(run)) == int(rep.value)
+    assert run.hardware.chips == tpus and run.hardware.baseline_chips == 16
+  # Section 4.1: 14063 iterations at length 128 and 1562 at 512 for 32K; baseline 900k + 100k
+  assert steps(got["lamb_32K"]) == (_figure("Section 4.1", "lamb_32k_steps_seq128"),
+                                    _figure("Section 4.1", "lamb_32k_steps_seq512"))
+  assert steps(got["baseline"]) == (_figure("Section 4.1", "baseline_steps_seq128"),
+                                    _figure("Section 4.1", "baseline_steps_seq512"))
+
+
+def test_table4_rates_and_warmups_are_the_printed_ones():
+  paper = reported.load(4)
+  lr = paper[paper.metric == "learning_rate"].set_index("batch_size").value
+  warmup = paper[paper.metric == "warmup_ratio"].set_index("batch_size").value
+  for scale in ("paper", "cpu"):
+    got = {b * (_bert.divisor(scale)): r for r in runs(config("table4", scale)).values()
+           for b in [r.batch_size]}
+    assert sorted(got) == sorted(lr.index)
+    for batch, run in got.items():
+      assert run.optimizer.name == "lamb"
+      assert run.optimizer.learning_rate == pytest.approx(lr[batch], rel=1e-12)
+      assert run.optimizer.schedule.warmup_ratio == pytest.approx(warmup[batch], rel=1e-12)
+      assert run.optimizer.weight_decay == 0.01
+      total = sum(steps(run))
+      if scale == "paper":
+        assert total == schedules.steps_for_batch(1_000_000, 512, batch)
+  # the caption: 32K runs 15625 iterations, 0.2 x 15625 = 3125 of them warmup
+  run = runs(config("table4"))["batch32K"]
+  assert sum(steps(run)) * run.optimizer.schedule.warmup_ratio == pytest.approx(3125)
+
+
+def test_table2_ladder_for_lars_and_lamb():
+  paper = reported.load(2)
+  got = runs(config("table2"))
+  for optimizer in ("LARS", "LAMB"):
+    printed = sorted(paper[paper.optimizer == optimizer].batch_size)
+    mine = sorted(r.batch_size for n, r in got.items() if n.startswith(optimizer.lower()))
+    assert mine == printed
+  assert {r.optimizer.name for r in got.values()} == {"lars", "lamb"}
+  assert sum(steps(got["lars_32K"])) == 15625
+
+
+def test_table8_grid_is_the_printed_one():
+  paper = reported.load(8)
+  printed = {(round(r.warmup, 6), round(r.learning_rate, 8))
+             for _, r in paper[paper.metric == "f1"].iterrows()}
+  got = runs(config("table8"))
+  assert {(round(r.optimizer.schedule.warmup_ratio, 6), round(r.optimizer.learning_rate, 8))
+          for r in got.values()} == printed
+  for run in got.values():
+    assert run.optimizer.name == "adamw" and batches(run) == (16384, 16384)
+    assert sum(steps(run)) == int(paper.steps.iloc[0]) == 31250
+    assert steps(run)[0] == 28125  # the printed diverged runs stopped at 28126
+
+
+def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
+  for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
+    cpu, paper = runs(config(name, "cpu")), runs(config(name, "paper"))
+    assert cpu.keys() == paper.keys()
+    for key, run in cpu.items():
+      d = common.BERT_CPU["batch_divisor"]
+      assert tuple(b * d for b in batches(run)) == batches(paper[key])
+      assert run.optimizer.to_dict() == paper[key].optimizer.to_dict()
+      assert run.model.preset == "tiny" and run.data.name == "janeausten"
+      assert "Jane Austen" in run.shrink_note and "Sense and Sensibility" in run.shrink_note
+      assert "SQuAD F1" in run.shrink_note
+
+
+def test_every_new_config_dry_runs():
+  for name in NEW_CONFIGS:
+    for scale in ("cpu", "paper"):
+      proc = run_cli([f"--config={name}:{scale}", "--dry_run"], results_dir="/nonexistent")
+      assert proc.returncode == 0, proc.stdout + proc.stderr
+      assert f"runs of {name} ({scale})" in proc.stdout
+
+
+def test_estimate_prints_bert_large_and_figure_8():
+  proc = run_cli(["--config=table1:paper", "--estimate", "--only=^lamb_32K$"], timeout=300)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  out = proc.stdout
+  assert "336,226,108 parameters" in out
+  assert "14,063 steps x batch 32,768" in out and "1,562 steps x batch 32,768" in out
+  assert "predicted scaling efficiency 16 -> 1024 chips" in out
+  assert "the paper reports 76.8% (Figure 8)" in out

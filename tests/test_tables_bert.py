@@ -1,0 +1,52 @@
+"""The BERT tables (1, 2, 4, 8): every printed row, the paper's value beside the measured
+masked-LM accuracy of the matching run."""
+import json
+
+from analysis import tables
+
+
+def _fake_run(root, experiment, run, config, summary, metrics=()):
+  path = root / experiment / "cpu" / run
+  path.mkdir(parents=True)
+  (path / "config.json").write_text(json.dumps({"scale": "cpu", **config}))
+  (path / "summary.json").write_text(json.dumps({"scale": "cpu", **summary}))
+  (path / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+
+
+def _done(accuracy, steps):
+  return {"status": "completed", "steps": steps, "train_time_s": 60.0,
+          "final": {"masked_lm_accuracy": accuracy}}
+
+
+def test_bert_tables_put_measured_beside_printed(tmp_path):
+  _fake_run(tmp_path, "table1", "lamb_32K", {"batch_size": 512}, _done(0.25, 40))
+  _fake_run(tmp_path, "table1", "lamb_64K-32K", {"batch_size": 1024}, _done(0.2, 22))
+  t1 = tables.table1(tmp_path, "cpu").frame
+  assert len(t1) == 9 and list(t1.solver)[:2] == ["Baseline", "LAMB"]
+  row = t1[t1.batch == "32k"].iloc[0]
+  assert row["paper F1"] == 91.475 and row[tables.BERT_METRIC_LABEL].startswith("0.2500")
+  assert row["steps run"] == 40 and row["measured train minutes"] == 1.0
+  assert t1[t1.batch == "64k/32k"].iloc[0]["paper steps"] == "8599"
+  assert t1[t1.batch == "512"].iloc[0][tables.BERT_METRIC_LABEL] == "not run"
+
+  _fake_run(tmp_path, "table2", "lars_32K", {}, {"status": "diverged", "steps": 7})
+  t2 = tables.table2(tmp_path, "cpu").frame.set_index("batch")
+  assert t2.loc["32K", "paper LARS F1"] == "diverge"
+  assert t2.loc["32K", f"LARS: {tables.BERT_METRIC_LABEL}"] == "diverged"
+
+  _fake_run(tmp_path, "table4", "batch1K", {"variant": "1K", "batch_size": 16}, _done(0.3, 1250))
+  t4 = tables.table4(tmp_path, "cpu").frame.set_index("batch (paper)")
+  assert len(t4) == 7 and t4.loc["1K", "paper EM"] == 85.26 and t4.loc["1K", "batch run"] == 16
+  assert t4.loc["1K", tables.BERT_METRIC_LABEL].startswith("0.3000")
+
+  _fake_run(tmp_path, "table8", "warmup0.1_lr0.0002",
+            {"optimizer": {"learning_rate": 0.0002, "schedule": {"warmup_ratio": 0.1}}},
+            _done(0.1, 79), [{"step": 79, "split": "train", "loss": 7.5}])
+  t8 = tables.table8(tmp_path, "cpu").frame
+  row = t8[(t8.warmup == "0.10×31250") & (t8["learning rate"] == "0.0002")].iloc[0]
+  assert row["paper F1"] == 88.54 and row["last step run"] == 79 and row["last train loss"] == 7.5
+  assert list(t8[t8.warmup == "0.05×31250"]["paper F1"]) == ["diverged"] * 3
+  for name in ("table1", "table2", "table4", "table8"):
+    assert name in tables.TABLES
+    text = tables.to_markdown(tables.TABLES[name](tmp_path, "cpu"))
+    assert "SQuAD v1.1 F1" in text
