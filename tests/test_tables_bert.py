@@ -15,7 +15,7 @@ def _fake_run(root, experiment, run, config, summary, metrics=()):
 
 def _done(accuracy, steps):
   return {"status": "completed", "steps": steps, "train_time_s": 60.0,
-          "final": {"masked_lm_accuracy": accuracy}}
+          "final": {"masked_lm_accuracy": accuracy, "masked_lm_loss": 7.0}}
 
 
 def test_bert_tables_put_measured_beside_printed(tmp_path):
@@ -26,6 +26,7 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   row = t1[t1.batch == "32k"].iloc[0]
   assert row["paper F1"] == 91.475 and row[tables.BERT_METRIC_LABEL].startswith("0.2500")
   assert row["steps run"] == 40 and row["measured train minutes"] == 1.0
+  assert row[tables.BERT_LOSS_LABEL].startswith("7.0000")
   assert t1[t1.batch == "64k/32k"].iloc[0]["paper steps"] == "8599"
   assert t1[t1.batch == "512"].iloc[0][tables.BERT_METRIC_LABEL] == "not run"
 
