@@ -115,6 +115,9 @@ def wikipedia_documents(tfds_name: str, data_dir=None, max_documents: int = 0) -
 def vocabulary(data, train_documents) -> pretraining.Vocab:
   """`vocab_file` if the section names one, else a WordPiece vocabulary trained (and cached)."""
   vocab_file = data.get("vocab_file") or None
+  if data.get("name") == "wikipedia" and not vocab_file:
+    raise DatasetNotFoundError("the paper-scale corpus needs BERT's uncased vocab.txt: "
+                               "--config.data.vocab_file=PATH (from the pre-trained BERT release)")
   if vocab_file and not Path(vocab_file).is_file():
     raise DatasetNotFoundError(f"vocabulary file {vocab_file} does not exist (BERT's uncased "
                                "vocab.txt, from the pre-trained BERT release)")
