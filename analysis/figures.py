@@ -9,7 +9,6 @@ one-line reason (exit status 0 for `all`, 1 when a named figure has nothing to d
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
