@@ -54,6 +54,8 @@ def _scale_title(title: str, scale: str, frame=None) -> str:
 def _best_per_group(frame, group_col, metric="final.accuracy"):
   """The completed run with the best `metric` in each group."""
   done = frame[frame.status == "completed"].copy()
+  if not len(done) or metric not in done or group_col not in done:
+    raise NoData("no completed runs")
   done[metric] = pd.to_numeric(done[metric], errors="coerce")
   done = done.dropna(subset=[metric])
   if not len(done):
@@ -132,7 +134,7 @@ def figure5(results_dir, scale):
   """Validation loss against validation accuracy of every completed Table 6 run."""
   frame = _frame(results_dir, "table6", scale)
   done = frame[frame.status == "completed"].copy()
-  if not len(done):
+  if not len(done) or "final.loss" not in done:
     raise NoData("no completed table6 runs")
   fig, ax = plt.subplots(figsize=(6.5, 4.2))
   for name, group in done.groupby("config.optimizer.name"):
@@ -200,7 +202,7 @@ def figure2(results_dir, scale):
 def figure3(results_dir, scale):
   frame = _frame(results_dir, "figure3", scale)
   done = frame[frame.status == "completed"]
-  if not len(done):
+  if not len(done) or "config.optimizer.kwargs.norm" not in done:
     raise NoData("no completed figure3 runs")
   fig, ax = plt.subplots(figsize=(5.5, 4.0))
   norms = ["l1", "l2", "linf"]

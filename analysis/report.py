@@ -41,15 +41,30 @@ def _runs(results_dir, experiment, scale) -> pd.DataFrame:
   return frame[frame.scale == scale] if len(frame) else frame
 
 
+DIVERGED = float("-inf")  # a group with a diverged run: below any score, so it never "beats"
+
+
 def _mean_by(frame, column, metric="final.accuracy") -> dict:
-  done = frame[frame.status == "completed"]
-  values = pd.to_numeric(done[metric], errors="coerce")
-  return {k: float(v) for k, v in values.groupby(done[column]).mean().dropna().items()}
+  """Per group: the mean over its runs when all completed; DIVERGED when any diverged or
+  failed; groups still running (incomplete) are left out."""
+  if not len(frame) or column not in frame:
+    return {}
+  out = {}
+  for key, group in frame.groupby(column):
+    if group.status.isin(["diverged", "failed"]).any():
+      out[key] = DIVERGED
+    elif (group.status == "completed").all() and metric in group:
+      values = pd.to_numeric(group[metric], errors="coerce").dropna()
+      if len(values):
+        out[key] = float(values.mean())
+  return out
 
 
 def _tuned(frame, group, settings, metric="final.accuracy") -> dict:
   """Per group: the best mean over seeds of any setting whose runs all completed."""
   out = {}
+  if not len(frame) or metric not in frame:
+    return {}
   for key, g in frame.groupby(group):
     best = None
     for _, s in g.groupby(settings, dropna=False):
@@ -63,7 +78,7 @@ def _tuned(frame, group, settings, metric="final.accuracy") -> dict:
 
 
 def _fmt(d: dict) -> str:
-  return ", ".join(f"{k} {v:.4f}" for k, v in d.items())
+  return ", ".join(f"{k} diverged" if v == DIVERGED else f"{k} {v:.4f}" for k, v in d.items())
 
 
 # --- the claims, each with its threshold ------------------------------------------------------
@@ -76,13 +91,22 @@ def ladder_claim(results_dir, scale) -> Verdict:
   if not len(frame):
     return Verdict(NOT_RUN, "no table5 runs (nor BERT's table1/table4)")
   by_batch = _mean_by(frame, "config.batch_size")
-  if len(by_batch) < 2:
-    return Verdict(NOT_RUN, f"only {len(by_batch)} batch size(s) completed")
+  ladder = len(reported_ladder())
   batches = sorted(by_batch)
+  evidence = "Table 5 top-1 by batch: " + _fmt({b: by_batch[b] for b in batches})
+  if any(v == DIVERGED for v in by_batch.values()):
+    return Verdict(NOT_HELD, evidence + "; a batch size diverged")
+  if len(by_batch) < ladder:
+    return Verdict(NOT_RUN, f"{len(by_batch)} of {ladder} batch sizes completed; " + evidence)
   drop = by_batch[batches[0]] - min(by_batch[b] for b in batches[1:])
   status = HELD if drop <= LADDER_DROP else NOT_HELD
-  return Verdict(status, "Table 5 top-1 by batch: " + _fmt({b: by_batch[b] for b in batches})
-                 + f"; largest drop from the smallest batch {drop:.4f}")
+  return Verdict(status, evidence + f"; largest drop below the smallest batch {drop:.4f}")
+
+
+def reported_ladder() -> list:
+  from analysis import reported  # pylint: disable=import-outside-toplevel
+  t5 = reported.load(5)
+  return sorted(set(t5.batch_size))
 
 
 BEATS_MARGIN = 0.0  # LAMB's mean at least every other optimizer's
@@ -94,9 +118,10 @@ def table3_claim(results_dir, scale) -> Verdict:
     return Verdict(NOT_RUN, "no table3 runs")
   means = _mean_by(frame, "config.variant")
   if "lamb" not in means:
-    return Verdict(NOT_RUN, "LAMB did not complete")
+    return Verdict(NOT_RUN, "LAMB has not completed")
   others = {k: v for k, v in means.items() if k != "lamb"}
-  ok = all(means["lamb"] >= v + BEATS_MARGIN for v in others.values())
+  ok = means["lamb"] != DIVERGED and all(means["lamb"] >= v + BEATS_MARGIN
+                                         for v in others.values())
   return Verdict(HELD if ok else NOT_HELD, "top-1: " + _fmt(dict(sorted(means.items(),
                                                                           key=lambda kv: -kv[1]))))
 
@@ -112,7 +137,12 @@ def best_on_small_data_claim(results_dir, scale) -> Verdict:
       continue
     tuned = _tuned(frame, "config.optimizer.name", settings)
     if "lamb" not in tuned:
-      parts.append(f"{experiment}: LAMB did not complete")
+      lamb = frame[frame["config.optimizer.name"] == "lamb"]
+      if len(lamb) and lamb.status.isin(["diverged", "failed"]).all():
+        found, ok = True, False
+        parts.append(f"{experiment}: LAMB diverged or failed at every setting")
+      else:
+        parts.append(f"{experiment}: LAMB has not completed")
       continue
     found = True
     best_other = max((v for k, v in tuned.items() if k != "lamb"), default=float("-inf"))
@@ -133,6 +163,8 @@ def correction_claim(results_dir, scale) -> Verdict:
   need = ("correction_nowarmup", "nocorrection_warmup", "nocorrection_nowarmup")
   if not all(k in means for k in need):
     return Verdict(NOT_RUN, "figure2 runs missing: " + ", ".join(k for k in need if k not in means))
+  if DIVERGED in (means["correction_nowarmup"], means["nocorrection_warmup"]):
+    return Verdict(NOT_HELD, _fmt(means))
   gap = abs(means["correction_nowarmup"] - means["nocorrection_warmup"])
   status = HELD if gap <= CORRECTION_TOLERANCE else NOT_HELD
   return Verdict(status, _fmt(means) + f"; |correction only - warmup only| = {gap:.4f}")
@@ -146,6 +178,8 @@ def norm_claim(results_dir, scale) -> Verdict:
   means = _mean_by(frame, "config.optimizer.kwargs.norm") if len(frame) else {}
   if len(means) < 3:
     return Verdict(NOT_RUN, f"figure3: {len(means)} of 3 norms completed")
+  if DIVERGED in means.values():
+    return Verdict(NOT_HELD, _fmt(means))
   spread = max(means.values()) - min(means.values())
   return Verdict(HELD if spread < NORM_TOLERANCE else NOT_HELD,
                  _fmt(means) + f"; spread {spread:.4f}")
@@ -159,6 +193,8 @@ def nesterov_claim(results_dir, scale) -> Verdict:
   means = _mean_by(frame, "config.optimizer.name") if len(frame) else {}
   if not all(k in means for k in ("lamb", "nlamb", "nnlamb")):
     return Verdict(NOT_RUN, "figure1: LAMB, N-LAMB or NN-LAMB missing")
+  if DIVERGED in (means["lamb"], means["nlamb"], means["nnlamb"]):
+    return Verdict(NOT_HELD, _fmt(means))
   gap = max(abs(means["nlamb"] - means["lamb"]), abs(means["nnlamb"] - means["lamb"]))
   ok = gap <= NESTEROV_TOLERANCE and (
       "momentum" not in means or min(means["nlamb"], means["nnlamb"]) > means["momentum"])
@@ -170,7 +206,7 @@ def loss_ranking_claim(results_dir, scale) -> Verdict:
   accuracy (held when the run with the lowest loss is not the most accurate one)."""
   frame = _runs(results_dir, "table6", scale)
   done = frame[frame.status == "completed"] if len(frame) else frame
-  if len(done) < 2:
+  if len(done) < 2 or "final.loss" not in done:
     return Verdict(NOT_RUN, "fewer than two completed table6 runs")
   loss = pd.to_numeric(done["final.loss"], errors="coerce")
   acc = pd.to_numeric(done["final.accuracy"], errors="coerce")

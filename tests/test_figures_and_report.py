@@ -94,3 +94,27 @@ def test_analysis_never_imports_jax():
           "print('jax' in sys.modules)")
   out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
   assert out.stdout.strip() == "False", out.stderr
+
+
+def test_diverged_and_unfinished_runs_never_make_a_claim_hold(tmp_path):
+  # LAMB diverged on one seed: it does not "beat" anything.
+  _run(tmp_path, "table3", "lamb_seed0", {"variant": "lamb"}, {"status": "diverged"})
+  _run(tmp_path, "table3", "lamb_seed1", {"variant": "lamb"}, _done(0.60))
+  _run(tmp_path, "table3", "adam_seed0", {"variant": "adam"}, _done(0.50))
+  verdict = next(c for c in report.CLAIMS if c.source == "Table 3").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.NOT_HELD and "lamb diverged" in verdict.evidence
+  # A ladder with a diverged batch is not held; a partial ladder is not run.
+  ladder = next(c for c in report.CLAIMS if c.source == "Tables 1, 4, 5")
+  _run(tmp_path, "table5", "batch512", {"batch_size": 8}, _done(0.7))
+  _run(tmp_path, "table5", "batch1K", {"batch_size": 16}, _done(0.7))
+  assert ladder.evaluate(tmp_path, "cpu").status == report.NOT_RUN
+  _run(tmp_path, "table5", "batch32K", {"batch_size": 512}, {"status": "diverged"})
+  assert ladder.evaluate(tmp_path, "cpu").status == report.NOT_HELD
+  # Runs still in progress (no summary) neither crash the report nor count.
+  d = tmp_path / "figure3" / "cpu" / "l1_seed0"
+  d.mkdir(parents=True)
+  (d / "config.json").write_text(json.dumps({"name": "figure3", "scale": "cpu"}))
+  assert next(c for c in report.CLAIMS if c.source == "Figure 3").evaluate(
+      tmp_path, "cpu").status == report.NOT_RUN
+  text = report.build(tmp_path, "cpu", tmp_path / "figures")
+  assert "figure3: not drawn" in text

@@ -167,54 +167,56 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   pending = []
   t0 = time.time()
   step = start_step
-  while step < total_steps:
-    state, metrics = train_step(state, next(device_batches), hyperparameters)
-    step += 1
-    pending.append((step, metrics))
-    last = step == total_steps
-    checkpoint_now = bool(ckpt_every and step % ckpt_every == 0) or last
-    eval_now = bool(eval_every and step % eval_every == 0) or last
-    trust_now = bool(trust_every and (step % trust_every == 0 or step == 1 or last))
-    # Records are drained (and checked for divergence) before every checkpoint, evaluation and
-    # trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
-    if step % log_every == 0 or checkpoint_now or eval_now or trust_now:
-      fetched = jax.device_get(pending)
-      pending = []
-      for s, m in fetched:
-        if not all(math.isfinite(float(v)) for v in m.values()):
-          status, diverged_at = "diverged", s
+  try:
+    while step < total_steps:
+      state, metrics = train_step(state, next(device_batches), hyperparameters)
+      step += 1
+      pending.append((step, metrics))
+      last = step == total_steps
+      checkpoint_now = bool(ckpt_every and step % ckpt_every == 0) or last
+      eval_now = bool(eval_every and step % eval_every == 0) or last
+      trust_now = bool(trust_every and (step % trust_every == 0 or step == 1 or last))
+      # Records are drained (and checked for divergence) before every checkpoint, evaluation and
+      # trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
+      if step % log_every == 0 or checkpoint_now or eval_now or trust_now:
+        fetched = jax.device_get(pending)
+        pending = []
+        for s, m in fetched:
+          if not all(math.isfinite(float(v)) for v in m.values()):
+            status, diverged_at = "diverged", s
+            break
+          record = {"step": s, "split": "train", **{k: float(v) for k, v in m.items()}}
+          recorder.log(record)
+        if writes and status == "completed":
+          writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
+                                      if k not in ("step", "split")})
+        if status == "diverged":
+          recorder.log({"step": diverged_at, "split": "train", "diverged": True})
           break
-        record = {"step": s, "split": "train", **{k: float(v) for k, v in m.items()}}
-        recorder.log(record)
-      if writes and status == "completed":
-        writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
-                                    if k not in ("step", "split")})
-      if status == "diverged":
-        recorder.log({"step": diverged_at, "split": "train", "diverged": True})
-        break
-    if trust_now:
-      try:
-        recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
-      except ValueError:  # this optimizer keeps no trust ratios
-        trust_every = 0
-    if eval_now:
-      t_eval = time.time()
-      metrics = evaluate(task, eval_step, state, mesh, eval_batch_size)
-      recorder.log({"step": step, "split": "eval", **metrics})
-      if writes:
-        writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
-      t0 += time.time() - t_eval  # evaluation time is not training time
-    if report is not None:
-      report(step)
-    if checkpoint_now:
-      recorder.flush()
-      ckpt.save(step, state)
-  jax.block_until_ready(state)
-  train_time = time.time() - t0
-  prefetcher.close()
+      if trust_now:
+        try:
+          recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
+        except ValueError:  # this optimizer keeps no trust ratios
+          trust_every = 0
+      if eval_now:
+        t_eval = time.time()
+        metrics = evaluate(task, eval_step, state, mesh, eval_batch_size)
+        recorder.log({"step": step, "split": "eval", **metrics})
+        if writes:
+          writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
+        t0 += time.time() - t_eval  # evaluation time is not training time
+      if report is not None:
+        report(step)
+      if checkpoint_now:
+        recorder.flush()
+        ckpt.save(step, state)
+    jax.block_until_ready(state)
+    train_time = time.time() - t0
+  finally:  # also when a step raises: no producer thread or checkpoint write left behind
+    prefetcher.close()
+    ckpt.close()
   trained_steps = step - start_step
   recorder.flush()
-  ckpt.close()
   if writes:
     writer.flush()
 
