@@ -213,8 +213,9 @@ def fingerprint(config_dict: dict) -> str:
   """What makes two runs the same run: the resolved config minus the sweep declaration."""
   # The sweep and the variants table describe the whole grid, not this run (which records the
   # variant it ran and its resolved values): growing a grid must not orphan finished runs.
+  # `hardware` only feeds --estimate and never changes what a run trains.
   plain = json.loads(json.dumps({k: v for k, v in config_dict.items()
-                                 if k not in ("sweep", "variants")},
+                                 if k not in ("sweep", "variants", "hardware")},
                                 sort_keys=True, default=str))
   return json.dumps(plain, sort_keys=True)
 
