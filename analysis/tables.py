@@ -143,6 +143,13 @@ def _frame(results_dir, experiment: str, scale: str) -> pd.DataFrame:
   return frame[frame.scale == scale] if len(frame) else frame
 
 
+def _where(frame: pd.DataFrame, column: str, value) -> pd.DataFrame:
+  """The runs whose `column` equals `value` (none when the column is absent)."""
+  if not len(frame) or column not in frame:
+    return frame.iloc[0:0]
+  return frame[frame[column] == value]
+
+
 def _mean_std(values) -> str:
   values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
   if not values:
@@ -180,7 +187,7 @@ def table3(results_dir, scale: str) -> Rendered:
   frame = _frame(results_dir, "table3", scale)
   rows = []
   for _, rep in paper.iterrows():
-    group = frame[frame["config.variant"] == rep.optimizer.lower()] if len(frame) else frame
+    group = _where(frame, "config.variant", rep.optimizer.lower())
     text, mean = _measured(group, "final.accuracy")
     rows.append({"optimizer": rep.optimizer, "paper top-1": rep.value,
                  "measured top-1 (mean ± std over seeds)": text,
@@ -197,7 +204,7 @@ def table5(results_dir, scale: str) -> Rendered:
   rows = []
   for batch, rep in paper.groupby("batch_size", sort=True):
     label = rep.batch_size_text.iloc[0]
-    group = frame[frame["config.variant"] == label] if len(frame) else frame
+    group = _where(frame, "config.variant", label)
     value = lambda m: rep[rep.metric == m].value.iloc[0]
     top1, mean1 = _measured(group, "final.accuracy")
     top5, _ = _measured(group, "final.top5_accuracy")
@@ -232,12 +239,14 @@ def table6(results_dir, scale: str) -> Rendered:
   rows = []
   for _, rep in paper.iterrows():
     key = rep.optimizer.lower()
-    group = frame[frame["config.optimizer.name"] == key] if len(frame) else frame
+    group = _where(frame, "config.optimizer.name", key)
     best = _best_setting(group, ["config.optimizer.learning_rate",
                                  "config.optimizer.weight_decay"], "final.accuracy") \
         if len(group) else None
     if best is None:
-      text, mean, setting = ("diverge" if len(group) else "not run"), float("nan"), "-"
+      text = ("not run" if not len(group) else "diverge" if (group.status == "diverged").all()
+              else "no setting completed")
+      mean, setting = float("nan"), "-"
     else:
       (lr, wd), mean, g = best
       text = _mean_std(list(g["final.accuracy"].astype(float)))

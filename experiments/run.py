@@ -170,12 +170,19 @@ def expand_sweep(config, overridden=()):
   return runs
 
 
-def run_config(config, overrides: dict):
+def run_config(config, overrides: dict, pinned=()):
   """The config of one run: the sweep's values set on a copy. The reserved axis "variant"
   names an entry of `config.variants`, a tuple of (name, ((path, value), ...)) (e.g. Table 3's
-  "adam+" = adam with Goyal et al.'s schedule), applied before the other axes."""
+  "adam+" = adam with Goyal et al.'s schedule), applied before the other axes. `pinned` paths
+  (the command line's --config.* overrides) keep the config's value over both."""
   run = config.copy_and_resolve_references()
   overrides = dict(overrides)
+  keep = {}
+  for path in pinned:
+    node = config
+    for part in path.split("."):
+      node = node[part]
+    keep[path] = node.to_dict() if hasattr(node, "to_dict") else node
   with run.unlocked():
     if "variant" in overrides:
       name = overrides.pop("variant")
@@ -187,6 +194,10 @@ def run_config(config, overrides: dict):
         _set(run, path, value)
     for path, value in overrides.items():
       _set(run, path, value)
+    for path, value in keep.items():
+      _set(run, path, value)
+    if "variants" in run:  # the grid's table, not this run's (which records `variant`)
+      del run["variants"]
   return run
 
 
@@ -200,7 +211,11 @@ def _set(config, path: str, value):
 
 def fingerprint(config_dict: dict) -> str:
   """What makes two runs the same run: the resolved config minus the sweep declaration."""
-  plain = json.loads(json.dumps({k: v for k, v in config_dict.items() if k != "sweep"},
+  # The sweep and the variants table describe the whole grid, not this run (which records the
+  # variant it ran and its resolved values): growing a grid must not orphan finished runs.
+  # `hardware` only feeds --estimate and never changes what a run trains.
+  plain = json.loads(json.dumps({k: v for k, v in config_dict.items()
+                                 if k not in ("sweep", "variants", "hardware")},
                                 sort_keys=True, default=str))
   return json.dumps(plain, sort_keys=True)
 
@@ -249,7 +264,8 @@ def validate(run, data_dir, task_cache, build_task: bool = True):
 def _task_key(config) -> str:
   return json.dumps({k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict")
                      else config.get(k) for k in ("task", "data", "model", "compute_dtype",
-                                                         "init_from")},
+                                                  "label_smoothing", "input_dtype",
+                                                  "init_from")},
                     sort_keys=True, default=str)
 
 
@@ -278,14 +294,15 @@ def main(argv) -> int:
   from lamb.train import results  # files only: a dry run never imports jax
   if FLAGS.dry_run:
     for name, values in runs:
-      status = ("conflict" if conflicts(out_dir / name, run_config(config, values)) else
+      status = ("conflict" if conflicts(out_dir / name, run_config(config, values, overridden))
+                else
                 "done" if results.is_finished(out_dir / name) else "todo")
       print(f"{name:<40} {status}  " + " ".join(f"{k}={_format(v)}" for k, v in values.items()))
     print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
     return 0
 
   if FLAGS.estimate:
-    return _estimate(config, runs, FLAGS)
+    return _estimate(config, runs, FLAGS, overridden)
 
   import jax
   from lamb.train import mesh as mesh_lib, programs, trainer
@@ -295,7 +312,7 @@ def main(argv) -> int:
   # Check every run before training any, so a bad command line writes nothing.
   task_cache, planned = {}, []
   for name, values in runs:
-    run = run_config(config, values)
+    run = run_config(config, values, overridden)
     if conflicts(out_dir / name, run):
       raise UsageError(f"{out_dir / name} holds results of a different config (another "
                        "--config.* override?); pass --results_dir to keep both, or remove it")
@@ -341,11 +358,11 @@ def main(argv) -> int:
   return 1 if crashed else 0
 
 
-def _estimate(config, runs, FLAGS) -> int:
+def _estimate(config, runs, FLAGS, overridden=()) -> int:
   from experiments import estimate
   setups = {}  # one estimate per distinct setup, in sweep order
   for name, values in runs:
-    run = run_config(config, values)
+    run = run_config(config, values, overridden)
     setups.setdefault(estimate.setup_key(run), []).append((name, run))
   for members in setups.values():
     name, run = members[0]

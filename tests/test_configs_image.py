@@ -178,3 +178,29 @@ def test_cpu_scale_names_its_stand_in(name):
   cfg = config(name, "cpu")
   assert "Fashion-MNIST" in cfg.shrink_note and "stand-in" in cfg.shrink_note
   assert cfg.data.name == "fashion_mnist"
+
+
+def test_command_line_overrides_win_over_variants():
+  cfg = config("table6", "cpu")
+  with cfg.unlocked():
+    cfg.optimizer.learning_rate = 0.123
+  name, values = next((n, v) for n, v in run_lib.expand_sweep(cfg) if n == "adagrad_lr0.0001")
+  assert run_lib.run_config(cfg, values).optimizer.learning_rate == 0.0001  # the variant's
+  pinned = run_lib.run_config(cfg, values, {"optimizer.learning_rate"})
+  assert pinned.optimizer.learning_rate == 0.123 and pinned.optimizer.name == "adagrad"
+  # Table 3's variants replace the whole optimizer section; a pinned field survives that too.
+  t3 = config("table3", "cpu")
+  with t3.unlocked():
+    t3.optimizer.learning_rate = 0.5
+  _, values = next((n, v) for n, v in run_lib.expand_sweep(t3) if n == "adam_seed0")
+  run = run_lib.run_config(t3, values, {"optimizer.learning_rate"})
+  assert run.optimizer.name == "adam" and run.optimizer.learning_rate == 0.5
+
+
+def test_growing_a_grid_keeps_finished_runs_the_same_run():
+  cfg = config("figure1", "cpu")
+  name, values = run_lib.expand_sweep(cfg)[0]
+  before = run_lib.fingerprint(run_lib.run_config(cfg, values).to_dict())
+  with cfg.unlocked():
+    cfg.variants = tuple(cfg.variants) + (("nadam_lr0.5", (("optimizer.learning_rate", 0.5),)),)
+  assert run_lib.fingerprint(run_lib.run_config(cfg, values).to_dict()) == before

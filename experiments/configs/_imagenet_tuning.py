@@ -54,6 +54,7 @@ def get_config(table: int, arg: str = "cpu"):
     kwargs["l2_mask"] = common.BN_AND_BIAS
   if weight_decays is not None:
     kwargs["weight_decay_mask"] = common.BN_AND_BIAS
+    kwargs["decay_scaled_by_lr"] = common.IMAGENET_ADAMW_DECAY_SCALED_BY_LR
   config.optimizer = dict(name=optimizer, learning_rate=learning_rates[0],
                           schedule=common.goyal_schedule(config) if goyal else dict(common.POLY),
                           kwargs=kwargs)

@@ -30,7 +30,8 @@ def get_config(arg: str = "cpu"):
     kwargs = {}
     if "l2_regularization" in t:
       kwargs = dict(l2_regularization=t["l2_regularization"], l2_mask=common.BN_AND_BIAS,
-                    weight_decay_mask=common.BN_AND_BIAS)
+                    weight_decay_mask=common.BN_AND_BIAS,
+                    decay_scaled_by_lr=common.IMAGENET_ADAMW_DECAY_SCALED_BY_LR)
     section = dict(name=t["name"], learning_rate=t["learning_rate"],
                    weight_decay=t.get("weight_decay", 0.0), momentum=0.9,
                    schedule=goyal if t["goyal"] else poly, kwargs=kwargs)

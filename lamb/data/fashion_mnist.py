@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lamb.data import tfds_arrays
 from lamb.data.errors import DatasetNotFoundError
 
 SPLITS = {"train": 60_000, "test": 10_000}
@@ -233,9 +234,6 @@ def _load_debian_shaped(split: str, folder: str, size: int,
 # TensorFlow Datasets (prepared beforehand; never downloaded)
 
 
-_TFDS_READ_BATCH = 10_000
-
-
 def _tfds_hint(data_dir: str | None) -> str:
   where = data_dir or "~/tensorflow_datasets"
   return (f"prepare it on a machine with internet with `tfds build fashion_mnist "
@@ -244,24 +242,5 @@ def _tfds_hint(data_dir: str | None) -> str:
 
 
 def _load_tfds(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
-
-  if data_dir is not None:
-    data_dir = os.fspath(data_dir)
-  builder = tfds.builder("fashion_mnist", data_dir=data_dir)
-  # As lamb.data.mnist: `as_dataset` only reads and raises when nothing is prepared (so
-  # tfds.testing.mock_data works); fixed-size read batches, never batch_size=-1.
-  try:
-    ds = builder.as_dataset(split=split, batch_size=_TFDS_READ_BATCH, as_supervised=False)
-  except Exception as e:  # pylint: disable=broad-except
-    if builder.is_prepared():
-      raise
-    raise DatasetNotFoundError(f"Fashion-MNIST (source 'tfds') is not prepared in "
-                               f"{builder.data_dir}; {_tfds_hint(data_dir)}.") from e
-  chunks = list(tfds.as_numpy(ds))
-  if not chunks:
-    raise DatasetNotFoundError(f"Fashion-MNIST (source 'tfds') split {split!r} in "
-                               f"{builder.data_dir} is empty; {_tfds_hint(data_dir)}.")
-  images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8, copy=False)
-  labels = np.concatenate([c["label"] for c in chunks]).astype(np.int32)
-  return images, labels
+  return tfds_arrays.load_split("fashion_mnist", "Fashion-MNIST", split, data_dir,
+                                _tfds_hint(data_dir))

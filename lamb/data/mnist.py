@@ -21,11 +21,11 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 
+from lamb.data import tfds_arrays
 from lamb.data.errors import DatasetNotFoundError
 
 SPLITS = {"train": 60_000, "test": 10_000}
@@ -147,9 +147,6 @@ def _load_pureml(split: str) -> tuple[np.ndarray, np.ndarray]:
 # TensorFlow Datasets (prepared beforehand; never downloaded)
 
 
-_TFDS_READ_BATCH = 10_000
-
-
 def _tfds_hint(data_dir: str | None) -> str:
   where = data_dir or "~/tensorflow_datasets"
   return (f"prepare it on a machine with internet with `tfds build mnist --data_dir={where}` and "
@@ -158,27 +155,4 @@ def _tfds_hint(data_dir: str | None) -> str:
 
 
 def _load_tfds(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
-
-  if data_dir is not None:
-    data_dir = os.fspath(data_dir)
-  builder = tfds.builder("mnist", data_dir=data_dir)
-  # `as_dataset` only reads: it checks that the prepared folder exists and raises otherwise.
-  # (The prepared-ness check lives there, not before it, so tfds.testing.mock_data works.)
-  # `download_and_prepare` is never called. The split is read in fixed-size batches and
-  # concatenated rather than with batch_size=-1, which pads to sys.maxsize rows (and aborts the
-  # process) when the split sizes are unknown, as under mock_data.
-  try:
-    ds = builder.as_dataset(split=split, batch_size=_TFDS_READ_BATCH, as_supervised=False)
-  except Exception as e:  # pylint: disable=broad-except
-    if builder.is_prepared():
-      raise
-    raise DatasetNotFoundError(f"MNIST (source 'tfds') is not prepared in {builder.data_dir}; "
-                               f"{_tfds_hint(data_dir)}.") from e
-  chunks = list(tfds.as_numpy(ds))
-  if not chunks:
-    raise DatasetNotFoundError(f"MNIST (source 'tfds') split {split!r} in {builder.data_dir} is "
-                               f"empty; {_tfds_hint(data_dir)}.")
-  images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8, copy=False)
-  labels = np.concatenate([c["label"] for c in chunks]).astype(np.int32)
-  return images, labels
+  return tfds_arrays.load_split("mnist", "MNIST", split, data_dir, _tfds_hint(data_dir))

@@ -20,10 +20,19 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, *, l2_regularization=0.0,
 
 
 def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, *,
-          l2_regularization=0.0, weight_decay_mask=None, l2_mask=None) -> optax.GradientTransformation:
+          l2_regularization=0.0, weight_decay_mask=None, l2_mask=None,
+          decay_scaled_by_lr: bool = True) -> optax.GradientTransformation:
+  """AdamW. With `decay_scaled_by_lr` (optax's and BERT's AdamWeightDecay form) the step is
+  x - eta_t (adam + lambda x); without it (TensorFlow's DecoupledWeightDecayExtension, the
+  `tf.contrib.opt.AdamWOptimizer` of the ResNet-50 grids) it is x - eta_t adam - lambda x, so
+  lambda is a fraction of the weights removed per step whatever the learning rate."""
+  if decay_scaled_by_lr:
+    return optax.chain(_l2(l2_regularization, l2_mask),
+                       optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps,
+                                   weight_decay=weight_decay, mask=weight_decay_mask))
   return optax.chain(_l2(l2_regularization, l2_mask),
-                     optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
-                                 mask=weight_decay_mask))
+                     optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
+                     optax.add_decayed_weights(-weight_decay, weight_decay_mask))  # - lambda x
 
 
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7, *, l2_regularization=0.0,

@@ -8,7 +8,7 @@ configs say "exclude LayerNorm and bias" the way the reference BERT LAMB does.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Union
 
 import jax
 

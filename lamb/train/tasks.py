@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +103,27 @@ def _augmented(batches, augment: dict, batch_size: int, seed: int, start_step: i
                                                     row_offset=row_offset, **augment))
 
 
+def _augmented_source(train_arrays: dict, augment: dict) -> Callable:
+  def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
+    plain = batches_lib.train_batches(train_arrays, batch_size, seed=seed, start_step=start_step,
+                                      process_index=process_index, process_count=process_count)
+    return _augmented(plain, augment, batch_size, seed, start_step, process_index, process_count)
+  return train_source
+
+
+def _stream_sources(pipeline: Callable, eval_split: str, stream_kwargs: dict) -> tuple:
+  """(train_source, eval_source) reading a TFDS pipeline; batch sizes are per process there."""
+  def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
+    return pipeline("train", batch_size=batch_size // process_count, seed=seed, train=True,
+                    start_step=start_step, process_index=process_index,
+                    process_count=process_count, **stream_kwargs)
+
+  def eval_source(batch_size, *, process_index=0, process_count=1):
+    return pipeline(eval_split, batch_size=batch_size // process_count, train=False,
+                    process_index=process_index, process_count=process_count, **stream_kwargs)
+  return train_source, eval_source
+
+
 def _in_memory(config, data_dir, load_data):
   """(train arrays, eval arrays, example image shape, train size, description, preprocess)."""
   data = config.data
@@ -139,12 +160,7 @@ def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
         config, data_dir, load_data)
     example_dtype = np.uint8
     if augment:
-      def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
-        plain = batches_lib.train_batches(train_arrays, batch_size, seed=seed,
-                                          start_step=start_step, process_index=process_index,
-                                          process_count=process_count)
-        return _augmented(plain, augment, batch_size, seed, start_step, process_index,
-                          process_count)
+      train_source = _augmented_source(train_arrays, augment)
   else:
     pipeline, num_train, _, image_shape = STREAMS[data.name]
     num_train = _size(num_train, data.get("train_examples"))
@@ -154,17 +170,7 @@ def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
                    "never downloaded)")
     stream_kwargs = dict(data_dir=data_dir, dtype=config.get("input_dtype", "float32"),
                          **augment)
-
-    def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
-      return pipeline("train", batch_size=batch_size // process_count, seed=seed, train=True,
-                      start_step=start_step, process_index=process_index,
-                      process_count=process_count, **stream_kwargs)
-
-    def eval_source(batch_size, *, process_index=0, process_count=1):
-      return pipeline(data.eval_split, batch_size=batch_size // process_count, train=False,
-                      process_index=process_index, process_count=process_count,
-                      **stream_kwargs)
-
+    train_source, eval_source = _stream_sources(pipeline, data.eval_split, stream_kwargs)
     if load_data:  # fail now, with the one-line "not prepared" error, not mid-sweep
       next(iter(eval_source(1)))
 

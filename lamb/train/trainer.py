@@ -187,90 +187,95 @@ def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
   status, diverged_at = "completed", None
   train_time, examples = 0.0, 0
   step = start_step
-  for phase in plan[phases_lib.index_at(plan, start_step):]:
-    if step >= phase.end:  # a finished run resumed: nothing left to train
-      break
-    pconfig, ptask = phase.config, phase.task
-    tag = {"phase": phase.name} if phased else {}
-    t_compile = time.time()
-    programs = programs_lib.get(ptask, structure, mesh, pconfig.get("microbatches", 1))
-    local_batches = ptask.train_batches(
-        phase.batch_size, seed=config.seed, start_step=step - phase.start,
-        process_index=jax.process_index(), process_count=jax.process_count())
-    prefetcher = prefetch_lib.to_devices(local_batches, mesh)
-    # Padded eval batches must split over every device: round up (padding is masked out).
-    eval_batch_size = -(-pconfig.get("eval_batch_size", phase.batch_size) // jax.device_count()) \
-        * jax.device_count()
-    # Both steps are compiled before the clock starts (and once per sweep: see programs.py), so
-    # that train_time_s is training alone.
-    first = next(prefetcher)
-    train_step = programs.train_step.lower(state, first, hyperparameters).compile()
-    eval_step = programs.eval_step.lower(state, mesh_lib.global_batch(
-        next(_eval_batches(ptask, eval_batch_size)), mesh)).compile()
-    compile_time += time.time() - t_compile
-    device_batches = itertools.chain([first], prefetcher)
-    if observer is not None:
-      observer("start", phase.name, state)
+  prefetcher = None
+  try:
+    for phase in plan[phases_lib.index_at(plan, start_step):]:
+      if step >= phase.end:  # a finished run resumed: nothing left to train
+        break
+      pconfig, ptask = phase.config, phase.task
+      tag = {"phase": phase.name} if phased else {}
+      t_compile = time.time()
+      programs = programs_lib.get(ptask, structure, mesh, pconfig.get("microbatches", 1))
+      local_batches = ptask.train_batches(
+          phase.batch_size, seed=config.seed, start_step=step - phase.start,
+          process_index=jax.process_index(), process_count=jax.process_count())
+      prefetcher = prefetch_lib.to_devices(local_batches, mesh)
+      # Padded eval batches must split over every device: round up (padding is masked out).
+      eval_batch_size = -(-pconfig.get("eval_batch_size", phase.batch_size) // jax.device_count()) \
+          * jax.device_count()
+      # Both steps are compiled before the clock starts (and once per sweep: see programs.py), so
+      # that train_time_s is training alone.
+      first = next(prefetcher)
+      train_step = programs.train_step.lower(state, first, hyperparameters).compile()
+      eval_step = programs.eval_step.lower(state, mesh_lib.global_batch(
+          next(_eval_batches(ptask, eval_batch_size)), mesh)).compile()
+      compile_time += time.time() - t_compile
+      device_batches = itertools.chain([first], prefetcher)
+      if observer is not None:
+        observer("start", phase.name, state)
 
-    log_every = max(1, pconfig.get("log_every_steps", 50))
-    eval_every = _interval(pconfig, "eval", phase.steps_per_epoch)
-    trust_every = _interval(pconfig, "trust_ratio", phase.steps_per_epoch)
-    ckpt_every = _interval(pconfig, "checkpoint", phase.steps_per_epoch)
-    pending = []
-    t0, phase_start_step = time.time(), step
-    while step < phase.end:
-      state, metrics = train_step(state, next(device_batches), hyperparameters)
-      step += 1
-      local = step - phase.start  # intervals count the phase's own steps
-      pending.append((step, metrics))
-      last = step == phase.end  # every phase ends with a checkpoint and an evaluation
-      checkpoint_now = bool(ckpt_every and local % ckpt_every == 0) or last
-      eval_now = bool(eval_every and local % eval_every == 0) or last
-      trust_now = bool(trust_every and (local % trust_every == 0 or step == 1 or last))
-      # Records are drained (and checked for divergence) before every checkpoint, evaluation
-      # and trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
-      if local % log_every == 0 or checkpoint_now or eval_now or trust_now:
-        fetched = jax.device_get(pending)
-        pending = []
-        for s, m in fetched:
-          if not all(math.isfinite(float(v)) for v in m.values()):
-            status, diverged_at = "diverged", s
+      log_every = max(1, pconfig.get("log_every_steps", 50))
+      eval_every = _interval(pconfig, "eval", phase.steps_per_epoch)
+      trust_every = _interval(pconfig, "trust_ratio", phase.steps_per_epoch)
+      ckpt_every = _interval(pconfig, "checkpoint", phase.steps_per_epoch)
+      pending = []
+      t0, phase_start_step = time.time(), step
+      while step < phase.end:
+        state, metrics = train_step(state, next(device_batches), hyperparameters)
+        step += 1
+        local = step - phase.start  # intervals count the phase's own steps
+        pending.append((step, metrics))
+        last = step == phase.end  # every phase ends with a checkpoint and an evaluation
+        checkpoint_now = bool(ckpt_every and local % ckpt_every == 0) or last
+        eval_now = bool(eval_every and local % eval_every == 0) or last
+        trust_now = bool(trust_every and (local % trust_every == 0 or step == 1 or last))
+        # Records are drained (and checked for divergence) before every checkpoint, evaluation
+        # and trust-ratio record, so a resumed run loses none and nothing is evaluated past a NaN.
+        if local % log_every == 0 or checkpoint_now or eval_now or trust_now:
+          fetched = jax.device_get(pending)
+          pending = []
+          for s, m in fetched:
+            if not all(math.isfinite(float(v)) for v in m.values()):
+              status, diverged_at = "diverged", s
+              break
+            record = {"step": s, "split": "train", **tag, **{k: float(v) for k, v in m.items()}}
+            recorder.log(record)
+          if writes and status == "completed":
+            writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
+                                        if k not in ("step", "split", "phase")})
+          if status == "diverged":
+            recorder.log({"step": diverged_at, "split": "train", **tag, "diverged": True})
             break
-          record = {"step": s, "split": "train", **tag, **{k: float(v) for k, v in m.items()}}
-          recorder.log(record)
-        if writes and status == "completed":
-          writer.write_scalars(step, {f"train_{k}": v for k, v in record.items()
-                                      if k not in ("step", "split", "phase")})
-        if status == "diverged":
-          recorder.log({"step": diverged_at, "split": "train", **tag, "diverged": True})
-          break
-      if trust_now:
-        try:
-          recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
-        except ValueError:  # this optimizer keeps no trust ratios
-          trust_every = 0
-      if eval_now:
-        t_eval = time.time()
-        metrics = evaluate(ptask, eval_step, state, mesh, eval_batch_size)
-        recorder.log({"step": step, "split": "eval", **tag, **metrics})
-        if writes:
-          writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
-        t0 += time.time() - t_eval  # evaluation time is not training time
-      if report is not None:
-        report(step)
-      if checkpoint_now:
-        recorder.flush()
-        ckpt.save(step, state)
-    jax.block_until_ready(state)
-    train_time += time.time() - t0
-    examples += (step - phase_start_step) * phase.batch_size
-    prefetcher.close()
-    if observer is not None:
-      observer("end", phase.name, state)
-    if status == "diverged":
-      break
-  recorder.flush()
-  ckpt.close()
+        if trust_now:
+          try:
+            recorder.log_trust_ratios(step, _flat_ratios(optim.trust_ratios(state.opt_state)))
+          except ValueError:  # this optimizer keeps no trust ratios
+            trust_every = 0
+        if eval_now:
+          t_eval = time.time()
+          metrics = evaluate(ptask, eval_step, state, mesh, eval_batch_size)
+          recorder.log({"step": step, "split": "eval", **tag, **metrics})
+          if writes:
+            writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
+          t0 += time.time() - t_eval  # evaluation time is not training time
+        if report is not None:
+          report(step)
+        if checkpoint_now:
+          recorder.flush()
+          ckpt.save(step, state)
+      jax.block_until_ready(state)
+      train_time += time.time() - t0
+      examples += (step - phase_start_step) * phase.batch_size
+      prefetcher.close()
+      if observer is not None:
+        observer("end", phase.name, state)
+      if status == "diverged":
+        break
+    recorder.flush()
+  finally:  # also when a step raises: no producer thread or checkpoint write left behind
+    if prefetcher is not None:
+      prefetcher.close()
+    ckpt.close()
   if writes:
     writer.flush()
 
