@@ -34,11 +34,25 @@ def tiny_config(**changes):
   return config
 
 
+@pytest.fixture
+def no_persistent_cache():
+  """In-process compilations counted as such, even if an earlier test turned the on-disk cache
+  on for this process."""
+  from jax.experimental.compilation_cache import compilation_cache
+  previous = jax.config.jax_enable_compilation_cache
+  jax.config.update("jax_enable_compilation_cache", False)
+  compilation_cache.reset_cache()
+  yield
+  jax.config.update("jax_enable_compilation_cache", previous)
+  compilation_cache.reset_cache()
+
+
 def metrics_of(path):
   return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_learning_rates_compile_once_and_match_runs_compiled_alone(tmp_path):
+def test_two_learning_rates_compile_once_and_match_runs_compiled_alone(tmp_path,
+                                                                     no_persistent_cache):
   programs.clear()
   jax.clear_caches()
   first, second = tiny_config(**{"optimizer.learning_rate": 0.01}), \
@@ -64,7 +78,7 @@ def test_two_learning_rates_compile_once_and_match_runs_compiled_alone(tmp_path)
   assert a["final"] != b["final"]  # the learning rate did reach the step
 
 
-def test_seed_and_epochs_are_data_too(tmp_path):
+def test_seed_and_epochs_are_data_too(tmp_path, no_persistent_cache):
   """Seeds and run lengths (hence schedule lengths) are numbers, not program structure."""
   task = tasks.build(tiny_config())
   trainer.train_and_evaluate(tiny_config(), tmp_path / "a", task=task)
