@@ -83,6 +83,11 @@ def trust_ratio(results_dir, scale):
   ratios = runs.trust_ratios(paths[0])
   ratios["layer"] = ratios.path + np.where(ratios.groupby("path").slice.transform("max") > 0,
                                            "[" + ratios.slice.astype(str) + "]", "")
+  # Layers whose ratio is exactly 1 at every recorded step are outside the adaptation mask
+  # (batch-norm parameters, biases): LAMB leaves them alone, so they are not drawn.
+  adapted = ratios.groupby("layer").ratio.transform(lambda r: not (r == 1.0).all())
+  hidden = ratios[~adapted.astype(bool)].layer.nunique()
+  ratios = ratios[adapted.astype(bool)]
   steps = sorted(ratios.step.unique())
   picks = [steps[round(i * (len(steps) - 1) / 5)] for i in range(6)] if len(steps) >= 6 else steps
   layers = list(dict.fromkeys(ratios.layer))
@@ -99,7 +104,9 @@ def trust_ratio(results_dir, scale):
   axes[-1].set_xticklabels(layers, rotation=90, fontsize=6)
   axes[-1].set_xlabel("layer (parameter path)")
   fig.suptitle(_scale_title(f"LAMB trust ratio phi(||x||)/||r + lambda x|| per layer, "
-                            f"{source}, run {paths[0].name}", scale, frame), fontsize=10)
+                            f"{source}, run {paths[0].name}"
+                            + (f"; {hidden} layers outside the adaptation mask (ratio 1) not "
+                               "shown" if hidden else ""), scale, frame), fontsize=10)
   fig.tight_layout()
   return fig
 
