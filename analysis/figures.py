@@ -227,6 +227,66 @@ def figure3(results_dir, scale):
   return fig
 
 
+# --- Figures 6 and 7: BERT pre-training loss curves ---------------------------------------------
+
+def _train_losses(path) -> pd.DataFrame:
+  m = runs.metrics(path)
+  m = m[(m.split == "train") & m.get("loss", pd.Series(dtype=float)).notna()]
+  if not len(m):
+    raise NoData(f"no train losses in {path}")
+  return m
+
+
+def figure6(results_dir, scale):
+  """Training loss against the fraction of training, one curve per batch of the ladder (every
+  step is recorded, so Table 4's runs serve when figure6's own are absent)."""
+  try:
+    frame, source = _frame(results_dir, "figure6", scale), "figure6"
+  except NoData:
+    frame, source = _frame(results_dir, "table4", scale), "table4"
+  frame = frame[frame.status.isin(["completed", "diverged"])]
+  if not len(frame):
+    raise NoData(f"no finished {source} runs")
+  frame = frame.assign(_batch=pd.to_numeric(frame.get("config.batch_size"), errors="coerce"))
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  for _, row in frame.sort_values("_batch").iterrows():
+    m = _train_losses(row.path)
+    total = row["total_steps"] or m.step.max()
+    label = row.get("config.variant") or f"batch {row._batch:g}"
+    ax.plot(m.step / total, m.loss, lw=0.8, label=f"{label} (batch {row._batch:g} run)")
+  ax.set_xlabel("fraction of training (steps / total steps)")
+  ax.set_ylabel("training loss (masked LM + next sentence)")
+  ax.legend(fontsize=7)
+  ax.set_title(_scale_title(f"Figure 6: LAMB's BERT pre-training loss across batch sizes "
+                            f"({source} runs)", scale, frame), fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
+def figure7(results_dir, scale):
+  """The mixed-batch run's training loss, with the phase switch marked."""
+  frame = _frame(results_dir, "figure7", scale)
+  frame = frame[frame.status.isin(["completed", "diverged"])]
+  if not len(frame):
+    raise NoData("no finished figure7 run")
+  row = frame.iloc[0]
+  m = _train_losses(row.path)
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  ax.plot(m.step, m.loss, lw=0.8, label="training loss")
+  if "phase" in m:
+    switch = m[m.phase != m.phase.iloc[0]].step.min()
+    if pd.notna(switch):
+      ax.axvline(switch, ls="--", color="grey", label="phase 2: longer sequences, smaller batch, "
+                                                      "learning rate re-warmed")
+  ax.set_xlabel("step")
+  ax.set_ylabel("training loss (masked LM + next sentence)")
+  ax.legend(fontsize=7)
+  ax.set_title(_scale_title("Figure 7: LAMB's mixed-batch BERT pre-training", scale, frame),
+               fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
 # --- Figure 8: scaling efficiency from Table 1 ---------------------------------------------------
 
 def figure8(results_dir, scale):
@@ -320,8 +380,8 @@ def grids(results_dir, scale):
 
 
 FIGURES = {"trust_ratio": trust_ratio, "figure1": figure1, "figure2": figure2,
-           "figure3": figure3, "figure4": figure4, "figure5": figure5, "figure8": figure8,
-           "grids": grids}
+           "figure3": figure3, "figure4": figure4, "figure5": figure5, "figure6": figure6,
+           "figure7": figure7, "figure8": figure8, "grids": grids}
 
 
 def main(argv=None) -> int:

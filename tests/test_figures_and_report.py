@@ -118,3 +118,26 @@ def test_diverged_and_unfinished_runs_never_make_a_claim_hold(tmp_path):
       tmp_path, "cpu").status == report.NOT_RUN
   text = report.build(tmp_path, "cpu", tmp_path / "figures")
   assert "figure3: not drawn" in text
+
+
+def test_bert_loss_curves_from_train_records(tmp_path):
+  for batch, total in ((8, 40), (512, 4)):
+    d = tmp_path / "table4" / "cpu" / f"batch{batch}"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"name": "table4", "scale": "cpu",
+                                               "batch_size": batch}))
+    (d / "summary.json").write_text(json.dumps({"status": "completed", "total_steps": total}))
+    (d / "metrics.jsonl").write_text("\n".join(
+        json.dumps({"split": "train", "step": s, "loss": 10.0 / s}) for s in range(1, total + 1)))
+  d = tmp_path / "figure7" / "cpu" / "run"
+  d.mkdir(parents=True)
+  (d / "config.json").write_text(json.dumps({"name": "figure7", "scale": "cpu"}))
+  (d / "summary.json").write_text(json.dumps({"status": "completed", "total_steps": 6}))
+  (d / "metrics.jsonl").write_text("\n".join(
+      json.dumps({"split": "train", "step": s, "loss": 9.0 - s,
+                  "phase": "seq128" if s <= 4 else "seq512"}) for s in range(1, 7)))
+  fig6 = figures.figure6(tmp_path, "cpu")  # drawn from table4's runs: figure6 has none
+  assert len(fig6.axes[0].lines) == 2 and "table4" in fig6.axes[0].get_title()
+  fig7 = figures.figure7(tmp_path, "cpu")
+  switch = [l for l in fig7.axes[0].lines if l.get_linestyle() == "--"]
+  assert switch and switch[0].get_xdata()[0] == 5
