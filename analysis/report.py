@@ -191,6 +191,10 @@ NESTEROV_TOLERANCE = 0.01  # "comparable": within 1 point of LAMB
 def nesterov_claim(results_dir, scale) -> Verdict:
   frame = _runs(results_dir, "figure1", scale)
   means = _mean_by(frame, "config.optimizer.name") if len(frame) else {}
+  if "nadam" in means:  # Nadam was tuned over a grid: its best learning rate, not the average
+    tuned = _tuned(frame[frame["config.optimizer.name"] == "nadam"], "config.optimizer.name",
+                   ["config.optimizer.learning_rate"])
+    means["nadam"] = tuned.get("nadam", means["nadam"])
   if not all(k in means for k in ("lamb", "nlamb", "nnlamb")):
     return Verdict(NOT_RUN, "figure1: LAMB, N-LAMB or NN-LAMB missing")
   if DIVERGED in (means["lamb"], means["nlamb"], means["nnlamb"]):
