@@ -388,7 +388,10 @@ def table4(results_dir, scale: str) -> Rendered:
     rows.append({"batch (paper)": label,
                  "batch run": int(group["config.batch_size"].iloc[0]) if len(group) else "-",
                  "learning rate": f"{value('learning_rate'):.6g}",
-                 "warmup ratio": f"{value('warmup_ratio'):.6g}", "steps run": _steps_run(group), "paper F1": value("f1"),
+                 "learning rate run": (f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
+                                       if len(group) else "-"),
+                 "warmup ratio": f"{value('warmup_ratio'):.6g}", "steps run": _steps_run(group),
+                 "paper F1": value("f1"),
                  "paper EM": value("exact_match"),
                  BERT_METRIC_LABEL: _measured(group, BERT_METRIC)[0],
                  BERT_LOSS_LABEL: _measured(group, BERT_LOSS)[0]})
@@ -419,7 +422,10 @@ def table8(results_dir, scale: str) -> Rendered:
     first = rep.iloc[0]
     group = frame
     if len(frame):
-      group = frame[((frame["config.optimizer.learning_rate"] - first.learning_rate).abs() < 1e-12)
+      # cpu-scale runs scale every printed rate by the config's learning_rate_multiplier.
+      multiplier = frame.get("config.learning_rate_multiplier", pd.Series(1.0, frame.index))
+      printed_lr = frame["config.optimizer.learning_rate"] / multiplier.fillna(1.0)
+      group = frame[((printed_lr - first.learning_rate).abs() < 1e-12)
                     & ((frame["config.optimizer.schedule.warmup_ratio"] - first.warmup).abs()
                        < 1e-12)]
     last = _last_train_record(group["path"].iloc[0]) if len(group) else {}

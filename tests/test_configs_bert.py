@@ -93,7 +93,10 @@ def test_table4_rates_and_warmups_are_the_printed_ones():
     assert sorted(got) == sorted(lr.index)
     for batch, run in got.items():
       assert run.optimizer.name == "lamb"
-      assert run.optimizer.learning_rate == pytest.approx(lr[batch], rel=1e-12)
+      # cpu scale: every printed rate times the tiny model's multiplier, recorded in the config
+      assert run.learning_rate_multiplier == _bert.lr_multiplier(scale)
+      assert run.optimizer.learning_rate == pytest.approx(
+          lr[batch] * run.learning_rate_multiplier, rel=1e-12)
       assert run.optimizer.schedule.warmup_ratio == pytest.approx(warmup[batch], rel=1e-12)
       assert run.optimizer.weight_decay == 0.01
       total = sum(steps(run))
@@ -122,23 +125,42 @@ def test_table8_grid_is_the_printed_one():
   got = runs(config("table8"))
   assert {(round(r.optimizer.schedule.warmup_ratio, 6), round(r.optimizer.learning_rate, 8))
           for r in got.values()} == printed
+  cpu = runs(config("table8", "cpu")).values()
+  assert {(round(r.optimizer.schedule.warmup_ratio, 6),
+           round(r.optimizer.learning_rate / _bert.lr_multiplier("cpu"), 8)) for r in cpu} == printed
   for run in got.values():
     assert run.optimizer.name == "adamw" and batches(run) == (16384, 16384)
     assert sum(steps(run)) == int(paper.steps.iloc[0]) == 31250
     assert steps(run)[0] == 28125  # the printed diverged runs stopped at 28126
 
 
+def _printed(optimizer: dict, multiplier: float) -> dict:
+  """An optimizer section with its rates divided back to the printed ones."""
+  out = dict(optimizer, learning_rate=round(optimizer["learning_rate"] / multiplier, 12))
+  if "peak2" in optimizer.get("schedule", {}):
+    out["schedule"] = dict(optimizer["schedule"],
+                           peak2=round(optimizer["schedule"]["peak2"] / multiplier, 12))
+  return out
+
+
 def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
+  multiplier = _bert.lr_multiplier("cpu")
+  assert multiplier > 1 and _bert.lr_multiplier("paper") == 1
   for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
     cpu, paper = runs(config(name, "cpu")), runs(config(name, "paper"))
-    assert cpu.keys() == paper.keys()
-    for key, run in cpu.items():
+    assert len(cpu) == len(paper)
+    # Runs pair up by position: table8's names carry the (scaled) rate, the others do not.
+    for (key, run), (paper_key, paper_run) in zip(cpu.items(), paper.items()):
+      assert name == "table8" or key == paper_key
       d = common.BERT_CPU["batch_divisor"]
-      assert tuple(b * d for b in batches(run)) == batches(paper[key])
-      assert run.optimizer.to_dict() == paper[key].optimizer.to_dict()
+      assert tuple(b * d for b in batches(run)) == batches(paper_run)
+      assert run.learning_rate_multiplier == multiplier
+      assert paper_run.learning_rate_multiplier == 1
+      assert _printed(run.optimizer.to_dict(), multiplier) == _printed(
+          paper_run.optimizer.to_dict(), 1.0)
       assert run.model.preset == "tiny" and run.data.name == "janeausten"
       assert "Jane Austen" in run.shrink_note and "Sense and Sensibility" in run.shrink_note
-      assert "SQuAD F1" in run.shrink_note
+      assert "SQuAD F1" in run.shrink_note and "learning rate x 8" in run.shrink_note
 
 
 def test_every_new_config_dry_runs():

@@ -104,7 +104,7 @@ def test_diverged_and_unfinished_runs_never_make_a_claim_hold(tmp_path):
   verdict = next(c for c in report.CLAIMS if c.source == "Table 3").evaluate(tmp_path, "cpu")
   assert verdict.status == report.NOT_HELD and "lamb diverged" in verdict.evidence
   # A ladder with a diverged batch is not held; a partial ladder is not run.
-  ladder = next(c for c in report.CLAIMS if c.source == "Tables 1, 4, 5")
+  ladder = next(c for c in report.CLAIMS if c.source == "Table 5")
   _run(tmp_path, "table5", "batch512", {"batch_size": 8}, _done(0.7))
   _run(tmp_path, "table5", "batch1K", {"batch_size": 16}, _done(0.7))
   assert ladder.evaluate(tmp_path, "cpu").status == report.NOT_RUN
@@ -118,6 +118,41 @@ def test_diverged_and_unfinished_runs_never_make_a_claim_hold(tmp_path):
       tmp_path, "cpu").status == report.NOT_RUN
   text = report.build(tmp_path, "cpu", tmp_path / "figures")
   assert "figure3: not drawn" in text
+
+
+def _bert(acc):
+  return {"status": "completed", "final": {"masked_lm_accuracy": acc}}
+
+
+def _claim(source):
+  return next(c for c in report.CLAIMS if c.source == source)
+
+
+def test_bert_claims_read_masked_lm_accuracy(tmp_path):
+  for claim in ("Tables 1, 4", "Table 2", "Table 8"):
+    assert _claim(claim).evaluate(tmp_path, "cpu").status == report.NOT_RUN
+  ladder = {"512": (8, 0.126), "16K": (256, 0.121), "32K": (512, 0.061)}
+  for label, (batch, acc) in ladder.items():
+    _run(tmp_path, "table4", f"batch{label}", {"variant": label, "batch_size": batch}, _bert(acc))
+  verdict = _claim("Tables 1, 4").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.NOT_HELD and "0.0650" in verdict.evidence  # 0.126 - 0.061
+  # Table 2: LARS below LAMB everywhere but not diverged at 32K is not the paper's claim ...
+  for label, lars, lamb in (("512", 0.10, 0.12), ("32K", 0.05, 0.06)):
+    _run(tmp_path, "table2", f"lars_{label}", {"variant": f"lars_{label}"}, _bert(lars))
+    _run(tmp_path, "table2", f"lamb_{label}", {"variant": f"lamb_{label}"}, _bert(lamb))
+  verdict = _claim("Table 2").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.NOT_HELD and "did not diverge" in verdict.evidence
+  # ... a diverged LARS at 32K makes it hold.
+  (tmp_path / "table2" / "cpu" / "lars_32K" / "summary.json").write_text(
+      json.dumps({"status": "diverged", "total_steps": 10}))
+  assert _claim("Table 2").evaluate(tmp_path, "cpu").status == report.HELD
+  # Table 8: AdamW's best at 16K against LAMB's 16K rung of Table 4 (0.121).
+  _run(tmp_path, "table8", "warmup0.05_lr0.0008", {}, _bert(0.09))
+  _run(tmp_path, "table8", "warmup0.1_lr0.0008", {}, {"status": "diverged"})
+  verdict = _claim("Table 8").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.HELD and "0.0900" in verdict.evidence
+  _run(tmp_path, "table8", "warmup0.2_lr0.0008", {}, _bert(0.115))
+  assert _claim("Table 8").evaluate(tmp_path, "cpu").status == report.NOT_HELD
 
 
 def test_bert_loss_curves_from_train_records(tmp_path):

@@ -65,6 +65,8 @@ def hardware(scale: str, batch: int, reported=("Figure 8", "scaling_efficiency_p
 def pretraining(config, scale: str, batch: int = 512):
   """Task, model, data, phases (at `batch`), logging and hardware of a BERT pre-training run."""
   config.task = "bert_pretraining"
+  # Recorded so that analysis matches runs to the printed rates they scale.
+  config.learning_rate_multiplier = lr_multiplier(scale)
   config.eval_every_steps = 0  # the held-out split at the end of each phase
   config.trust_ratio_every_steps = 0
   if scale == "paper":
@@ -116,9 +118,15 @@ def batch_overrides(scale: str, batch1: int, batch2: int = None) -> tuple:
           ("hardware", hardware(scale, batch2 or batch1, reported)))
 
 
-def lamb_section(batch: int) -> dict:
+def lr_multiplier(scale: str) -> float:
+  """The factor on every printed rate: 1 at paper scale, BERT_CPU["lr_multiplier"] at cpu."""
+  return 1.0 if scale == "paper" else common.BERT_CPU["lr_multiplier"]
+
+
+def lamb_section(batch: int, scale: str = "paper") -> dict:
   """Table 4's untuned LAMB at paper batch `batch`: one warmup + linear decay over all steps."""
-  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(BASE_LR, 512, batch),
+  base = BASE_LR * lr_multiplier(scale)
+  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(base, 512, batch),
               weight_decay=0.01,
               schedule=dict(name="warmup_polynomial_decay", power=1.0,
                             warmup_ratio=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
@@ -126,34 +134,36 @@ def lamb_section(batch: int) -> dict:
               kwargs=dict(EXCLUSIONS, b1=0.9, b2=0.999, eps=1e-6))
 
 
-def mixed_lamb_section() -> dict:
+def mixed_lamb_section(scale: str = "paper") -> dict:
   """LAMB for the 64K/32K run: warmup and decay over phase 1, then re-warm-up from zero and
   decay over phase 2 (Section 4.1). The rates and warmups are not printed; Table 4's rules
   give them: phase 1 at 64K, phase 2 at 32K, each warmup a ratio of its own phase."""
   batch1, batch2 = MIXED
-  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(BASE_LR, 512, batch1),
+  base = BASE_LR * lr_multiplier(scale)
+  return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(base, 512, batch1),
               weight_decay=0.01,
               schedule=dict(name="mixed_batch_rewarmup", power=1.0,
                             warmup_ratio1=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
                                                                         batch1),
-                            peak2=schedules.sqrt_scaled_lr(BASE_LR, 512, batch2),
+                            peak2=schedules.sqrt_scaled_lr(base, 512, batch2),
                             warmup_ratio2=schedules.linear_epoch_warmup(BASE_WARMUP_RATIO, 512,
                                                                         batch2)),
               kwargs=dict(EXCLUSIONS, b1=0.9, b2=0.999, eps=1e-6))
 
 
-def adamw_section(learning_rate: float = 1e-4, warmup_ratio: float = 0.01) -> dict:
+def adamw_section(learning_rate: float = 1e-4, warmup_ratio: float = 0.01,
+                  scale: str = "paper") -> dict:
   """BERT's AdamW (optimization.py's AdamWeightDecayOptimizer): weight decay 0.01 without
   LayerNorm and biases, eps 1e-6, linear warmup then linear decay. The defaults are Devlin et
   al.'s: 1e-4, 10k warmup steps of 1000k."""
-  return dict(name="adamw", learning_rate=learning_rate, weight_decay=0.01,
+  return dict(name="adamw", learning_rate=learning_rate * lr_multiplier(scale), weight_decay=0.01,
               schedule=dict(name="warmup_polynomial_decay", power=1.0, warmup_ratio=warmup_ratio),
               kwargs=dict(weight_decay_mask="exclude_bias_and_norm", b1=0.9, b2=0.999, eps=1e-6))
 
 
-def lars_section(batch: int) -> dict:
+def lars_section(batch: int, scale: str = "paper") -> dict:
   """LARS (Algorithm 1) for Table 2. Its BERT learning rates are not printed: it runs LAMB's
   untuned ladder (Table 4's rates and warmups) with momentum 0.9 and the same exclusions."""
-  section = lamb_section(batch)
+  section = lamb_section(batch, scale)
   return dict(section, name="lars", momentum=0.9,
               kwargs=dict(EXCLUSIONS, form="paper"))

@@ -8,7 +8,7 @@ def get_config(arg: str = "cpu"):
   config = common.base_config(name="figure7", scale=scale)
   _bert.pretraining(config, scale)
   _bert.set_batch(config, scale, *_bert.MIXED)
-  config.optimizer = _bert.mixed_lamb_section()
+  config.optimizer = _bert.mixed_lamb_section(scale)
   config.log_every_steps = 5 if scale == "cpu" else 50
   config.sweep = ()
   return common.apply_options(config, options)

@@ -10,16 +10,16 @@ def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="table1", scale=scale)
   _bert.pretraining(config, scale, batch=_bert.LADDER[0])
-  config.optimizer = _bert.lamb_section(_bert.LADDER[0])
+  config.optimizer = _bert.lamb_section(_bert.LADDER[0], scale)
   variants = [(BASELINE, _bert.batch_overrides(scale, 512)
-               + (("optimizer", _bert.adamw_section()),))]
+               + (("optimizer", _bert.adamw_section(scale=scale)),))]
   variants += [(f"lamb_{_bert.label(batch)}", _bert.batch_overrides(scale, batch)
-                + (("optimizer", _bert.lamb_section(batch)),)) for batch in _bert.LADDER]
+                + (("optimizer", _bert.lamb_section(batch, scale)),)) for batch in _bert.LADDER]
   # 64K at length 128, then 32K at 512, re-warming the rate from zero at the switch. The
   # fixed-epoch rule gives 7032 + 1562 = 8594 steps; Table 1 prints 8599 (the paper does not
   # give its split).
   variants.append((MIXED, _bert.batch_overrides(scale, *_bert.MIXED)
-                   + (("optimizer", _bert.mixed_lamb_section()),)))
+                   + (("optimizer", _bert.mixed_lamb_section(scale)),)))
   config.variants = tuple(variants)
   config.sweep = common.sweep(("variant", tuple(name for name, _ in variants), ""))
   # TPUs and times as the paper reports them are in analysis/reported/table01.csv; `hardware`

@@ -9,10 +9,10 @@ def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="table2", scale=scale)
   _bert.pretraining(config, scale, batch=_bert.LADDER[0])
-  config.optimizer = _bert.lamb_section(_bert.LADDER[0])
+  config.optimizer = _bert.lamb_section(_bert.LADDER[0], scale)
   config.variants = tuple(
       (f"{name}_{_bert.label(batch)}", _bert.batch_overrides(scale, batch)
-       + (("optimizer", section(batch)),))
+       + (("optimizer", section(batch, scale)),))
       for name, section in OPTIMIZERS.items() for batch in _bert.LADDER)
   config.sweep = common.sweep(("variant", tuple(name for name, _ in config.variants), ""))
   config.shrink_note += ("" if scale == "paper" else "; ") + (

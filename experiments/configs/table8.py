@@ -11,9 +11,11 @@ def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="table8", scale=scale)
   _bert.pretraining(config, scale, batch=BATCH)  # 28125 + 3125 = 31250 steps
-  config.optimizer = _bert.adamw_section(LEARNING_RATES[0], WARMUP_RATIOS[0])
+  config.optimizer = _bert.adamw_section(LEARNING_RATES[0], WARMUP_RATIOS[0], scale)
   config.sweep = common.sweep(("optimizer.schedule.warmup_ratio", WARMUP_RATIOS, "warmup"),
-                              ("optimizer.learning_rate", LEARNING_RATES, "lr"))
+                              ("optimizer.learning_rate",
+                               tuple(lr * _bert.lr_multiplier(scale) for lr in LEARNING_RATES), "lr"))
   if scale == "cpu":
-    config.shrink_note += "; the printed warmup x learning-rate grid"
+    config.shrink_note += ("; the printed warmup x learning-rate grid, its rates x "
+                           f"{_bert.lr_multiplier(scale):g}")
   return common.apply_options(config, options)
