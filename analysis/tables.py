@@ -388,8 +388,9 @@ def table4(results_dir, scale: str) -> Rendered:
     rows.append({"batch (paper)": label,
                  "batch run": int(group["config.batch_size"].iloc[0]) if len(group) else "-",
                  "learning rate": f"{value('learning_rate'):.6g}",
-                 "learning rate run": (f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
-                                       if len(group) else "-"),
+                 "learning rate run": (
+                     f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
+                     if len(group) and "config.optimizer.learning_rate" in group else "-"),
                  "warmup ratio": f"{value('warmup_ratio'):.6g}", "steps run": _steps_run(group),
                  "paper F1": value("f1"),
                  "paper EM": value("exact_match"),
