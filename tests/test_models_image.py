@@ -127,6 +127,21 @@ def test_davidnet_logit_scale_and_28x28_input():
   np.testing.assert_allclose(np.asarray(scaled), 0.125 * np.asarray(raw), rtol=1e-6)
 
 
+@pytest.mark.parametrize("size", [8, 7])
+def test_davidnet_max_pool_matches_flax_in_value_and_gradient(size):
+  """The reshape pool against nn.max_pool, on ReLU outputs (zeros tie) as DavidNet pools them,
+  including an odd size whose last row and column 'VALID' pooling drops."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  pre = jnp.asarray(np.random.default_rng(0).normal(size=(3, size, size, 4)), jnp.float32)
+  weights = jnp.asarray(np.random.default_rng(1).normal(size=(3, size // 2, size // 2, 4)),
+                        jnp.float32)
+  ours = lambda x: jnp.sum(weights * davidnet.max_pool_2x2(jax.nn.relu(x)))
+  flax = lambda x: jnp.sum(weights * nn.max_pool(jax.nn.relu(x), (2, 2), strides=(2, 2)))
+  np.testing.assert_array_equal(davidnet.max_pool_2x2(jax.nn.relu(pre)),
+                                nn.max_pool(jax.nn.relu(pre), (2, 2), strides=(2, 2)))
+  np.testing.assert_array_equal(jax.grad(ours)(pre), jax.grad(flax)(pre))
+
+
 def test_davidnet_init_is_pytorch_default():
   kernel = davidnet.pytorch_default_init(jax.random.PRNGKey(0), (3, 3, 64, 128))
   bound = 1 / np.sqrt(3 * 3 * 64)

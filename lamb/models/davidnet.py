@@ -65,6 +65,16 @@ def conv_bn_relu(module, x, train: bool):
   return nn.relu(x)
 
 
+def max_pool_2x2(x):
+  """2x2 max pool, stride 2, 'VALID' (an odd last row or column is dropped), as a reshape and a
+  max: the same values and, on the ReLU outputs it pools, the same gradients as
+  ``nn.max_pool(x, (2, 2), strides=(2, 2))``, whose select-and-scatter backward is ~15% of a
+  narrow DavidNet's CPU step."""
+  n, h, w, c = x.shape
+  x = x[:, : h // 2 * 2, : w // 2 * 2]
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
 class ConvBN(nn.Module):
   """conv 3x3 (no bias) - BN - ReLU, as submodules ``conv`` and ``bn``."""
   features: int
@@ -95,7 +105,7 @@ class Layer(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     x = conv_bn_relu(self, x, train)
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool_2x2(x)
     if self.residual:
       kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, bn_momentum=self.bn_momentum,
                 bn_epsilon=self.bn_epsilon)
