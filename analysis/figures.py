@@ -237,6 +237,13 @@ def _train_losses(path) -> pd.DataFrame:
   return m
 
 
+def _smoothed(loss: pd.Series, points: int = 100) -> tuple:
+  """A centred rolling mean over ~1/points of the run (per-step losses of small batches are
+  too noisy to compare runs by eye), and its window."""
+  window = max(1, len(loss) // points)
+  return loss.rolling(window, center=True, min_periods=1).mean(), window
+
+
 def figure6(results_dir, scale):
   """Training loss against the fraction of training, one curve per batch of the ladder (every
   step is recorded, so Table 4's runs serve when figure6's own are absent)."""
@@ -253,9 +260,12 @@ def figure6(results_dir, scale):
     m = _train_losses(row.path)
     total = row["total_steps"] or m.step.max()
     label = row.get("config.variant") or f"batch {row._batch:g}"
-    ax.plot(m.step / total, m.loss, lw=0.8, label=f"{label} (batch {row._batch:g} run)")
+    loss, window = _smoothed(m.loss.reset_index(drop=True))
+    smoothing = f", mean of {window} steps" if window > 1 else ""
+    ax.plot((m.step / total).to_numpy(), loss.to_numpy(), lw=1.0,
+            label=f"{label} (batch {row._batch:g} run{smoothing})")
   ax.set_xlabel("fraction of training (steps / total steps)")
-  ax.set_ylabel("training loss (masked LM + next sentence)")
+  ax.set_ylabel("training loss (masked LM + NSP), rolling mean")
   ax.legend(fontsize=7)
   ax.set_title(_scale_title(f"Figure 6: LAMB's BERT pre-training loss across batch sizes "
                             f"({source} runs)", scale, frame), fontsize=9)
