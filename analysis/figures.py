@@ -191,8 +191,10 @@ def figure1(results_dir, scale):
   ax.set_xlabel("epoch")
   ax.set_ylabel("top-1 validation accuracy")
   ax.legend(fontsize=8)
+  batch = pd.to_numeric(frame.get("config.batch_size"), errors="coerce").dropna()
+  run_batch = f" (batch {batch.iloc[0]:g} run)" if scale != "paper" and len(batch) else ""
   ax.set_title(_scale_title("Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and momentum, "
-                            "batch 32K", scale, frame), fontsize=9)
+                            f"batch 32K{run_batch}", scale, frame), fontsize=9)
   fig.tight_layout()
   return fig
 
