@@ -432,6 +432,9 @@ def table8(results_dir, scale: str) -> Rendered:
     last = _last_train_record(group["path"].iloc[0]) if len(group) else {}
     f1 = rep[rep.metric == "f1"].iloc[0]
     rows.append({"warmup": first.warmup_text, "learning rate": first.learning_rate_text,
+                 "learning rate run": (
+                     f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
+                     if len(group) and "config.optimizer.learning_rate" in group else "-"),
                  "paper last step": rep[rep.metric == "last_step"].value_text.iloc[0],
                  "paper last loss": rep[rep.metric == "last_loss"].value.iloc[0],
                  "paper F1": f1.value if f1.status == "ok" else f1.status,
