@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import figures, report
+from analysis import figures, report, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,3 +176,24 @@ def test_bert_loss_curves_from_train_records(tmp_path):
   fig7 = figures.figure7(tmp_path, "cpu")
   switch = [l for l in fig7.axes[0].lines if l.get_linestyle() == "--"]
   assert switch and switch[0].get_xdata()[0] == 5
+
+
+def test_committed_results_regenerate_every_table_figure_and_the_report(tmp_path):
+  """A fresh clone regenerates, without training, every table and figure from the committed
+  cpu-scale results, and the committed REPORT.md is what those results produce."""
+  committed = ROOT / "results"
+  if not (committed / "REPORT.md").exists():
+    pytest.skip("no committed results")
+  for name, render in tables.TABLES.items():
+    frame = report._runs(committed, name, "cpu")  # pylint: disable=protected-access
+    text = tables.to_markdown(render(committed, "cpu"))
+    assert "(cpu scale)" in text, name
+    assert len(frame), f"{name} has no committed cpu-scale runs"
+  for name, draw in figures.FIGURES.items():
+    fig = draw(committed, "cpu")  # NoData here means a figure lost its committed runs
+    fig.savefig(tmp_path / f"{name}.png")
+    figures.plt.close(fig)
+    assert (tmp_path / f"{name}.png").stat().st_size > 1000, name
+  regenerated = report.build(committed, "cpu", tmp_path / "figures")
+  before_figures = lambda text: text.split("## Figures")[0]
+  assert before_figures(regenerated) == before_figures((committed / "REPORT.md").read_text())
