@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import reported, runs  # noqa: E402
+from lamb.train import cost_model  # noqa: E402  (pure Python: no jax)
 
 OPTIMIZER_LABELS = {"momentum": "Momentum", "adagrad": "Adagrad", "adam": "Adam",
                     "adamw": "AdamW", "lamb": "LAMB", "lars": "LARS", "nlamb": "N-LAMB",
@@ -301,6 +302,29 @@ def figure7(results_dir, scale):
 
 # --- Figure 8: scaling efficiency from Table 1 ---------------------------------------------------
 
+# BERT-Large for the cost model's curve: one TPU v3 chip per 32 sequences (Table 1), 9/10 of
+# the steps at length 128 and 1/10 at 512 (Section 4.1), FLOPs per sequence of length s from
+# the usual analytic count 6 N s + 12 L s^2 h (N = 302M non-embedding weights, L = 24 layers,
+# h = 1024; Kaplan et al. 2020), float32 gradients of all 336M parameters on the ring.
+BERT_BATCH_PER_CHIP = 32
+BERT_LARGE = dict(weights=302e6, params=336.2e6, layers=24, hidden=1024)
+
+
+def _bert_flops(length: int) -> float:
+  b = BERT_LARGE
+  return 6 * b["weights"] * length + 12 * b["layers"] * length ** 2 * b["hidden"]
+
+
+def _predicted_hours(batch: int, steps: int) -> float:
+  """The cost model's time for a Table 1 row (`run.py --config=table1:paper --estimate` gives
+  the same with XLA's own FLOP count)."""
+  hardware = cost_model.slice_from("tpu_v3", batch // BERT_BATCH_PER_CHIP)
+  phases = [cost_model.Phase(f"seq{length}", n, batch, _bert_flops(length),
+                             optimizer_flops=20 * BERT_LARGE["params"])
+            for length, n in ((128, round(0.9 * steps)), (512, steps - round(0.9 * steps)))]
+  return cost_model.run_seconds(phases, 4 * BERT_LARGE["params"], hardware) / 3600
+
+
 def figure8(results_dir, scale):
   """Speedup against TPU chips from Table 1's reported times (the paper's own numbers)."""
   del results_dir, scale
@@ -322,6 +346,16 @@ def figure8(results_dir, scale):
                zorder=3, label="LAMB mixed batch (paper)")
   ideal = sorted(set(xs))
   ax.plot(ideal, [x / base.tpus for x in ideal], ls="--", color="grey", label="linear")
+  steps = t1[(t1.metric == "steps") & (t1.optimizer == "LAMB")]
+  steps = {int(r.batch_size): int(r.value) for _, r in steps.iterrows()
+           if str(r.batch_size).isdigit()}
+  predicted = {b: _predicted_hours(b, n) for b, n in sorted(steps.items())}
+  if 512 in predicted:
+    chips = [b // BERT_BATCH_PER_CHIP for b in predicted]
+    ax.plot(chips, [predicted[512] / h for h in predicted.values()], marker="s", ms=4,
+            ls=":", color="tab:green",
+            label=f"cost model (TPU v3 at {cost_model.DEFAULT_UTILISATION:.0%} of peak, "
+                  "analytic FLOPs)")
   for x, s, label in rows:
     ax.annotate(label, (x, s), textcoords="offset points", xytext=(4, -10), fontsize=7)
   eff = reported.figures()
@@ -332,9 +366,11 @@ def figure8(results_dir, scale):
   ax.set_ylabel(f"speedup over {int(base.tpus)} chips")
   ax.legend(fontsize=8)
   note = f"paper: {eff.value.iloc[0]:g}% efficiency at 64x" if len(eff) else ""
-  ax.set_title("Figure 8: scaling BERT pre-training (reported numbers)\n" + note
-               + "; the cost model's prediction: run.py --config=table1:paper --estimate",
-               fontsize=8)
+  if 512 in predicted and 32768 in predicted:
+    note += (f", cost model: {100 * predicted[512] / predicted[32768] / 64:.1f}% (no input, host or "
+             "straggler time in the model)")
+  ax.set_title("Figure 8: scaling BERT pre-training (paper's Table 1 times and the cost model)\n"
+               + note + "\nper row: run.py --config=table1:paper --estimate", fontsize=8)
   fig.tight_layout()
   return fig
 
