@@ -402,7 +402,8 @@ def _grid(frame_rep, frame_run, value_rep, value_run):
 def grids(results_dir, scale):
   """Tables 9-25 as heatmaps of top-1 accuracy: reported beside measured."""
   tables = list(range(9, 26))
-  fig, axes = plt.subplots(len(tables), 2, figsize=(13, 1.25 * len(tables) + 1.5))
+  fig, axes = plt.subplots(len(tables), 2, figsize=(13, 1.45 * len(tables) + 1.0),
+                           constrained_layout=True)
   any_measured = False
   for k, table in enumerate(tables):
     rep = reported.load(table)
@@ -419,8 +420,11 @@ def grids(results_dir, scale):
       ax.set_yticklabels(["-" if w is None else f"wd {w:g}" for w in wds], fontsize=6)
       ax.set_xticks(range(len(lrs)))
       ax.set_xticklabels([f"{lr:g}" for lr in lrs], rotation=90, fontsize=5)
-      ax.set_title(f"Table {table} ({rep.optimizer.iloc[0]}): {what}", fontsize=7, loc="left")
-  fig.colorbar(im, ax=axes, shrink=0.3, label="top-1 accuracy")
+      l2 = rep.l2_regularization.dropna() if "l2_regularization" in rep else []
+      l2 = f", L2 {l2.iloc[0]}" if len(l2) and str(l2.iloc[0]).strip() else ""
+      ax.set_title(f"Table {table} ({rep.optimizer.iloc[0]}{l2}): {what}", fontsize=7,
+                   loc="left")
+  fig.colorbar(im, ax=axes, shrink=0.3, label="top-1 accuracy (learning rate on the x axis)")
   fig.suptitle("Tables 9-25: ResNet-50 tuning grids (learning rate across, weight decay down); "
                "blank = not run" + ("" if any_measured else " (no measured runs yet)"),
                fontsize=9)
