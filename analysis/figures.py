@@ -192,7 +192,8 @@ def figure1(results_dir, scale):
   ax.set_xlabel("epoch")
   ax.set_ylabel("top-1 validation accuracy")
   ax.legend(fontsize=8)
-  batch = pd.to_numeric(frame.get("config.batch_size"), errors="coerce").dropna()
+  batch = pd.to_numeric(frame["config.batch_size"], errors="coerce").dropna() \
+      if "config.batch_size" in frame else pd.Series(dtype=float)
   run_batch = f" (batch {batch.iloc[0]:g} run)" if scale != "paper" and len(batch) else ""
   ax.set_title(_scale_title("Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and momentum, "
                             f"batch 32K{run_batch}", scale, frame), fontsize=9)
@@ -234,7 +235,9 @@ def figure3(results_dir, scale):
 
 def _train_losses(path) -> pd.DataFrame:
   m = runs.metrics(path)
-  m = m[(m.split == "train") & m.get("loss", pd.Series(dtype=float)).notna()]
+  if "split" not in m or "loss" not in m:
+    raise NoData(f"no train losses in {path}")
+  m = m[(m["split"] == "train") & m["loss"].notna()]
   if not len(m):
     raise NoData(f"no train losses in {path}")
   return m

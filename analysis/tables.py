@@ -384,7 +384,7 @@ def table4(results_dir, scale: str) -> Rendered:
   for batch, rep in paper.groupby("batch_size", sort=True):
     value = lambda m: rep[rep.metric == m].value.iloc[0]
     label = rep.batch_size_text.iloc[0]
-    group = frame[frame["config.variant"] == label] if len(frame) else frame
+    group = frame[frame["config.variant"] == label] if "config.variant" in frame else frame[:0]
     rows.append({"batch (paper)": label,
                  "batch run": int(group["config.batch_size"].iloc[0]) if len(group) else "-",
                  "learning rate": f"{value('learning_rate'):.6g}",
@@ -421,8 +421,8 @@ def table8(results_dir, scale: str) -> Rendered:
   rows = []
   for _, rep in paper.groupby("row", sort=True):
     first = rep.iloc[0]
-    group = frame
-    if len(frame):
+    group = frame[:0]  # runs that do not say their rate and warmup match no row
+    if {"config.optimizer.learning_rate", "config.optimizer.schedule.warmup_ratio"} <= set(frame):
       # cpu-scale runs scale every printed rate by the config's learning_rate_multiplier.
       multiplier = frame.get("config.learning_rate_multiplier", pd.Series(1.0, frame.index))
       printed_lr = frame["config.optimizer.learning_rate"] / multiplier.fillna(1.0)

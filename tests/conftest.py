@@ -32,6 +32,24 @@ RUN_PY = ROOT / "experiments" / "run.py"
 HELPERS = Path(__file__).resolve().parent / "helpers"
 INSTRUMENTED_RUN = HELPERS / "instrumented_run.py"
 
+
+
+def _jane_austen() -> str:
+  """'' when the Jane Austen novels are there or could be fetched (apt-get download, 1.6 MB,
+  once per machine, as the first BERT run would), else why not: the BERT tests skip with it."""
+  from lamb.data import janeausten  # pylint: disable=import-outside-toplevel
+  from lamb.data.errors import DatasetNotFoundError  # pylint: disable=import-outside-toplevel
+  if janeausten._package_dir(None) is not None:  # pylint: disable=protected-access
+    return ""
+  try:
+    janeausten.fetch()
+    return ""
+  except (DatasetNotFoundError, OSError) as e:
+    return f"Jane Austen novels ({janeausten.PACKAGE}) not installed and not fetchable: {e}"
+
+
+JANE_AUSTEN_MISSING = _jane_austen()
+
 RUN = "lamb_lr0.01_seed0"  # the one run of table7's sweep that most tests train
 # 12 steps of batch 128 on 2048 examples (16 steps/epoch): checkpoints every 4 steps
 # (0.25 epoch), one evaluation at the end on 1000 test images, trust ratios at steps 1 and 12.

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import HELPERS, read_json, run_cli
+from conftest import HELPERS, JANE_AUSTEN_MISSING, read_json, run_cli
 from lamb.data import janeausten, squad_data, squad_metric
 from lamb.data.pretraining import Vocab
 
-pytestmark = pytest.mark.skipif(janeausten._package_dir(None) is None,
-                                reason="Jane Austen novels (r-cran-janeaustenr) not installed")
+pytestmark = pytest.mark.skipif(bool(JANE_AUSTEN_MISSING), reason=JANE_AUSTEN_MISSING)
 TINY = HELPERS / "tiny_bert_config.py"
 
 

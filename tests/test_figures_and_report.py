@@ -128,31 +128,55 @@ def _claim(source):
   return next(c for c in report.CLAIMS if c.source == source)
 
 
+LADDER = ("512", "1K", "2K", "4K", "8K", "16K", "32K")
+
+
 def test_bert_claims_read_masked_lm_accuracy(tmp_path):
   for claim in ("Tables 1, 4", "Table 2", "Table 8"):
     assert _claim(claim).evaluate(tmp_path, "cpu").status == report.NOT_RUN
-  ladder = {"512": (8, 0.126), "16K": (256, 0.121), "32K": (512, 0.061)}
-  for label, (batch, acc) in ladder.items():
-    _run(tmp_path, "table4", f"batch{label}", {"variant": label, "batch_size": batch}, _bert(acc))
+  accuracy = dict(zip(LADDER, (0.126, 0.121, 0.106, 0.078, 0.070, 0.121, 0.061)))
+  for k, label in enumerate(LADDER):
+    _run(tmp_path, "table4", f"batch{label}", {"variant": label, "batch_size": 8 * 2 ** k},
+         _bert(accuracy[label]))
+    if k == 1:  # two of seven batch sizes decide nothing
+      assert _claim("Tables 1, 4").evaluate(tmp_path, "cpu").status == report.NOT_RUN
   verdict = _claim("Tables 1, 4").evaluate(tmp_path, "cpu")
   assert verdict.status == report.NOT_HELD and "0.0650" in verdict.evidence  # 0.126 - 0.061
   # Table 2: LARS below LAMB everywhere but not diverged at 32K is not the paper's claim ...
-  for label, lars, lamb in (("512", 0.10, 0.12), ("32K", 0.05, 0.06)):
-    _run(tmp_path, "table2", f"lars_{label}", {"variant": f"lars_{label}"}, _bert(lars))
-    _run(tmp_path, "table2", f"lamb_{label}", {"variant": f"lamb_{label}"}, _bert(lamb))
+  for k, label in enumerate(LADDER):
+    _run(tmp_path, "table2", f"lars_{label}", {"variant": f"lars_{label}"}, _bert(0.05 + k / 100))
+    if k < len(LADDER) - 1:
+      assert _claim("Table 2").evaluate(tmp_path, "cpu").status == report.NOT_RUN
+    _run(tmp_path, "table2", f"lamb_{label}", {"variant": f"lamb_{label}"}, _bert(0.20))
   verdict = _claim("Table 2").evaluate(tmp_path, "cpu")
   assert verdict.status == report.NOT_HELD and "did not diverge" in verdict.evidence
-  # ... a diverged LARS at 32K makes it hold.
-  (tmp_path / "table2" / "cpu" / "lars_32K" / "summary.json").write_text(
-      json.dumps({"status": "diverged", "total_steps": 10}))
+  assert "LARS below LAMB at every batch" in verdict.evidence
+  # ... a diverged LARS at 32K makes it hold; one diverged at 1K instead does not.
+  summary = lambda run: tmp_path / "table2" / "cpu" / run / "summary.json"
+  summary("lars_1K").write_text(json.dumps({"status": "diverged", "total_steps": 10}))
+  assert _claim("Table 2").evaluate(tmp_path, "cpu").status == report.NOT_HELD
+  summary("lars_32K").write_text(json.dumps({"status": "diverged", "total_steps": 10}))
   assert _claim("Table 2").evaluate(tmp_path, "cpu").status == report.HELD
-  # Table 8: AdamW's best at 16K against LAMB's 16K rung of Table 4 (0.121).
-  _run(tmp_path, "table8", "warmup0.05_lr0.0008", {}, _bert(0.09))
-  _run(tmp_path, "table8", "warmup0.1_lr0.0008", {}, {"status": "diverged"})
+  # Table 8: all nine AdamW settings against LAMB's 16K rung of Table 4 (0.121).
+  settings = [(w, lr) for w in (0.05, 0.1, 0.2) for lr in (0.0008, 0.0016, 0.0024)]
+  for k, (warmup, lr) in enumerate(settings):
+    _run(tmp_path, "table8", f"warmup{warmup}_lr{lr}", {},
+         {"status": "diverged"} if k == 0 else _bert(0.09))
+    if k < len(settings) - 1:
+      assert _claim("Table 8").evaluate(tmp_path, "cpu").status == report.NOT_RUN
   verdict = _claim("Table 8").evaluate(tmp_path, "cpu")
   assert verdict.status == report.HELD and "0.0900" in verdict.evidence
-  _run(tmp_path, "table8", "warmup0.2_lr0.0008", {}, _bert(0.115))
+  summary8 = tmp_path / "table8" / "cpu" / "warmup0.2_lr0.0024" / "summary.json"
+  summary8.write_text(json.dumps({**_bert(0.115), "total_steps": 10}))
   assert _claim("Table 8").evaluate(tmp_path, "cpu").status == report.NOT_HELD
+
+
+def test_bert_claims_survive_runs_without_a_variant(tmp_path):
+  _run(tmp_path, "table4", "batch512", {"batch_size": 8}, _bert(0.1))
+  _run(tmp_path, "table8", "warmup0.05_lr0.0008", {}, _bert(0.1))
+  for claim in ("Tables 1, 4", "Table 8"):
+    assert _claim(claim).evaluate(tmp_path, "cpu").status == report.NOT_RUN
+  assert "Claims" in report.build(tmp_path, "cpu", tmp_path / "figures")
 
 
 def test_bert_loss_curves_from_train_records(tmp_path):

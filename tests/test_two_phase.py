@@ -11,13 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import HELPERS
+from conftest import HELPERS, JANE_AUSTEN_MISSING
 from lamb import optim
-from lamb.data import janeausten
 from lamb.train import checkpoint, phases, programs, results, tasks, trainer
 
-pytestmark = pytest.mark.skipif(janeausten._package_dir(None) is None,
-                                reason="Jane Austen novels (r-cran-janeaustenr) not installed")
+pytestmark = pytest.mark.skipif(bool(JANE_AUSTEN_MISSING), reason=JANE_AUSTEN_MISSING)
 
 
 def tiny_config(arg="cpu"):

@@ -65,7 +65,8 @@ def hardware(scale: str, batch: int, reported=("Figure 8", "scaling_efficiency_p
 def pretraining(config, scale: str, batch: int = 512):
   """Task, model, data, phases (at `batch`), logging and hardware of a BERT pre-training run."""
   config.task = "bert_pretraining"
-  # Recorded so that analysis matches runs to the printed rates they scale.
+  # A record, not a knob: the sections below already multiplied the rates; analysis divides
+  # by it to match runs with the printed rates. Change BERT_CPU["lr_multiplier"] instead.
   config.learning_rate_multiplier = lr_multiplier(scale)
   config.eval_every_steps = 0  # the held-out split at the end of each phase
   config.trust_ratio_every_steps = 0

@@ -73,9 +73,9 @@ TOTALS = {
     "persuasion": (8328, 83283),
 }
 
-_HINT = (f"run lamb.data.janeausten.fetch(DIR) (`apt-get download {PACKAGE}` then "
-         f"`dpkg-deb -x {PACKAGE}_*.deb DIR`) and pass data_dir=DIR, or provide any directory of "
-         ".txt files instead (text_glob; one sentence per line, blank line between documents)")
+_HINT = (f"fetch it with `apt-get download {PACKAGE}` and `dpkg-deb -x {PACKAGE}_*.deb DIR` "
+         "(or lamb.data.janeausten.fetch(DIR)) and pass --config.data.text_dir=DIR; the paper "
+         "scale reads any .txt files instead (--config.data.text_glob)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,22 +110,20 @@ def fetch(cache_dir=None) -> Path:
   for tool in ("apt-get", "dpkg-deb"):
     if shutil.which(tool) is None:
       raise DatasetNotFoundError(f"Jane Austen novels: `{tool}` is not available to fetch the "
-                                 f"Debian package {PACKAGE}; provide any directory of .txt files "
-                                 "instead (text_glob; one sentence per line, blank line between "
-                                 "documents).")
+                                 f"Debian package {PACKAGE}; {_HINT}.")
   cache_dir.mkdir(parents=True, exist_ok=True)
   with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".fetch-") as tmp:
     _run(["apt-get", "download", PACKAGE], cwd=tmp)
     debs = sorted(Path(tmp).glob(f"{PACKAGE}_*.deb"))
     if not debs:
       raise DatasetNotFoundError(f"Jane Austen novels: `apt-get download {PACKAGE}` produced no "
-                                 ".deb; provide any directory of .txt files instead (text_glob).")
+                                 f".deb; {_HINT}.")
     root = Path(tmp, "root")
     _run(["dpkg-deb", "-x", str(debs[0]), str(root)], cwd=tmp)
     if _package_dir(root) is None:
       raise DatasetNotFoundError(f"Jane Austen novels: {debs[0].name} has no "
                                  f"{'/'.join(_PACKAGE_SUBDIR)}/data/Rdata.rdb; provide any "
-                                 "directory of .txt files instead (text_glob).")
+                                 f"{_HINT}.")
     target = cache_dir / "usr"
     try:
       os.replace(root / "usr", target)
@@ -140,15 +138,15 @@ def _run(cmd, cwd) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
                           check=False)
   except (OSError, subprocess.TimeoutExpired) as e:
-    raise DatasetNotFoundError(f"Jane Austen novels: `{' '.join(cmd)}` failed ({e}); provide any "
-                               "directory of .txt files instead (text_glob).") from e
+    raise DatasetNotFoundError(f"Jane Austen novels: `{' '.join(cmd)}` failed ({e}); "
+                               f"{_HINT}.") from e
   if proc.returncode != 0:
     err = [l for l in (proc.stderr or "").splitlines() if l.startswith("E:")] or \
         (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
     hint = " (are the apt package lists current? `apt-get update`)" if \
         "Unable to locate" in err[-1] else ""
     raise DatasetNotFoundError(f"Jane Austen novels: `{' '.join(cmd)}` failed: {err[-1]}{hint}; "
-                               "provide any directory of .txt files instead (text_glob).")
+                               f"{_HINT}.")
 
 
 # ---------------------------------------------------------------------------------------------
