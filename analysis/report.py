@@ -2,7 +2,8 @@
 
 It renders every table that has runs at the chosen scale (reported beside measured), draws the
 figures, and evaluates each of the paper's claims on the measured results as **held**,
-**not held** or **not run**, with the numbers that decided it. Each claim's threshold is stated
+**not held**, **inconclusive** (the compared scores tie, so they show nothing either way) or
+**not run**, with the numbers that decided it. Each claim's threshold is stated
 next to its wording below; at cpu scale a verdict is about the shrunk reproduction, not about
 the paper's setting.
 """
@@ -20,6 +21,10 @@ import pandas as pd
 from analysis import figures, runs, tables
 
 HELD, NOT_HELD, NOT_RUN = "held", "not held", "not run"
+# Scores that tie cannot show a difference either way (at cpu scale, BERT runs that learned
+# nothing all score the unigram guess): such a comparison is inconclusive, not held or not.
+INCONCLUSIVE = "inconclusive"
+TIE = 0.001
 
 
 @dataclasses.dataclass
@@ -94,6 +99,9 @@ def _ladder_verdict(by_batch: dict, expected: int, label: str) -> Verdict:
   if len(by_batch) < max(expected, 2):
     return Verdict(NOT_RUN, f"{len(by_batch)} of {expected} batch sizes completed; " + evidence)
   drop = by_batch[batches[0]] - min(by_batch[b] for b in batches[1:])
+  if max(by_batch.values()) - min(by_batch.values()) < TIE:
+    return Verdict(INCONCLUSIVE, evidence + f"; every batch size scores within {TIE} of the "
+                                            "others, which a run that learned nothing also does")
   status = HELD if drop <= LADDER_DROP else NOT_HELD
   return Verdict(status, evidence + f"; largest drop below the smallest batch {drop:.4f}")
 
@@ -108,6 +116,7 @@ def ladder_claim(results_dir, scale) -> Verdict:
 
 
 BERT_METRIC = "final.masked_lm_accuracy"  # the cpu-scale stand-in for SQuAD F1
+BERT_LOSS = "final.masked_lm_loss"
 
 
 def bert_ladder_claim(results_dir, scale) -> Verdict:
@@ -293,6 +302,14 @@ def adamw_claim(results_dir, scale) -> Verdict:
   evidence = (f"best AdamW at 16K: {'diverged' if best == DIVERGED else f'{best:.4f}'} "
               f"({best_run}); LAMB at 16K (Table 4): "
               f"{'diverged' if lamb == DIVERGED else f'{lamb:.4f}'}")
+  if DIVERGED not in (best, lamb) and abs(best - lamb) < TIE:
+    loss = _mean_by(frame, "run", BERT_LOSS)
+    lamb_loss = _mean_by(ladder, "config.variant", BERT_LOSS).get("16K")
+    best_loss = min((v for v in loss.values() if v != DIVERGED), default=None)
+    losses = (f"; lowest AdamW held-out masked-LM loss {best_loss:.4f}, LAMB's "
+              f"{lamb_loss:.4f}" if best_loss is not None and lamb_loss is not None
+              and lamb_loss != DIVERGED else "")
+    return Verdict(INCONCLUSIVE, evidence + f"; a tie within {TIE}" + losses)
   return Verdict(HELD if best < lamb - ADAMW_SHORTFALL else NOT_HELD, evidence)
 
 

@@ -171,6 +171,24 @@ def test_bert_claims_read_masked_lm_accuracy(tmp_path):
   assert _claim("Table 8").evaluate(tmp_path, "cpu").status == report.NOT_HELD
 
 
+def test_ties_are_inconclusive_not_held_or_not(tmp_path):
+  """Runs that all score the same (at cpu scale: the unigram guess) show nothing either way."""
+  for k, label in enumerate(LADDER):
+    _run(tmp_path, "table4", f"batch{label}", {"variant": label, "batch_size": 8 * 2 ** k},
+         {"status": "completed", "final": {"masked_lm_accuracy": 0.0608,
+                                           "masked_lm_loss": 6.4 + k / 100}})
+  verdict = _claim("Tables 1, 4").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.INCONCLUSIVE
+  for w in (0.05, 0.1, 0.2):
+    for lr in (0.0008, 0.0016, 0.0024):
+      _run(tmp_path, "table8", f"warmup{w}_lr{lr}", {},
+           {"status": "completed", "final": {"masked_lm_accuracy": 0.0608,
+                                             "masked_lm_loss": 6.43 + w}})
+  verdict = _claim("Table 8").evaluate(tmp_path, "cpu")
+  assert verdict.status == report.INCONCLUSIVE
+  assert "lowest AdamW held-out masked-LM loss 6.4800, LAMB's 6.4500" in verdict.evidence
+
+
 def test_bert_claims_survive_runs_without_a_variant(tmp_path):
   _run(tmp_path, "table4", "batch512", {"batch_size": 8}, _bert(0.1))
   _run(tmp_path, "table8", "warmup0.05_lr0.0008", {}, _bert(0.1))

@@ -47,6 +47,16 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   row = t8[(t8.warmup == "0.10×31250") & (t8["learning rate"] == "0.0002")].iloc[0]
   assert row["paper F1"] == 88.54 and row["last step run"] == 79 and row["last train loss"] == 7.5
   assert list(t8[t8.warmup == "0.05×31250"]["paper F1"]) == ["diverged"] * 3
+  # a cpu-scale run: its rate is the printed one x its learning_rate_multiplier
+  _fake_run(tmp_path, "table8", "warmup0.2_lr0.0024",
+            {"learning_rate_multiplier": 8.0,
+             "optimizer": {"learning_rate": 0.0024, "schedule": {"warmup_ratio": 0.2}}},
+            _done(0.2, 63), [{"step": 63, "split": "train", "loss": 6.5}])
+  t8 = tables.table8(tmp_path, "cpu").frame
+  row = t8[(t8.warmup == "0.20×31250") & (t8["learning rate"] == "0.0003")].iloc[0]
+  assert row["learning rate run"] == "0.0024" and row["last step run"] == 63
+  assert row[tables.BERT_METRIC_LABEL].startswith("0.2000")
+  assert (t8["status"] == "completed").sum() == 2  # nothing else matched the 8x run
   for name in ("table1", "table2", "table4", "table8"):
     assert name in tables.TABLES
     text = tables.to_markdown(tables.TABLES[name](tmp_path, "cpu"))
