@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import figures, runs, tables
+from analysis import figures, reported, runs, tables
 
 HELD, NOT_HELD, NOT_RUN = "held", "not held", "not run"
 # Scores that tie cannot show a difference either way (at cpu scale, BERT runs that learned
@@ -130,13 +130,11 @@ def bert_ladder_claim(results_dir, scale) -> Verdict:
 
 def _bert_ladder(table: int) -> list:
   """The paper's batch labels of a BERT table ("512", "1K", ... "32K"), smallest first."""
-  from analysis import reported  # pylint: disable=import-outside-toplevel
   batches = sorted({int(b) for b in reported.load(table).batch_size if str(b).isdigit()})
-  return [f"{b // 1024}K" if b >= 1024 else str(b) for b in batches]
+  return [tables.bert_label(b) for b in batches]
 
 
 def reported_ladder() -> list:
-  from analysis import reported  # pylint: disable=import-outside-toplevel
   t5 = reported.load(5)
   return sorted(set(t5.batch_size))
 
@@ -289,7 +287,6 @@ def adamw_claim(results_dir, scale) -> Verdict:
   ladder = _runs(results_dir, "table4", scale)
   if not len(frame):
     return Verdict(NOT_RUN, "no table8 runs")
-  from analysis import reported  # pylint: disable=import-outside-toplevel
   expected = reported.load(8).row.nunique()  # the paper's 3 x 3 grid
   adamw = _mean_by(frame, "run", BERT_METRIC)
   lamb = _mean_by(ladder, "config.variant", BERT_METRIC).get("16K") \

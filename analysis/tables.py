@@ -306,7 +306,7 @@ BERT_LOSS = "final.masked_lm_loss"
 BERT_LOSS_LABEL = "measured masked-LM loss (held-out)"
 
 
-def _bert_label(batch) -> str:
+def bert_label(batch) -> str:
   return f"{batch // 1024}K" if batch >= 1024 else str(batch)
 
 
@@ -335,7 +335,7 @@ def table1(results_dir, scale: str) -> Rendered:
     if first.optimizer == "Baseline":
       run = "baseline"
     elif str(first.batch_size).isdigit():
-      run = f"lamb_{_bert_label(int(first.batch_size))}"
+      run = f"lamb_{bert_label(int(first.batch_size))}"
     else:
       run = "lamb_64K-32K"
     group = _bert_run(frame, run)
@@ -365,7 +365,7 @@ def table2(results_dir, scale: str) -> Rendered:
     row = {"batch": rep.batch_size_text.iloc[0]}
     for optimizer in ("LARS", "LAMB"):
       r = rep[rep.optimizer == optimizer].iloc[0]
-      group = _bert_run(frame, f"{optimizer.lower()}_{_bert_label(int(batch))}")
+      group = _bert_run(frame, f"{optimizer.lower()}_{bert_label(int(batch))}")
       row[f"paper {optimizer} F1"] = r.value if r.status == "ok" else r.status
       row[f"{optimizer}: {BERT_METRIC_LABEL}"] = _measured(group, BERT_METRIC)[0]
       row[f"{optimizer}: {BERT_LOSS_LABEL}"] = _measured(group, BERT_LOSS)[0]
