@@ -321,6 +321,12 @@ def _bert_notes(frame, scale, results_dir, first: str) -> list:
       "Sensibility), so compare trends across batch sizes, not values with the F1 column."]
 
 
+def _rate_run(group: pd.DataFrame) -> str:
+  """The learning rate the run used (cpu scale: the printed one x learning_rate_multiplier)."""
+  column = "config.optimizer.learning_rate"
+  return f"{group[column].iloc[0]:.6g}" if len(group) and column in group else "-"
+
+
 def _steps_run(group: pd.DataFrame):
   return int(group["steps"].iloc[0]) if len(group) and pd.notna(group["steps"].iloc[0]) else "-"
 
@@ -388,9 +394,7 @@ def table4(results_dir, scale: str) -> Rendered:
     rows.append({"batch (paper)": label,
                  "batch run": int(group["config.batch_size"].iloc[0]) if len(group) else "-",
                  "learning rate": f"{value('learning_rate'):.6g}",
-                 "learning rate run": (
-                     f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
-                     if len(group) and "config.optimizer.learning_rate" in group else "-"),
+                 "learning rate run": _rate_run(group),
                  "warmup ratio": f"{value('warmup_ratio'):.6g}", "steps run": _steps_run(group),
                  "paper F1": value("f1"),
                  "paper EM": value("exact_match"),
@@ -432,9 +436,7 @@ def table8(results_dir, scale: str) -> Rendered:
     last = _last_train_record(group["path"].iloc[0]) if len(group) else {}
     f1 = rep[rep.metric == "f1"].iloc[0]
     rows.append({"warmup": first.warmup_text, "learning rate": first.learning_rate_text,
-                 "learning rate run": (
-                     f"{group['config.optimizer.learning_rate'].iloc[0]:.6g}"
-                     if len(group) and "config.optimizer.learning_rate" in group else "-"),
+                 "learning rate run": _rate_run(group),
                  "paper last step": rep[rep.metric == "last_step"].value_text.iloc[0],
                  "paper last loss": rep[rep.metric == "last_loss"].value.iloc[0],
                  "paper F1": f1.value if f1.status == "ok" else f1.status,
