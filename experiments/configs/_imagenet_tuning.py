@@ -65,5 +65,7 @@ def get_config(table: int, arg: str = "cpu"):
   axes.append(("optimizer.learning_rate", learning_rates, "lr"))
   config.sweep = common.sweep(*axes)
   if scale == "cpu":
-    config.shrink_note += "; the paper's full grid"
+    config.data.train_examples = common.IMAGENET_TUNING_CPU_EXAMPLES
+    config.shrink_note = common.IMAGENET_CPU_NOTE_TEMPLATE.format(
+        train_examples=common.IMAGENET_TUNING_CPU_EXAMPLES) + "; the paper's full grid"
   return common.apply_options(config, options)
