@@ -15,6 +15,7 @@ import pytest
 
 from analysis import reported
 from experiments import run as run_lib
+from experiments.configs import common
 from lamb.train import tasks, trainer
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_9517fb6331474ddb.txt"
@@ -178,6 +179,18 @@ def test_cpu_scale_names_its_stand_in(name):
   cfg = config(name, "cpu")
   assert "Fashion-MNIST" in cfg.shrink_note and "stand-in" in cfg.shrink_note
   assert cfg.data.name == "fashion_mnist"
+
+
+@pytest.mark.parametrize("table", range(9, 26))
+def test_cpu_tuning_grids_shrink_data_not_grid(table):
+  """At cpu scale the grids run on fewer images (stated in the note), never on fewer points."""
+  cpu, paper = config(f"table{table}", "cpu"), config(f"table{table}")
+  assert cpu.data.train_examples == common.IMAGENET_TUNING_CPU_EXAMPLES
+  assert f"{common.IMAGENET_TUNING_CPU_EXAMPLES} training" in cpu.shrink_note
+  assert "the paper's full grid" in cpu.shrink_note
+  assert len(runs(cpu)) == len(runs(paper))
+  # Table 3 and the figures keep the full stand-in
+  assert config("table3", "cpu").data.train_examples == common.IMAGENET_CPU["train_examples"]
 
 
 def test_command_line_overrides_win_over_variants():
