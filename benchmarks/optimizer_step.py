@@ -8,17 +8,28 @@ in one process and alternating, the jitted and donated step of
     (the least traffic any Adam-family step can have).
 Prints the medians and, last, the line `lamb/floor=X.XX optax/floor=Y.YY`.
 
-    python benchmarks/optimizer_step.py [--repeats 9] [--layers 12]
+The process first sets the host allocator as `experiments/run.py` does at cpu scale
+(`lamb.train.host_malloc`: XLA:CPU's per-step temporaries are reused rather than page-faulted
+in afresh); the same measurement under glibc's default malloc runs in a subprocess and is
+printed before the last line (`--host_malloc=glibc` measures only that).
+
+    python benchmarks/optimizer_step.py [--repeats 9] [--layers 12] [--host_malloc reuse|glibc]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lamb.train import host_malloc
+
+if __name__ == "__main__" and "glibc" not in " ".join(sys.argv[1:]).replace("=", " ").split():
+  host_malloc.reuse_freed_memory()  # before JAX starts its CPU client
 
 import jax
 import jax.numpy as jnp
@@ -112,13 +123,29 @@ def measure(repeats: int = 9, layers: int = 12, verbose: bool = True) -> dict:
           "optax/floor": med["optax"] / med["floor"], "lamb/optax": med["lamb"] / med["optax"]}
 
 
+def measure_with_glibc_malloc(repeats: int = 9, layers: int = 12) -> dict:
+  """`measure` in a fresh process that keeps glibc's default malloc: {"lamb/floor", "optax/floor"}."""
+  out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--host_malloc=glibc",
+                        f"--repeats={repeats}", f"--layers={layers}"],
+                       capture_output=True, text=True, check=True).stdout
+  last = out.strip().splitlines()[-1]
+  return {k: float(v) for k, v in (item.split("=") for item in last.split())}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--repeats", type=int, default=9)
   parser.add_argument("--layers", type=int, default=12)
+  parser.add_argument("--host_malloc", choices=("reuse", "glibc"), default="reuse",
+                      help="reuse: the runner's cpu-scale allocator setting (default); glibc: "
+                           "glibc's defaults, and no comparison run")
   args = parser.parse_args(argv)
   result = measure(args.repeats, args.layers)
   print(f"lamb/optax={result['lamb/optax']:.2f}")
+  if args.host_malloc == "reuse":
+    glibc = measure_with_glibc_malloc(args.repeats, args.layers)
+    print(f"with glibc's default malloc: lamb/floor={glibc['lamb/floor']:.2f} "
+          f"optax/floor={glibc['optax/floor']:.2f}")
   print(f"lamb/floor={result['lamb/floor']:.2f} optax/floor={result['optax/floor']:.2f}")
 
 

@@ -304,6 +304,9 @@ def main(argv) -> int:
   if FLAGS.estimate:
     return _estimate(config, runs, FLAGS, overridden)
 
+  if config.get("scale") == "cpu":  # before JAX's CPU client starts (see lamb/train/host_malloc.py)
+    from lamb.train import host_malloc
+    host_malloc.reuse_freed_memory()
   import jax
   from lamb.train import mesh as mesh_lib, programs, trainer
   mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
