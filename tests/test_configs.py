@@ -14,6 +14,10 @@ from experiments import run as run_cli  # noqa: E402
 CONFIGS = sorted(run_cli.available_configs())
 
 
+# Figures drawn from another experiment's runs: their configs are that experiment's sweep.
+RUNS_OF = {"figure4": "table6", "figure5": "table6"}
+
+
 def _config(name, arg):
   spec = importlib.util.spec_from_file_location(f"cfg_{name}", run_cli.available_configs()[name])
   module = importlib.util.module_from_spec(spec)
@@ -25,7 +29,7 @@ def _config(name, arg):
 @pytest.mark.parametrize("scale", ["cpu", "paper"])
 def test_every_config_builds_and_expands(name, scale):
   config = _config(name, scale)
-  assert config.scale == scale and config.name == name
+  assert config.scale == scale and config.name == RUNS_OF.get(name, name)
   runs = run_cli.expand_sweep(config)
   names = [r[0] for r in runs]
   assert len(names) == len(set(names)), "run names must be unique"
@@ -66,7 +70,7 @@ def test_every_config_dry_runs(name, tmp_path):
                         f"--results_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
   assert out.returncode == 0, out.stderr
-  assert f"runs of {name}" in out.stdout
+  assert f"runs of {RUNS_OF.get(name, name)}" in out.stdout
   assert not any(tmp_path.iterdir()), "a dry run writes nothing"
 
 
@@ -83,3 +87,12 @@ def test_committed_results_are_still_the_current_configs_runs():
     assert out.returncode == 0, out.stderr
     statuses = [line.split()[1] for line in out.stdout.splitlines()[:-1]]
     assert "conflict" not in statuses, f"{name}: committed runs conflict with the config"
+
+
+@pytest.mark.parametrize("name", sorted(RUNS_OF))
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_figure_configs_run_the_runs_they_plot(name, scale):
+  """`--config=figure4` trains (or finds) exactly the runs that Figure 4 is drawn from."""
+  config, source = _config(name, scale), _config(RUNS_OF[name], scale)
+  assert config.to_dict() == source.to_dict()
+  assert run_cli.expand_sweep(config) == run_cli.expand_sweep(source)
