@@ -47,6 +47,10 @@ def _meets(name: str, value: float) -> str:
   return f"{'meets' if ok else 'MISSES'} target {op} {target}"
 
 
+def _glibc_cell(glibc, key: str) -> str:
+  return f" (glibc malloc {glibc[key]:.2f})" if glibc else ""
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="a thin smoke run, not recorded")
@@ -56,9 +60,9 @@ def main(argv=None) -> int:
   from benchmarks import models, optimizer_step, runner_overhead, sweep
 
   print("LAMB step (BERT-base-shaped tree):", flush=True)
-  opt = optimizer_step.measure(repeats=3 if args.quick else 9, layers=2 if args.quick else 12)
   glibc = optimizer_step.measure_with_glibc_malloc(repeats=3 if args.quick else 9,
                                                    layers=2 if args.quick else 12)
+  opt = optimizer_step.measure(repeats=3 if args.quick else 9, layers=2 if args.quick else 12)
   print("Sweep (20-point learning-rate grid, Table 7 LeNet-5/MNIST, cpu scale):", flush=True)
   sw = sweep.measure(points=3 if args.quick else 20)
   print("Runner overhead (Table 7 LAMB run against a bare jitted loop):", flush=True)
@@ -69,8 +73,10 @@ def main(argv=None) -> int:
   rows = [
       ("LAMB step / memory floor", f"{opt['lamb/floor']:.2f}", _meets("lamb/floor", opt["lamb/floor"])),
       ("optax.lamb step / memory floor", f"{opt['optax/floor']:.2f}", ""),
-      ("LAMB step / memory floor, glibc's default malloc", f"{glibc['lamb/floor']:.2f}",
-       f"optax.lamb {glibc['optax/floor']:.2f}; separate process"),
+      ("LAMB step / memory floor, glibc's default malloc",
+       f"{glibc['lamb/floor']:.2f}" if glibc else "-",
+       f"optax.lamb {glibc['optax/floor']:.2f}; separate process" if glibc
+       else "not measured: no glibc, the allocator was left unchanged"),
       ("LAMB step / optax.lamb step", f"{opt['lamb/optax']:.2f}", ""),
       ("sweep wall / sum of training", f"{sw['sweep_ratio']:.2f}",
        f"{_meets('sweep_ratio', sw['sweep_ratio'])}; {sw['runs']} runs, rerun of the finished "
@@ -108,8 +114,8 @@ def main(argv=None) -> int:
           "---|\n")
     with open(RESULTS, "a") as f:
       f.write(f"| {day} | {machine()} | {sw['sweep_ratio']:.2f} | {run['runner_ratio']:.2f} | "
-              f"{opt['lamb/floor']:.2f} (glibc malloc {glibc['lamb/floor']:.2f}) | "
-              f"{opt['optax/floor']:.2f} (glibc malloc {glibc['optax/floor']:.2f}) | "
+              f"{opt['lamb/floor']:.2f}{_glibc_cell(glibc, 'lamb/floor')} | "
+              f"{opt['optax/floor']:.2f}{_glibc_cell(glibc, 'optax/floor')} | "
               f"{mod['matmul_peak_gflops']:.0f} | {model_cells} |\n")
   print(f"sweep_ratio={sw['sweep_ratio']:.2f} runner_ratio={run['runner_ratio']:.2f} "
         f"lamb/floor={opt['lamb/floor']:.2f}")

@@ -53,7 +53,7 @@ def cpu_models() -> dict:
     first = run_lib.run_config(config, run_lib.expand_sweep(config)[0][1])
     key = json.dumps([first.task, first.model.to_dict(), first.data.to_dict(), first.batch_size,
                       first.get("microbatches", 1)], sort_keys=True, default=str)
-    found.setdefault(key, (f"{first.model.name} ({name}, batch {first.batch_size})", first))
+    found.setdefault(key, (f"{first.model.name} ({first.name}, batch {first.batch_size})", first))
   return dict(found.values())
 
 

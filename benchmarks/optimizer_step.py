@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -123,12 +124,18 @@ def measure(repeats: int = 9, layers: int = 12, verbose: bool = True) -> dict:
           "optax/floor": med["optax"] / med["floor"], "lamb/optax": med["lamb"] / med["optax"]}
 
 
-def measure_with_glibc_malloc(repeats: int = 9, layers: int = 12) -> dict:
-  """`measure` in a fresh process that keeps glibc's default malloc: {"lamb/floor", "optax/floor"}."""
-  out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--host_malloc=glibc",
-                        f"--repeats={repeats}", f"--layers={layers}"],
-                       capture_output=True, text=True, check=True).stdout
-  last = out.strip().splitlines()[-1]
+def measure_with_glibc_malloc(repeats: int = 9, layers: int = 12) -> Optional[dict]:
+  """`measure` in a fresh process that keeps glibc's default malloc: {"lamb/floor", "optax/floor"};
+  None where this process's allocator was left unchanged (no glibc), as there is nothing to
+  compare. Run it before measuring in this process, so the two never hold their trees at once."""
+  if not host_malloc.reuse_freed_memory():
+    return None
+  proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--host_malloc=glibc",
+                         f"--repeats={repeats}", f"--layers={layers}"], capture_output=True,
+                        text=True)
+  if proc.returncode != 0:
+    raise RuntimeError("the glibc-malloc measurement failed:\n" + proc.stderr[-2000:])
+  last = proc.stdout.strip().splitlines()[-1]
   return {k: float(v) for k, v in (item.split("=") for item in last.split())}
 
 
@@ -140,12 +147,14 @@ def main(argv=None):
                       help="reuse: the runner's cpu-scale allocator setting (default); glibc: "
                            "glibc's defaults, and no comparison run")
   args = parser.parse_args(argv)
+  glibc = (measure_with_glibc_malloc(args.repeats, args.layers) if args.host_malloc == "reuse"
+           else None)
   result = measure(args.repeats, args.layers)
   print(f"lamb/optax={result['lamb/optax']:.2f}")
   if args.host_malloc == "reuse":
-    glibc = measure_with_glibc_malloc(args.repeats, args.layers)
-    print(f"with glibc's default malloc: lamb/floor={glibc['lamb/floor']:.2f} "
-          f"optax/floor={glibc['optax/floor']:.2f}")
+    print("with glibc's default malloc: " + (
+        f"lamb/floor={glibc['lamb/floor']:.2f} optax/floor={glibc['optax/floor']:.2f}" if glibc
+        else "not measured (no glibc: the allocator was left unchanged)"))
   print(f"lamb/floor={result['lamb/floor']:.2f} optax/floor={result['optax/floor']:.2f}")
 
 

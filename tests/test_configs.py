@@ -88,11 +88,3 @@ def test_committed_results_are_still_the_current_configs_runs():
     statuses = [line.split()[1] for line in out.stdout.splitlines()[:-1]]
     assert "conflict" not in statuses, f"{name}: committed runs conflict with the config"
 
-
-@pytest.mark.parametrize("name", sorted(RUNS_OF))
-@pytest.mark.parametrize("scale", ["cpu", "paper"])
-def test_figure_configs_run_the_runs_they_plot(name, scale):
-  """`--config=figure4` trains (or finds) exactly the runs that Figure 4 is drawn from."""
-  config, source = _config(name, scale), _config(RUNS_OF[name], scale)
-  assert config.to_dict() == source.to_dict()
-  assert run_cli.expand_sweep(config) == run_cli.expand_sweep(source)

@@ -189,8 +189,12 @@ def test_cpu_tuning_grids_shrink_data_not_grid(table):
   assert f"{common.IMAGENET_TUNING_CPU_EXAMPLES} training" in cpu.shrink_note
   assert "the paper's full grid" in cpu.shrink_note
   assert len(runs(cpu)) == len(runs(paper))
-  # Table 3 and the figures keep the full stand-in
-  assert config("table3", "cpu").data.train_examples == common.IMAGENET_CPU["train_examples"]
+
+
+@pytest.mark.parametrize("name", ["table3", "table5", "figure1", "figure2", "figure3",
+                                  "figures9_14"])
+def test_other_imagenet_configs_keep_the_full_stand_in(name):
+  assert config(name, "cpu").data.train_examples == common.IMAGENET_CPU["train_examples"]
 
 
 def test_command_line_overrides_win_over_variants():

@@ -74,7 +74,7 @@ IMAGENET_CPU_NOTE_TEMPLATE = (
     "(ImageNet stem, so 8x8 maps after it); batch sizes / 64 (16K -> 256); 2 epochs instead of "
     "90, every schedule (warmup, Goyal steps at 30/60/80) at the same fraction of training")
 IMAGENET_CPU_NOTE = IMAGENET_CPU_NOTE_TEMPLATE.format(train_examples=IMAGENET_CPU["train_examples"])
-# The 17 tuning grids of Tables 9-25 are 340 runs: at 8192 images (64 steps, ~10 s a run here)
+# The 17 tuning grids of Tables 9-25 are 343 runs: at 8192 images (64 steps, ~10 s a run here)
 # they took ~70 min, so they train on the first 6144 of the same images (48 steps, 2 epochs)
 # to fit an hour and still run every printed grid point.
 IMAGENET_TUNING_CPU_EXAMPLES = 6144
