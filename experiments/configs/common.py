@@ -70,10 +70,11 @@ IMAGENET_CPU = dict(width=0.125, train_examples=8192, eval_examples=1000, batch_
                     epochs=2)
 IMAGENET_CPU_NOTE_TEMPLATE = (
     "cpu scale: ImageNet stand-in = real Fashion-MNIST (Debian dataset-fashion-mnist) zero-padded "
-    "to 32x32x3, {train_examples} training / 1000 test images, 10 classes; ResNet-50 v1.5 at width 1/8 "
-    "(ImageNet stem, so 8x8 maps after it); batch sizes / 64 (16K -> 256); 2 epochs instead of "
-    "90, every schedule (warmup, Goyal steps at 30/60/80) at the same fraction of training")
-IMAGENET_CPU_NOTE = IMAGENET_CPU_NOTE_TEMPLATE.format(train_examples=IMAGENET_CPU["train_examples"])
+    "to 32x32x3, {train_examples} training / 1000 test images, 10 classes; ResNet-50 v1.5 at "
+    "width 1/8 (ImageNet stem, so 8x8 maps after it); batch sizes / 64 (16K -> 256); 2 epochs "
+    "instead of 90, every schedule (warmup, Goyal steps at 30/60/80) at the same fraction of training")
+IMAGENET_CPU_NOTE = IMAGENET_CPU_NOTE_TEMPLATE.format(
+    train_examples=IMAGENET_CPU["train_examples"])
 # The 17 tuning grids of Tables 9-25 are 343 runs: at 8192 images (64 steps, ~10 s a run here)
 # they took ~70 min, so they train on the first 6144 of the same images (48 steps, 2 epochs)
 # to fit an hour and still run every printed grid point.

@@ -1,8 +1,9 @@
-"""Figure 4: test accuracy against epoch of each Table 6 optimizer at its best setting (DavidNet on CIFAR-10, Appendix G).
+"""Figure 4: test accuracy against epoch of each Table 6 optimizer at its best
+setting (DavidNet on CIFAR-10, Appendix G).
 
 The figure is drawn from Table 6's runs, so this config is Table 6's sweep under Table 6's name:
-it trains into results/table6/ and finds there what table6, figure4 or figure5 already ran. Draw it with
-`python -m analysis.figures figure4`."""
+it trains into results/table6/ and finds there what table6, figure4 or figure5 already
+ran. Draw it with `python -m analysis.figures figure4`."""
 from experiments.configs import table6
 
 
