@@ -27,16 +27,12 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lamb.train import host_malloc
-
-if __name__ == "__main__" and "glibc" not in " ".join(sys.argv[1:]).replace("=", " ").split():
-  host_malloc.reuse_freed_memory()  # before JAX starts its CPU client
-
 import jax
 import jax.numpy as jnp
 import optax
 
 from lamb import optim
+from lamb.train import host_malloc
 
 
 def bert_base_shapes(layers=12, hidden=768, intermediate=3072, vocab=30522, positions=512):
@@ -147,6 +143,8 @@ def main(argv=None):
                       help="reuse: the runner's cpu-scale allocator setting (default); glibc: "
                            "glibc's defaults, and no comparison run")
   args = parser.parse_args(argv)
+  if args.host_malloc == "reuse":
+    host_malloc.reuse_freed_memory()  # before the first computation starts JAX's CPU client
   glibc = (measure_with_glibc_malloc(args.repeats, args.layers) if args.host_malloc == "reuse"
            else None)
   result = measure(args.repeats, args.layers)
