@@ -1,23 +1,33 @@
 """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): real images for the CPU-scale image experiments.
 
 The paper's image experiments (DavidNet on CIFAR-10, Table 6; ResNet-50 on ImageNet, Tables
-3-5) need data sets that cannot be fetched here. Fashion-MNIST is the offline stand-in: real
-photographs (of clothing), 10 balanced classes, and hard enough that the optimizers differ, yet
-small enough to train a narrow DavidNet/ResNet on a CPU. It is not CIFAR-10 or ImageNet; the
-configs that use it say so in their ``shrink_note``.
+3-5) need data sets that cannot be fetched here. Fashion-MNIST is the stand-in, from the Debian
+archive (which is reachable here): real photographs (of clothing), 10 balanced classes, and hard
+enough that the optimizers differ, yet small enough to train a narrow DavidNet/ResNet on a CPU.
+It is not CIFAR-10 or ImageNet; the configs that use it say so in their ``shrink_note``.
 
 Two sources give the same arrays (images uint8 [N, 28, 28, 1], labels int32 [N]; 60,000 train
 and 10,000 test examples, 6,000 and 1,000 per class, in the original file order):
 
-* ``source="debian"`` (default, offline): the Debian package ``dataset-fashion-mnist``
-  (``apt-get install dataset-fashion-mnist``; bookworm, version 0.0~git20200523.55506a9-1)
-  installs the four original IDX files of zalandoresearch/fashion-mnist in
-  ``/usr/share/datasets/fashion-mnist/``: ``train-images-idx3-ubyte.gz``,
+* ``source="debian"`` (default, offline once installed): the Debian package
+  ``dataset-fashion-mnist`` (bookworm, version 0.0~git20200523.55506a9-1, 31 MB) holds the four
+  original IDX files of zalandoresearch/fashion-mnist: ``train-images-idx3-ubyte.gz``,
   ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``.
-  The same four files may instead be put in a folder named by `data_dir` or by the environment
-  variable ``LAMB_FASHION_MNIST_DIR``. The first of `data_dir`, ``$LAMB_FASHION_MNIST_DIR`` and
-  the Debian folder that holds all four files is read. IDX is parsed with numpy and gzip (magic
-  number, dimensions and payload size are checked), so nothing beyond numpy is needed.
+  The data installs itself: when no folder holds the four files, :func:`load` runs
+  :func:`fetch` once, which needs no root::
+
+      apt-get download dataset-fashion-mnist       # in a temporary folder
+      dpkg-deb -x dataset-fashion-mnist_*.deb DIR  # -> DIR/usr/share/datasets/fashion-mnist
+
+  with DIR = ``DEFAULT_CACHE_DIR`` (``$XDG_CACHE_HOME/lamb/fashion-mnist``, by default
+  ``~/.cache/lamb/fashion-mnist``, next to the Jane Austen novels' cache). The folders searched,
+  first match wins, are `data_dir`, ``$LAMB_FASHION_MNIST_DIR`` (either: any folder holding the
+  four files), the system-wide install ``/usr/share/datasets/fashion-mnist/`` (``apt-get install
+  dataset-fashion-mnist``) and that cache. There is no automatic fetch when `data_dir` is given
+  (a folder named explicitly but incomplete is an error, not a reason to download elsewhere) or
+  when the environment variable ``LAMB_NO_FETCH`` is set to anything but ``0``. IDX is parsed
+  with numpy and gzip (magic number, dimensions and payload size are checked), so nothing
+  beyond numpy is needed.
 * ``source="tfds"``: a TensorFlow Datasets ``fashion_mnist`` prepared beforehand in
   ``data_dir`` (``tfds build fashion_mnist --data_dir=DIR``). Nothing is ever downloaded: an
   unprepared ``data_dir`` raises :class:`DatasetNotFoundError`.
@@ -37,11 +47,15 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from lamb.data import tfds_arrays
+from lamb.data import janeausten, tfds_arrays
 from lamb.data.errors import DatasetNotFoundError
 
 SPLITS = {"train": 60_000, "test": 10_000}
@@ -55,8 +69,12 @@ MEAN = 0.28604
 STD = 0.35302
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+_DEBIAN_SUBDIR = ("usr", "share", "datasets", "fashion-mnist")
+DEBIAN_DIR = Path("/", *_DEBIAN_SUBDIR)
 ENV_DIR = "LAMB_FASHION_MNIST_DIR"
+# One cache root for every data set that fetches itself ($XDG_CACHE_HOME/lamb).
+DEFAULT_CACHE_DIR = janeausten.DEFAULT_CACHE_DIR.parent / "fashion-mnist"
+NO_FETCH_ENV = "LAMB_NO_FETCH"
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 ALL_FILES = tuple(f for pair in FILES.values() for f in pair)
@@ -89,9 +107,11 @@ def load(split: str, *, source: str = "debian", data_dir: str | None = None,
   ``channels=3`` repeats the grey channel (see :func:`to_rgb`). With source "debian" the arrays
   are cached for the life of the process and returned read-only (copy them before writing in
   place). `data_dir`: for "debian" a folder holding the four .gz files (searched before
-  ``$LAMB_FASHION_MNIST_DIR`` and the Debian folder), for "tfds" the TFDS data folder.
-  Raises DatasetNotFoundError (one line: what is missing, how to provide it) when the data is
-  not available locally, ValueError when a file is not a valid IDX file.
+  ``$LAMB_FASHION_MNIST_DIR``, the Debian folder and DEFAULT_CACHE_DIR), for "tfds" the TFDS
+  data folder. With "debian", no `data_dir` and none of those folders complete, the package is
+  fetched first (see :func:`fetch`; not when ``$LAMB_NO_FETCH`` is set). Raises
+  DatasetNotFoundError (one line: what is missing, why it was not fetched, how to provide it)
+  when the data is not available, ValueError when a file is not a valid IDX file.
   """
   if split not in SPLITS:
     raise ValueError(f"unknown Fashion-MNIST split {split!r}; expected one of {tuple(SPLITS)}")
@@ -101,7 +121,7 @@ def load(split: str, *, source: str = "debian", data_dir: str | None = None,
     raise ValueError(f"image_size must be at least {IMAGE_SHAPE[0]} (images are padded, never "
                      f"resampled), got {image_size}")
   if source == "debian":
-    folder = find_dir(data_dir)
+    folder = _find_or_fetch(data_dir)
     return _load_debian_shaped(split, str(folder), image_size or IMAGE_SHAPE[0], channels or 1)
   if source == "tfds":
     images, labels = _load_tfds(split, data_dir)
@@ -142,17 +162,120 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
 
 
 def find_dir(data_dir: str | None = None) -> Path:
-  """The first of `data_dir`, $LAMB_FASHION_MNIST_DIR and the Debian folder with all four files."""
-  candidates = [Path(d) for d in (data_dir, os.environ.get(ENV_DIR)) if d] + [DEBIAN_DIR]
+  """The first folder with all four files of `data_dir`, $LAMB_FASHION_MNIST_DIR, the Debian
+  folder and the fetched copy in DEFAULT_CACHE_DIR; never fetches."""
+  candidates = _candidates(data_dir)
   for folder in candidates:
-    if all((folder / name).is_file() for name in ALL_FILES):
+    if _complete(folder):
       return folder
+  raise _not_found(candidates)
+
+
+def fetch(cache_dir=None) -> Path:
+  """Downloads and unpacks the Debian package into `cache_dir`; returns the folder of the files.
+
+  Runs ``apt-get download dataset-fashion-mnist`` and ``dpkg-deb -x`` (no root needed, nothing
+  installed) and keeps ``usr/share/datasets/fashion-mnist`` of the package under `cache_dir`
+  (default DEFAULT_CACHE_DIR). Unpacks into a temporary folder first and moves the result in
+  with os.replace, so a concurrent or interrupted fetch never leaves a half-written folder
+  behind. Does nothing when the files are already there. Raises DatasetNotFoundError when it
+  cannot fetch, or when ``$LAMB_NO_FETCH`` is set (to anything but 0).
+  """
+  cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+  folder = cache_dir.joinpath(*_DEBIAN_SUBDIR)
+  if _complete(folder):
+    return folder
+  if os.environ.get(NO_FETCH_ENV, "") not in ("", "0"):
+    raise _FetchFailed(f"not fetched, since ${NO_FETCH_ENV}={os.environ[NO_FETCH_ENV]}")
+  for tool in ("apt-get", "dpkg-deb"):
+    if shutil.which(tool) is None:
+      raise _FetchFailed(f"cannot fetch it: `{tool}` is not available")
+  try:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".fetch-") as tmp:
+      _run(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp)
+      debs = sorted(Path(tmp).glob(f"{DEBIAN_PACKAGE}_*.deb"))
+      if not debs:
+        raise _FetchFailed(f"cannot fetch it: `apt-get download {DEBIAN_PACKAGE}` produced no "
+                           ".deb")
+      unpacked = Path(tmp, "root")
+      _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], cwd=tmp)
+      unpacked = unpacked.joinpath(*_DEBIAN_SUBDIR)
+      if not _complete(unpacked):
+        raise _FetchFailed(f"cannot fetch it: {debs[0].name} has no "
+                           f"{'/'.join(_DEBIAN_SUBDIR)}/ with all four files")
+      folder.parent.mkdir(parents=True, exist_ok=True)
+      try:
+        os.replace(unpacked, folder)
+      except OSError:
+        if not _complete(folder):  # Not a concurrent fetch that got there first.
+          raise
+  except OSError as e:
+    raise _FetchFailed(f"cannot fetch it into {cache_dir} ({e})") from e
+  print(f"fetched Fashion-MNIST (Debian {DEBIAN_PACKAGE}) into {folder}", file=sys.stderr)
+  return folder
+
+
+class _FetchFailed(DatasetNotFoundError):
+  """Why :func:`fetch` got nothing (`reason`, for load's message), with how to provide it."""
+
+  def __init__(self, reason: str):
+    self.reason = reason
+    super().__init__(f"Fashion-MNIST: {reason}; {_hint()}.")
+
+
+def _candidates(data_dir: str | None) -> list[Path]:
+  return ([Path(d) for d in (data_dir, os.environ.get(ENV_DIR)) if d]
+          + [DEBIAN_DIR, DEFAULT_CACHE_DIR.joinpath(*_DEBIAN_SUBDIR)])
+
+
+def _complete(folder: Path) -> bool:
+  return all((folder / name).is_file() for name in ALL_FILES)
+
+
+def _find_or_fetch(data_dir: str | None) -> Path:
+  try:
+    return find_dir(data_dir)
+  except DatasetNotFoundError:
+    if data_dir:  # A folder named explicitly but incomplete: a mistake to report, not mask.
+      raise _not_found(_candidates(data_dir), "; not fetched, since data_dir was given "
+                       f"(without it the package is fetched into {DEFAULT_CACHE_DIR})") from None
+  try:
+    return fetch()
+  except _FetchFailed as e:
+    raise _not_found(_candidates(data_dir), f"; {e.reason}") from e
+
+
+def _not_found(candidates: list[Path], why: str = "") -> DatasetNotFoundError:
   searched = ", ".join(str(c) for c in candidates)
-  raise DatasetNotFoundError(f"Fashion-MNIST is not available: no folder of {searched} holds "
-                             f"all of {', '.join(ALL_FILES)}; install it with `apt-get install "
-                             f"{DEBIAN_PACKAGE}` (Debian/Ubuntu, into {DEBIAN_DIR}) or put the "
-                             f"four files from github.com/zalandoresearch/fashion-mnist in a "
-                             f"folder named by ${ENV_DIR} or --data_dir.")
+  return DatasetNotFoundError(f"Fashion-MNIST is not available: no folder of {searched} holds "
+                              f"all of {', '.join(ALL_FILES)}{why}; {_hint()}.")
+
+
+def _hint() -> str:
+  subdir = "/".join(_DEBIAN_SUBDIR)
+  return (f"install it with `apt-get install {DEBIAN_PACKAGE}` (into {DEBIAN_DIR}), or without "
+          f"root with `apt-get download {DEBIAN_PACKAGE}` and `dpkg-deb -x {DEBIAN_PACKAGE}_*.deb "
+          f"DIR` and pass --data_dir=DIR/{subdir} or set ${ENV_DIR} to that folder (any folder "
+          f"with the four files of github.com/zalandoresearch/fashion-mnist will do); or build "
+          f"TensorFlow Datasets' copy on a machine with internet with `tfds build fashion_mnist "
+          f"--data_dir=TFDS_DIR` and run with --config.data.source=tfds --data_dir=TFDS_DIR")
+
+
+def _run(cmd: list[str], cwd) -> None:
+  """Runs `cmd`; a failure raises _FetchFailed with apt's own error line."""
+  try:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          check=False)
+  except (OSError, subprocess.TimeoutExpired) as e:
+    raise _FetchFailed(f"cannot fetch it: `{' '.join(cmd)}` failed ({e})") from e
+  if proc.returncode != 0:
+    lines = (proc.stderr or "").strip().splitlines()
+    err = [l for l in lines if l.startswith("E:")] or lines[-1:] or [
+        f"exit status {proc.returncode}"]
+    hint = " (are the apt package lists current? `apt-get update`)" if \
+        "Unable to locate" in err[-1] else ""
+    raise _FetchFailed(f"cannot fetch it: `{' '.join(cmd)}` failed: {err[-1]}{hint}")
 
 
 def read_idx(path, kind: str) -> np.ndarray:
@@ -237,8 +360,8 @@ def _load_debian_shaped(split: str, folder: str, size: int,
 def _tfds_hint(data_dir: str | None) -> str:
   where = data_dir or "~/tensorflow_datasets"
   return (f"prepare it on a machine with internet with `tfds build fashion_mnist "
-          f"--data_dir={where}` and copy that folder here (or use the default offline "
-          f"source='debian' after `apt-get install {DEBIAN_PACKAGE}`)")
+          f"--data_dir={where}` and copy that folder here (or use the default "
+          f"source='debian', which fetches the Debian package {DEBIAN_PACKAGE} itself)")
 
 
 def _load_tfds(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
