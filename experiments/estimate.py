@@ -19,16 +19,6 @@ REPORTED_FIGURES = ROOT / "analysis" / "reported" / "figures.csv"
 _ABSTRACT_BATCH = 2  # FLOPs are linear in the batch; two examples keep lowering cheap
 
 
-def phases_of(config) -> list:
-  """[(name, config)] of the run's phases: `config.phases` (a list of {name, overrides}, e.g.
-  BERT's sequence lengths 128 then 512), or the run itself."""
-  from experiments import run as run_lib  # pylint: disable=import-outside-toplevel
-  phases = config.get("phases")
-  if not phases:
-    return [("train", config)]
-  return [(p["name"], run_lib.run_config(config, dict(p.get("overrides", {})))) for p in phases]
-
-
 def _flops(lowered) -> float:
   cost = lowered.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -47,16 +37,15 @@ def _shape_key(config) -> str:
   return json.dumps(keep, sort_keys=True, default=str)
 
 
-def measure_phase(name: str, config) -> tuple:
-  """(cost_model.Phase, parameter count) of one phase, from abstract shapes only. The model is
-  lowered once per distinct shape (a batch ladder of BERT-Large lowers it twice, not 18 times)."""
+def measure_phase(phase, optimizer: dict) -> tuple:
+  """(cost_model.Phase, parameter count) of one phase of a run's plan, from abstract shapes only.
+  The model is lowered once per distinct shape (a batch ladder of BERT-Large lowers it twice,
+  not 18 times)."""
   import jax  # pylint: disable=import-outside-toplevel
   from lamb import optim  # pylint: disable=import-outside-toplevel
-  from lamb.train import cost_model, tasks, trainer  # pylint: disable=import-outside-toplevel
+  from lamb.train import cost_model  # pylint: disable=import-outside-toplevel
 
-  task = tasks.build(config, load_data=False)
-  batch = config.batch_size
-  steps_per_epoch, steps = trainer.run_length(config, task)
+  task, config = phase.task, phase.config
   key = _shape_key(config)
   if key not in _MEASURED:
     params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
@@ -65,13 +54,21 @@ def measure_phase(name: str, config) -> tuple:
     grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
     per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
                                                jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
-    tx = optim.create(trainer.resolved_optimizer(config, steps_per_epoch, steps))
+    tx = optim.create(optimizer)
     update = jax.jit(lambda g, s, p: tx.update(g, s, p))
     optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))
     n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
     _MEASURED[key] = (per_example, optimizer_flops, n_params)
   per_example, optimizer_flops, n_params = _MEASURED[key]
-  return cost_model.Phase(name, steps, batch, per_example, optimizer_flops), n_params
+  return cost_model.Phase(phase.name, phase.steps, phase.batch_size, per_example,
+                          optimizer_flops), n_params
+
+
+def abstract_plan(config):
+  """The run's plan on its tasks' shapes and sizes, no data read: what training would do."""
+  from lamb.train import phases, plan, tasks  # pylint: disable=import-outside-toplevel
+  built = [tasks.build(c, load_data=False) for _, c in phases.configs(config)]
+  return plan.make(config, built)
 
 
 def reported_figure(figure: str, quantity: str):
@@ -112,7 +109,8 @@ def report(config, accelerator=None, chips=None, utilisation=None) -> str:
                                    chips or hw.get("chips", 1),
                                    utilisation or hw.get("utilisation",
                                                          cost_model.DEFAULT_UTILISATION))
-  measured = [measure_phase(name, c) for name, c in phases_of(config)]
+  run_plan = abstract_plan(config)
+  measured = [measure_phase(p, run_plan.optimizer) for p in run_plan.phases]
   phases = [p for p, _ in measured]
   n_params = measured[0][1]
   gradient_bytes = 4 * n_params  # float32 gradients, all-reduced every step

@@ -7,30 +7,33 @@
   --config.KEY=VALUE        override any config field, e.g. --config.num_epochs=1
                             (overriding a swept field pins the sweep to that value)
   --list                    every config with a one-line description
-  --dry_run                 print the sweep (one line per run) and train nothing
+  --dry_run                 print each run of the sweep with its status and its plan (batch and
+                            steps per phase, peak learning rate, warmup steps, weight decay);
+                            train nothing, read no data, write nothing
   --estimate                print what each setup of the sweep would cost (parameters, FLOPs
                             per example, steps, total FLOPs, predicted wall time and scaling
                             efficiency on the config's accelerator slice, or on
                             --accelerator/--chips/--utilisation); trains nothing, reads no data
   --only=REGEX              run only the runs whose names match
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
+  --checkpoint_dir=DIR      checkpoints go to DIR/<experiment>/<scale>/<run>/ instead
   --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
+  --progress_every=SECONDS  a progress line (step, loss, steps/s, ETA) this often; 0 = none
+  --verbosity=N             0: warnings (default); 1: this library's info; 2: also TensorFlow,
+                            orbax and absl
   --compilation_cache_dir=DIR  JAX's persistent compilation cache (default
                             $LAMB_COMPILATION_CACHE or ~/.cache/lamb/jax_compilation; '' = off)
+  --helpfull                every flag, with its default
 
-Runs of a sweep share one compiled train and eval step (hyperparameters are arguments of the
-step, not constants in it), and the data set is loaded once per process.
-
-A sweep skips finished runs and resumes unfinished ones from their last checkpoint; a diverged
-run is recorded as such and the sweep goes on. Exit status: 0 when every run completed or
-diverged, 1 when a run crashed, 2 for a bad command line or missing data (nothing written).
+Each run is planned (lamb.train.plan) and checked before any trains, so a bad value writes
+nothing. Runs of a sweep share one compiled train and eval step, and the data set is loaded
+once per process. A sweep skips finished runs and resumes unfinished ones from their last
+checkpoint; a diverged run is recorded as such and the sweep goes on. Exit status: 0 when every
+run completed or diverged, 1 when a run crashed, 2 for a bad command line, missing data or
+results of another config (nothing written).
 """
 from __future__ import annotations
 
-import difflib
-import importlib.util
-import itertools
-import json
 import logging
 import os
 import re
@@ -39,338 +42,225 @@ import time
 import traceback
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (via clu, tfds) is only a reader here
+try:
+  from experiments import sweep
+  from experiments.sweep import UsageError
+except ModuleNotFoundError:  # run as a script before `pip install -e .`
+  sys.exit("error: the project is not installed; run `pip install -r requirements.txt` (which "
+           f"installs it with `-e .`) in {Path(__file__).resolve().parents[1]}")
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-CONFIG_DIR = ROOT / "experiments" / "configs"
-NOT_CONFIGS = {"__init__", "common"}
-
-
-class UsageError(Exception):
-  """A bad command line: printed as one line, exit status 2, nothing written."""
-
-
-def _natural(path: Path):
-  """table3 < table7 < table10; figure1 < figures9_14."""
-  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
-
-
-def available_configs() -> dict:
-  return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py"), key=_natural)
-          if p.stem not in NOT_CONFIGS and not p.stem.startswith("_")}
-
-
-def resolve_config(spec: str) -> str:
-  """`table7:paper` -> `/.../experiments/configs/table7.py:paper`; paths pass through."""
-  name, sep, variant = spec.partition(":")
-  if name.endswith(".py") or os.sep in name:
-    if not Path(name).is_file():
-      raise UsageError(f"config file {name} does not exist")
-    return spec
-  configs = available_configs()
-  if name not in configs:
-    close = difflib.get_close_matches(name, configs, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
-    raise UsageError(f"unknown config {name!r}{hint} (see --list)")
-  return f"{configs[name]}{sep}{variant}"
-
-
-def describe(path: Path) -> str:
-  spec = importlib.util.spec_from_file_location(f"config_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return " ".join((module.__doc__ or "").split()).split(". ")[0].rstrip(".")
-
-
-def _preprocess_argv(argv):
-  """Resolve bare config names before absl sees them; collect the overridden keys."""
-  out, overridden = [], set()
-  for i, arg in enumerate(argv):
-    if i > 1 and argv[i - 1] == "--config":  # `--config table7`, the form absl also accepts
-      arg = resolve_config(arg)
-    elif i and arg.startswith("--config="):
-      arg = "--config=" + resolve_config(arg[len("--config="):])
-    elif i and arg.startswith("--config."):
-      overridden.add(arg[len("--config."):].split("=", 1)[0])
-    out.append(arg)
-  if not any(a.startswith("--config=") for a in out[1:]) and "--config" not in out \
-      and not any(a in ("--list", "--help", "-h", "--helpfull") for a in out):
-    raise UsageError("no --config given; try --config=table7, or --list to see them all")
-  return out, overridden
-
-
-def _unknown_field(argv, overridden):
-  """The first overridden key that the config does not have, said plainly (or None)."""
-  spec = next(a for a in argv[1:] if a.startswith("--config="))[len("--config="):]
-  path, _, variant = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("config_under_check", path)
-  module = importlib.util.module_from_spec(module_spec)
-  try:
-    module_spec.loader.exec_module(module)
-    config = module.get_config(variant) if variant else module.get_config()
-  except Exception as e:
-    return f"config {Path(path).stem} failed to build: {type(e).__name__}: {e}"
-  for key in sorted(overridden):
-    node = config
-    for depth, part in enumerate(key.split(".")):
-      if not hasattr(node, "keys") or part not in node:
-        parent = ".".join(key.split(".")[:depth]) or "the config"
-        fields = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
-        return f"unknown config field {key!r}; fields of {parent}: {fields}"
-      node = node[part]
-  return None
+HELP_FLAGS = ("--help", "-h", "--helpfull")
+NOISY_LOGGERS = ("absl", "orbax", "jax", "tensorflow", "tensorflow_datasets")
 
 
 def define_flags():
-  from absl import flags
-  from ml_collections import config_flags
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
+  values = flags.FlagValues()
   config_flags.DEFINE_config_file("config", None, "experiment config: NAME[:cpu|paper][,k=v]",
-                                  lock_config=True)
-  flags.DEFINE_bool("list", False, "list every config with a one-line description")
-  flags.DEFINE_bool("dry_run", False, "print the expanded sweep and train nothing")
-  flags.DEFINE_bool("estimate", False, "print parameters, FLOPs and the predicted wall time on "
-                    "an accelerator slice; train nothing, read no data")
-  flags.DEFINE_string("accelerator", None, "--estimate: tpu_v3, a100 or h100 (default: the "
-                      "config's hardware)")
-  flags.DEFINE_integer("chips", None, "--estimate: chips of the slice (default: the config's)")
-  flags.DEFINE_float("utilisation", None, "--estimate: assumed fraction of peak FLOP/s")
-  flags.DEFINE_string("only", None, "regular expression: run only matching run names")
-  flags.DEFINE_string("results_dir", str(ROOT / "results"), "where results are written")
-  flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
-  flags.DEFINE_string("checkpoint_dir", None, "checkpoints go here instead of the run folder")
-  flags.DEFINE_string("compilation_cache_dir", None,
-                      "JAX's persistent compilation cache (default $LAMB_COMPILATION_CACHE or "
-                      "~/.cache/lamb/jax_compilation; '' turns it off)")
-  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process)")
-  flags.DEFINE_integer("num_processes", None, "number of processes (multi-process)")
-  flags.DEFINE_integer("process_id", None, "this process's index (multi-process)")
-  return flags.FLAGS
+                                  lock_config=True, flag_values=values)
+  define = lambda kind, name, default, text: getattr(flags, f"DEFINE_{kind}")(
+      name, default, text, flag_values=values)
+  define("bool", "list", False, "list every config with a one-line description")
+  define("bool", "dry_run", False, "print the sweep with each run's plan; train nothing")
+  define("bool", "estimate", False, "print parameters, FLOPs and the predicted wall time")
+  define("string", "accelerator", None, "--estimate: tpu_v3, a100 or h100")
+  define("integer", "chips", None, "--estimate: chips of the slice (default: the config's)")
+  define("float", "utilisation", None, "--estimate: assumed fraction of peak FLOP/s, in (0, 1]")
+  define("string", "only", None, "regular expression: run only matching run names")
+  define("string", "results_dir", str(ROOT / "results"), "where results are written")
+  define("string", "data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
+  define("string", "checkpoint_dir", None, "checkpoints go here instead of the run folder")
+  define("float", "progress_every", 10.0, "seconds between progress lines; 0 = none")
+  define("integer", "verbosity", 0, "0 warnings, 1 info, 2 also TensorFlow/orbax/absl")
+  define("string", "compilation_cache_dir", None, "JAX's persistent compilation cache "
+         "(default $LAMB_COMPILATION_CACHE or ~/.cache/lamb/jax_compilation; '' turns it off)")
+  define("string", "coordinator_address", None, "host:port of process 0 (multi-process)")
+  define("integer", "num_processes", None, "number of processes (multi-process)")
+  define("integer", "process_id", None, "this process's index (multi-process)")
+  return values
 
 
-def _format(value) -> str:
-  if isinstance(value, float):
-    return f"{value:g}"
-  return str(value)
+def print_help(full: bool) -> None:
+  print(__doc__)
+  if full:
+    values = define_flags()
+    for name in sorted(values):
+      flag = values[name]
+      print(f"  --{name}: {flag.help} (default: {flag.default!r})")
 
 
-def expand_sweep(config, overridden=()):
-  """[(run name, {path: value})] of the config's grid, in grid order."""
-  axes = [(path, values, label) for path, values, label in config.get("sweep", ())]
-  for i, (path, values, label) in enumerate(axes):
-    if path in overridden:  # the command line pinned this axis
-      node = config
-      for part in path.split("."):
-        node = node[part]
-      axes[i] = (path, (node,), label)
-  runs = []
-  for combo in itertools.product(*(values for _, values, _ in axes)):
-    parts = [f"{label}{_format(v)}" if label else _format(v)
-             for (_, _, label), v in zip(axes, combo)]
-    runs.append(("_".join(parts) or "run", {p: v for (p, _, _), v in zip(axes, combo)}))
-  return runs
+# --- the command line -----------------------------------------------------------------------
+
+def preprocess(argv) -> tuple:
+  """Resolves the config name before absl sees it; returns (argv, overridden keys)."""
+  specs = [(i, a) for i, a in enumerate(argv) if i and (a == "--config" or
+                                                        a.startswith("--config="))]
+  if len(specs) > 1:
+    raise UsageError("--config is given " + str(len(specs)) + " times; give one config per "
+                     "command")
+  if not specs:
+    raise UsageError("no --config given; try --config=table7, or --list to see them all")
+  out, overridden = list(argv), []
+  i, arg = specs[0]
+  if arg == "--config":
+    if i + 1 >= len(out):
+      raise UsageError("--config needs a value, e.g. --config=table7")
+    out[i + 1] = sweep.resolve_config(out[i + 1])
+    spec = out[i + 1]
+  else:
+    spec = sweep.resolve_config(arg[len("--config="):])
+    out[i] = "--config=" + spec
+  for a in out[1:]:
+    if a.startswith("--config."):
+      overridden.append(a[len("--config."):].split("=", 1)[0])
+  config = sweep.load_config(spec)
+  for key in overridden:
+    if not sweep.has_path(config, key):
+      try:
+        sweep.get_path(config, key)
+      except KeyError as e:
+        raise UsageError(e.args[0]) from None
+      raise UsageError(f"{key!r} is not a config field")
+  return out, set(overridden)
 
 
-def run_config(config, overrides: dict, pinned=()):
-  """The config of one run: the sweep's values set on a copy. The reserved axis "variant"
-  names an entry of `config.variants`, a tuple of (name, ((path, value), ...)) (e.g. Table 3's
-  "adam+" = adam with Goyal et al.'s schedule), applied before the other axes. `pinned` paths
-  (the command line's --config.* overrides) keep the config's value over both."""
-  run = config.copy_and_resolve_references()
-  overrides = dict(overrides)
-  keep = {}
-  for path in pinned:
-    node = config
-    for part in path.split("."):
-      node = node[part]
-    keep[path] = node.to_dict() if hasattr(node, "to_dict") else node
-  with run.unlocked():
-    if "variant" in overrides:
-      name = overrides.pop("variant")
-      variants = dict(run.get("variants", ()))
-      if name not in variants:
-        raise KeyError(f"unknown variant {name!r} of {run.name}")
-      run.variant = name
-      for path, value in variants[name]:
-        _set(run, path, value)
-    for path, value in overrides.items():
-      _set(run, path, value)
-    for path, value in keep.items():
-      _set(run, path, value)
-    if "variants" in run:  # the grid's table, not this run's (which records `variant`)
-      del run["variants"]
-  return run
-
-
-def _set(config, path: str, value):
-  node = config
-  *parents, leaf = path.split(".")
-  for part in parents:
-    node = node[part]
-  node[leaf] = value
-
-
-def fingerprint(config_dict: dict) -> str:
-  """What makes two runs the same run: the resolved config minus the sweep declaration."""
-  # The sweep and the variants table describe the whole grid, not this run (which records the
-  # variant it ran and its resolved values): growing a grid must not orphan finished runs.
-  # `hardware` only feeds --estimate and never changes what a run trains.
-  plain = json.loads(json.dumps({k: v for k, v in config_dict.items()
-                                 if k not in ("sweep", "variants", "hardware")},
-                                sort_keys=True, default=str))
-  return json.dumps(plain, sort_keys=True)
-
-
-def conflicts(run_dir: Path, run) -> bool:
-  """True when `run_dir` holds results of a different config (e.g. another --config.* override)."""
+def parse(argv):
+  argv, overridden = preprocess(argv)
+  values = define_flags()
   try:
-    stored = json.loads((run_dir / "config.json").read_text())
-  except (OSError, ValueError):
-    return False
-  return fingerprint(stored) != fingerprint(run.to_dict())
-
-
-def validate(run, data_dir, task_cache, build_task: bool = True):
-  """Everything that can be checked before training: optimizer, schedule, batch split, data
-  (the data only when `build_task`: a finished run needs none). Returns the run's task, or for
-  a run with `phases` a list with one task per phase."""
-  from lamb import optim
-  from lamb.data.errors import DatasetNotFoundError
-  from lamb.train import mesh as mesh_lib, phases, tasks, trainer
-  try:
-    named = phases.configs(run)
-    optim.create(trainer.resolved_optimizer(run, steps_per_epoch=1, total_steps=100,
-                                            phase_steps=[50] * len(named)))
-    for _, phase_run in named:
-      mesh_lib.check_batch_size(phase_run.batch_size, phase_run.get("microbatches", 1))
-    if not build_task:
-      return None
-    built = []
-    for _, phase_run in named:
-      key = _task_key(phase_run)
-      if key not in task_cache:
-        absl_logger = logging.getLogger("absl")
-        level = absl_logger.level
-        absl_logger.setLevel(logging.ERROR)  # tfds warns about missing folders we report ourselves
-        try:
-          task_cache[key] = tasks.build(phase_run, data_dir)
-        finally:
-          absl_logger.setLevel(level)
-      built.append(task_cache[key])
-    return built if phases.is_phased(run) else built[0]
-  except (DatasetNotFoundError, ValueError, TypeError, KeyError) as e:
-    raise UsageError(" ".join(str(e).split())) from None
-
-
-def _task_key(config) -> str:
-  return json.dumps({k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict")
-                     else config.get(k) for k in ("task", "data", "model", "compute_dtype",
-                                                  "label_smoothing", "input_dtype",
-                                                  "init_from")},
-                    sort_keys=True, default=str)
-
-
-def main(argv) -> int:
-  if "--list" in argv:
-    for name, path in available_configs().items():
-      print(f"{name:<12} {describe(path)}")
-    return 0
-  argv, overridden = _preprocess_argv(argv)
-  FLAGS = define_flags()
-  try:
-    FLAGS(argv)
+    values(argv)
   except Exception as e:  # absl flag errors and config override errors alike
-    raise UsageError(_unknown_field(argv, overridden) or " ".join(str(e).split())) from None
-  config = FLAGS.config
-  runs = expand_sweep(config, overridden)
-  if FLAGS.only:
+    raise UsageError(" ".join(str(e).split())) from None
+  check_flags(values)
+  return values, overridden
+
+
+def _check_folder(flag: str, value) -> None:
+  """A folder the run may create and write in; UsageError saying why not."""
+  if value is None:
+    return
+  if not str(value).strip():
+    raise UsageError(f"--{flag} is empty; give a folder")
+  path = Path(value)
+  if path.exists() and not path.is_dir():
+    raise UsageError(f"--{flag}={value} is a file, not a folder")
+  existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+  if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    raise UsageError(f"--{flag}={value} cannot be written ({existing} is not a writable folder)")
+
+
+def check_flags(flags) -> None:
+  _check_folder("results_dir", flags.results_dir)
+  _check_folder("checkpoint_dir", flags.checkpoint_dir)
+  if flags.data_dir is not None and not Path(flags.data_dir).is_dir():
+    raise UsageError(f"--data_dir={flags.data_dir} is not a folder")
+  if flags.chips is not None and flags.chips < 1:
+    raise UsageError(f"--chips must be a positive integer, got {flags.chips}")
+  if flags.utilisation is not None and not 0 < flags.utilisation <= 1:
+    raise UsageError(f"--utilisation must lie in (0, 1], got {flags.utilisation}")
+  if not flags.progress_every >= 0:
+    raise UsageError(f"--progress_every must be >= 0 seconds, got {flags.progress_every}")
+  if flags.dry_run and flags.estimate:
+    raise UsageError("--dry_run and --estimate are two views; give one")
+  if flags.num_processes is not None and flags.num_processes < 1:
+    raise UsageError(f"--num_processes must be a positive integer, got {flags.num_processes}")
+
+
+def select_runs(config, overridden, only) -> list:
+  """[(name, swept values, run config)] of the sweep (filtered by --only), each run checked."""
+  from lamb.train import plan  # pylint: disable=import-outside-toplevel  (pure Python)
+  runs = sweep.expand_sweep(config, overridden)
+  if only:
     try:
-      pattern = re.compile(FLAGS.only)
+      pattern = re.compile(only)
     except re.error as e:
       raise UsageError(f"--only is not a valid regular expression: {e}") from None
     runs = [r for r in runs if pattern.search(r[0])]
     if not runs:
-      raise UsageError(f"--only={FLAGS.only!r} matches no run of {config.name}")
-  out_dir = Path(FLAGS.results_dir) / config.name / config.scale
-  from lamb.train import results  # files only: a dry run never imports jax
-  if FLAGS.dry_run:
-    for name, values in runs:
-      status = ("conflict" if conflicts(out_dir / name, run_config(config, values, overridden))
-                else
-                "done" if results.is_finished(out_dir / name) else "todo")
-      print(f"{name:<40} {status}  " + " ".join(f"{k}={_format(v)}" for k, v in values.items()))
-    print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
-    return 0
-
-  if FLAGS.estimate:
-    return _estimate(config, runs, FLAGS, overridden)
-
-  if config.get("scale") == "cpu":  # before JAX's CPU client starts (see lamb/train/host_malloc.py)
-    from lamb.train import host_malloc
-    host_malloc.reuse_freed_memory()
-  import jax
-  from lamb.train import mesh as mesh_lib, programs, trainer
-  mesh_lib.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
-                                  FLAGS.process_id)
-  programs.enable_persistent_cache(FLAGS.compilation_cache_dir)
-  # Check every run before training any, so a bad command line writes nothing.
-  task_cache, planned = {}, []
+      raise UsageError(f"--only={only!r} matches no run of {config.name}")
+  selected = []
   for name, values in runs:
-    run = run_config(config, values, overridden)
-    if conflicts(out_dir / name, run):
-      raise UsageError(f"{out_dir / name} holds results of a different config (another "
-                       "--config.* override?); pass --results_dir to keep both, or remove it")
-    planned.append((name, run, validate(run, FLAGS.data_dir, task_cache,
-                                        build_task=not results.is_finished(out_dir / name))))
-  crashed = 0
-  for i, (name, run, task) in enumerate(planned):
-    run_dir = out_dir / name
-    if results.is_finished(run_dir):
-      print(f"[{i + 1}/{len(runs)}] {name}: finished before, skipped")
-      continue
-    lock = results.RunLock(run_dir)
-    if jax.process_count() == 1 and not lock.acquire():
-      print(f"[{i + 1}/{len(runs)}] {name}: running in another process, skipped")
-      continue
-    if results.is_finished(run_dir):  # another process may have finished it while we loaded data
-      lock.release()
-      print(f"[{i + 1}/{len(runs)}] {name}: finished before, skipped")
-      continue
     try:
-      start = time.time()
-      if task is None:  # it was finished at planning time and has been removed since
-        task = validate(run, FLAGS.data_dir, task_cache)
-      summary = trainer.train_and_evaluate(run, run_dir, data_dir=FLAGS.data_dir,
-                                           checkpoint_dir=_ckpt_dir(FLAGS.checkpoint_dir, run, name),
-                                           task=task)
-      final = summary.get("final") or {}
-      last_task = task[-1] if isinstance(task, list) else task
-      metric = next(iter(last_task.better))
-      print(f"[{i + 1}/{len(runs)}] {name}: {summary['status']} after {summary['steps']} steps, "
-            f"{metric} {final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)",
-            flush=True)
-    except Exception as e:  # a crashed run is recorded and the sweep goes on
-      crashed += 1
-      logging.exception("run %s crashed", name)
-      if jax.process_index() == 0:
-        results.write_json(run_dir / results.SUMMARY, {
-            "status": "failed", "experiment": config.name, "scale": config.scale, "run": name,
-            "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]})
-      print(f"[{i + 1}/{len(runs)}] {name}: FAILED ({type(e).__name__}: {e})", flush=True)
-    finally:
+      run = sweep.run_config(config, values, overridden)
+      plan.check_config(run)
+    except (ValueError, KeyError, TypeError) as e:
+      raise UsageError(f"run {name}: {' '.join(str(e).strip(chr(39)).split())}") from None
+    selected.append((name, values, run))
+  return selected
+
+
+# --- what is on disk ---------------------------------------------------------------------------
+
+def status_of(run_dir: Path, run, checkpoint_dir) -> str:
+  """done, todo, running (another process, same config) or conflict (another config)."""
+  from lamb.train import checkpoint, results  # pylint: disable=import-outside-toplevel
+  identity = sweep.identity(run.to_dict())
+  try:
+    stored = results.read_json(run_dir / results.CONFIG)
+    if stored is not None and sweep.identity(stored) != identity:
+      return "conflict"
+    if checkpoint_dir is not None and checkpoint.has_checkpoints(checkpoint_dir) \
+        and checkpoint.stored_identity(checkpoint_dir) != identity:
+      return "conflict"
+    if results.is_finished(run_dir):
+      return "done"
+  except results.UnreadableError as e:
+    raise UsageError(str(e)) from None
+  lock = results.RunLock(run_dir)
+  if lock.path.exists():
+    if lock.acquire(identity):
       lock.release()
-  return 1 if crashed else 0
+      lock.path.unlink(missing_ok=True)
+    elif lock.holder() not in ("", identity):
+      return "conflict"
+  return "todo"
 
 
-def _estimate(config, runs, FLAGS, overridden=()) -> int:
-  from experiments import estimate
+def statuses(runs, out_dir: Path, ckpt_base) -> dict:
+  """{name: status}; UsageError naming every run that holds another config's results."""
+  return {name: status_of(out_dir / name, run, sweep.checkpoint_dir(ckpt_base, run, name))
+          for name, _, run in runs}
+
+
+def refuse_conflicts(found: dict, out_dir: Path) -> None:
+  clashing = [name for name, status in found.items() if status == "conflict"]
+  if clashing:
+    shown = ", ".join(clashing[:5]) + (f" and {len(clashing) - 5} more" if len(clashing) > 5
+                                       else "")
+    raise UsageError(f"{len(clashing)} run(s) in {out_dir} hold results, checkpoints or a "
+                     f"running process of a different config: {shown} (another --config.* "
+                     "override?); pass --results_dir (and --checkpoint_dir) to keep both, or "
+                     "remove them")
+
+
+
+
+# --- the three things a command does -----------------------------------------------------------
+
+def dry_run(runs, found: dict, out_dir: Path, config) -> int:
+  from experiments import estimate  # pylint: disable=import-outside-toplevel
+  for name, values, run in runs:
+    try:
+      described = estimate.abstract_plan(run).describe()
+    except (ValueError, KeyError, TypeError) as e:
+      described = f"cannot run: {' '.join(str(e).split())}"
+    swept = " ".join(f"{k}={sweep.format_value(v)}" for k, v in values.items())
+    print(f"{name:<40} {found[name]:<8} {swept} | {described}")
+  print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
+  return 0
+
+
+def run_estimates(runs, flags) -> int:
+  from experiments import estimate  # pylint: disable=import-outside-toplevel
   setups = {}  # one estimate per distinct setup, in sweep order
-  for name, values in runs:
-    run = run_config(config, values, overridden)
+  for name, _, run in runs:
     setups.setdefault(estimate.setup_key(run), []).append((name, run))
   for members in setups.values():
     name, run = members[0]
     try:
-      text = estimate.report(run, FLAGS.accelerator, FLAGS.chips, FLAGS.utilisation)
+      text = estimate.report(run, flags.accelerator, flags.chips, flags.utilisation)
     except (ValueError, KeyError, TypeError) as e:
       raise UsageError(" ".join(str(e).split())) from None
     more = f" and {len(members) - 1} more runs of the same shapes" if len(members) > 1 else ""
@@ -378,15 +268,42 @@ def _estimate(config, runs, FLAGS, overridden=()) -> int:
   return 0
 
 
-def _ckpt_dir(base, config, name):
-  return None if not base else Path(base) / config.name / config.scale / name
+def main(argv) -> int:
+  if any(a in HELP_FLAGS for a in argv[1:]):
+    print_help(full="--helpfull" in argv[1:])
+    return 0
+  if "--list" in argv[1:]:
+    for name, path in sweep.available_configs().items():
+      print(f"{name:<12} {sweep.describe(path)}")
+    return 0
+  flags, overridden = parse(argv)
+  set_verbosity(flags.verbosity)
+  config = flags.config
+  runs = select_runs(config, overridden, flags.only)
+  out_dir = Path(flags.results_dir) / config.name / config.scale
+  found = statuses(runs, out_dir, flags.checkpoint_dir)
+  if flags.dry_run:
+    return dry_run(runs, found, out_dir, config)
+  refuse_conflicts(found, out_dir)
+  if flags.estimate:
+    return run_estimates(runs, flags)
+  from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
+  return launch.train_sweep(runs, found, out_dir, flags)
+
+
+def set_verbosity(level: int) -> None:
+  logging.basicConfig(level=logging.INFO if level >= 1 else logging.WARNING,
+                      format="%(levelname)s %(name)s: %(message)s", force=True)
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if level >= 2 else "2"
+  if level < 2:
+    # TensorFlow only reads data here; its oneDNN banner prints before its log level applies.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  for name in NOISY_LOGGERS:
+    logging.getLogger(name).setLevel(logging.INFO if level >= 2 else logging.ERROR)
 
 
 def cli(argv=None) -> int:
   argv = list(sys.argv if argv is None else argv)
-  if any(a in ("--help", "-h") for a in argv[1:]):
-    print(__doc__)
-    return 0
   try:
     return main(argv)
   except UsageError as e:
@@ -395,5 +312,5 @@ def cli(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  logging.basicConfig(level=logging.WARNING)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (via clu, tfds) only reads
   sys.exit(cli())

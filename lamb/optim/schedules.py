@@ -137,3 +137,51 @@ def create(name: Optional[str], peak_value, **kwargs) -> Schedule:
   if name == "mixed_batch_rewarmup":
     return SCHEDULES[name](peak1=peak_value, **kwargs)
   return SCHEDULES[name](peak_value, **kwargs)
+
+
+# --- the configs' vocabulary, resolved into steps ----------------------------------------------
+
+def resolve(schedule: Optional[dict], *, steps_per_epoch: float, total_steps: int,
+            phase_steps: Optional[Sequence[int]] = None) -> dict:
+  """A config's schedule section with every length in steps, as `create` takes it.
+
+  Configs speak in epochs (`warmup_epochs`, Goyal's `decay_epochs`) and ratios (`warmup_ratio`,
+  `warmup_ratio1/2`) so that one config serves every batch of a ladder and both scales; a run
+  knows its steps. `polynomial_decay` and `warmup_polynomial_decay` run over `total_steps`
+  (a two-phase BERT run has one schedule over both phases, as BERT's reference does);
+  `mixed_batch_rewarmup` (Section 4.1's 64K/32K run) takes its two lengths from `phase_steps`
+  and each warmup as a ratio of its own phase.
+  """
+  schedule = dict(schedule or {})
+  name = schedule.get("name")
+  if name == "mixed_batch_rewarmup":
+    steps = tuple(phase_steps or ())
+    if len(steps) != 2:
+      raise ValueError(f"optimizer.schedule mixed_batch_rewarmup needs two phases, got "
+                       f"{len(steps)}")
+    schedule.setdefault("steps1", steps[0])
+    schedule.setdefault("steps2", steps[1])
+    for i in (1, 2):
+      if f"warmup_ratio{i}" in schedule:
+        schedule[f"warmup{i}"] = schedule.pop(f"warmup_ratio{i}") * schedule[f"steps{i}"]
+  if name in ("polynomial_decay", "warmup_polynomial_decay"):
+    schedule.setdefault("total_steps", total_steps)
+    if "warmup_epochs" in schedule:
+      schedule["warmup_steps"] = schedule.pop("warmup_epochs") * steps_per_epoch
+  if name == "goyal":
+    schedule.setdefault("steps_per_epoch", steps_per_epoch)
+  return schedule
+
+
+def warmup_steps(resolved: dict) -> tuple:
+  """The warmup of a resolved schedule in steps, one entry per warmup (two for the mixed batch)."""
+  name = resolved.get("name")
+  if name == "warmup_polynomial_decay":
+    if resolved.get("warmup_steps") is not None:
+      return (float(resolved["warmup_steps"]),)
+    return (float(resolved.get("warmup_ratio") or 0.0) * resolved["total_steps"],)
+  if name == "goyal":
+    return (float(resolved.get("warmup_epochs", 5.0)) * resolved["steps_per_epoch"],)
+  if name == "mixed_batch_rewarmup":
+    return (float(resolved.get("warmup1", 0.0)), float(resolved.get("warmup2", 0.0)))
+  return (0.0,)

@@ -7,14 +7,13 @@ and one learning-rate schedule over all their steps; what differs is the data, i
 the batch size, so each phase has its own task and compiled step. A config without `phases` is
 one phase, "train", the config itself.
 
-A phase is a half-open range of global steps [start, end); a run resumed at step s continues
-in the phase whose range holds s (the step that ends a phase is checkpointed, so a run killed
-there resumes at the first step of the next phase).
+In a run's plan (lamb.train.plan) a phase is a half-open range of global steps [start, end); a
+run resumed at step s continues in the phase whose range holds s (the step that ends a phase is
+checkpointed, so a run killed there resumes at the first step of the next phase).
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Optional
+from typing import Optional
 
 SINGLE = "train"
 
@@ -42,44 +41,6 @@ def configs(config) -> list:
 
 def is_phased(config) -> bool:
   return bool(config.get("phases"))
-
-
-@dataclasses.dataclass(frozen=True)
-class Phase:
-  name: str
-  config: Any  # the run's config with this phase's overrides
-  task: Any
-  start: int  # global steps done when the phase begins
-  steps: int
-  steps_per_epoch: float
-
-  @property
-  def end(self) -> int:
-    return self.start + self.steps
-
-  @property
-  def batch_size(self) -> int:
-    return self.config.batch_size
-
-
-def plan(named_configs, tasks, run_length) -> list:
-  """The phases laid end to end; `run_length(config, task)` -> (steps per epoch, steps)."""
-  out, start = [], 0
-  for (name, config), task in zip(named_configs, tasks):
-    steps_per_epoch, steps = run_length(config, task)
-    if steps < 1:
-      raise ValueError(f"phase {name!r} has no steps")
-    out.append(Phase(name, config, task, start, steps, steps_per_epoch))
-    start += steps
-  return out
-
-
-def index_at(phases, step: int) -> int:
-  """The phase that continues a run with `step` steps done (the last one once all are done)."""
-  for i, phase in enumerate(phases):
-    if step < phase.end:
-      return i
-  return len(phases) - 1
 
 
 def declared_steps(config) -> Optional[tuple]:

@@ -1,8 +1,12 @@
 """What a run leaves in `results/<experiment>/<scale>/<run>/`, written so nothing is ever torn.
 
-Every file is replaced atomically (write a temporary file in the same folder, fsync, rename),
-so a crash or SIGKILL leaves either the old or the new version. A per-run lock file keeps two
-processes that share a results folder from running the same run at once.
+`config.json` and `summary.json` are replaced atomically (write a temporary file in the same
+folder, fsync, rename), so a crash or SIGKILL leaves either the old or the new version.
+`metrics.jsonl` and `trust_ratios.csv` grow by appending (a 1000k-step run must not rewrite them
+at every flush): a kill can tear only their last line, which the next reader drops and reports.
+Resuming truncates them to the restored step. A per-run lock file, holding the identity of the
+config that runs, keeps two processes that share a results folder from running the same run at
+once, and lets the second one tell whether it would have run the same config.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -57,38 +62,94 @@ def write_json(path: Path, obj: Any) -> None:
   atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
+class UnreadableError(Exception):
+  """A results file that exists but cannot be read: the run is neither finished nor safe to
+  resume. The message is one line naming the file and the command that resolves it."""
+
+
+def _unreadable(path: Path, why: str) -> UnreadableError:
+  return UnreadableError(f"{path} is unreadable ({why}); remove its run folder to rerun it: "
+                         f"rm -r {Path(path).parent}")
+
+
 def read_json(path: Path) -> Optional[dict]:
+  """The object in `path`; None when there is no such file; UnreadableError when it is damaged."""
   try:
-    return json.loads(Path(path).read_text())
-  except (FileNotFoundError, json.JSONDecodeError):
+    value = json.loads(Path(path).read_text(encoding="utf-8"))
+  except FileNotFoundError:
     return None
+  except (UnicodeDecodeError, json.JSONDecodeError, IsADirectoryError, PermissionError) as e:
+    raise _unreadable(Path(path), type(e).__name__) from None
+  if not isinstance(value, dict):
+    raise _unreadable(Path(path), f"a JSON {type(value).__name__}, not an object")
+  return value
+
+
+def _line(record: dict) -> str:
+  return json.dumps(_jsonable(record), sort_keys=True) + "\n"
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
-  atomic_write_text(path, "".join(json.dumps(_jsonable(r), sort_keys=True) + "\n" for r in records))
+  atomic_write_text(path, "".join(_line(r) for r in records))
 
 
-def read_jsonl(path: Path) -> list:
+def _lines(path: Path, torn=None) -> list:
+  """The complete lines of a text file; a last line without its newline (a kill mid-append) is
+  dropped and passed to `torn`."""
   try:
-    lines = Path(path).read_text().splitlines()
+    text = Path(path).read_text(encoding="utf-8")
   except FileNotFoundError:
     return []
-  return [json.loads(line) for line in lines if line.strip()]
+  except (UnicodeDecodeError, IsADirectoryError, PermissionError) as e:
+    raise _unreadable(Path(path), type(e).__name__) from None
+  lines = text.split("\n")
+  tail = lines.pop()  # "" when the file ends with its newline
+  if tail.strip() and torn is not None:
+    torn(Path(path), tail)
+  return lines
+
+
+def read_jsonl(path: Path, *, torn=None) -> list:
+  """The records of a JSON-lines file (a torn last line dropped, see `_lines`); any other damaged
+  line raises UnreadableError."""
+  records = []
+  for number, line in enumerate(_lines(path, torn), start=1):
+    if line.strip():
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError:
+        raise _unreadable(Path(path), f"line {number} is not JSON") from None
+  return records
 
 
 def is_finished(run_dir: Path) -> bool:
+  """Completed with the final evaluation that proves it, or diverged."""
   summary = read_json(Path(run_dir) / SUMMARY)
-  return bool(summary) and summary.get("status") in ("completed", "diverged")
+  if not summary:
+    return False
+  if summary.get("status") == "completed":
+    return bool(summary.get("final"))
+  return summary.get("status") == "diverged"
+
+
+def remove_stale_temporaries(run_dir: Path) -> list:
+  """Deletes what interrupted atomic writes left behind; returns the names."""
+  removed = []
+  for tmp in Path(run_dir).glob(".*.tmp"):
+    tmp.unlink(missing_ok=True)
+    removed.append(tmp.name)
+  return removed
 
 
 class RunLock:
-  """An exclusive, non-blocking lock on a run folder; released when the process dies."""
+  """An exclusive, non-blocking lock on a run folder; released when the process dies. The lock
+  file holds the identity of the config its holder runs."""
 
   def __init__(self, run_dir: Path):
     self.path = Path(run_dir) / LOCK
     self._fd = None
 
-  def acquire(self) -> bool:
+  def acquire(self, identity: str = "") -> bool:
     self.path.parent.mkdir(parents=True, exist_ok=True)
     self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
@@ -97,7 +158,21 @@ class RunLock:
       os.close(self._fd)
       self._fd = None
       return False
+    os.ftruncate(self._fd, 0)
+    os.write(self._fd, identity.encode())
     return True
+
+  def holder(self, wait_s: float = 2.0) -> str:
+    """The identity written by the process holding the lock ('' if it wrote none in time)."""
+    deadline = time.time() + wait_s
+    while True:
+      try:
+        text = self.path.read_text().strip()
+      except OSError:
+        text = ""
+      if text or time.time() > deadline:
+        return text
+      time.sleep(0.05)
 
   def release(self) -> None:
     if self._fd is not None:
@@ -113,37 +188,71 @@ class RunLock:
 
 
 class RunRecorder:
-  """Metrics and trust ratios of one run, kept in memory and flushed atomically.
+  """Metrics and trust ratios of one run, appended to their files at each flush.
 
-  On resume the records after the restored step are dropped, so a run killed between a
-  flush and a checkpoint still ends with exactly the records of an uninterrupted run.
+  On resume the records after the restored step are dropped (the files truncated to it), so a
+  run killed between a flush and a checkpoint still ends with exactly the records of an
+  uninterrupted one. Only the evaluation records stay in memory (the summary needs them).
   """
 
-  def __init__(self, run_dir: Path, enabled: bool = True):
+  def __init__(self, run_dir: Path, enabled: bool = True, torn=None):
     self.run_dir = Path(run_dir)
     self.enabled = enabled
-    self.metrics: list = []
-    self.trust_rows: list = []
+    self.torn = torn
+    self.evals: list = []
+    self.last_train_step = 0
+    self._pending: list = []
+    self._trust_pending: list = []
+
+  def recorded_steps(self) -> int:
+    """The last training step the metrics on disk hold (0 when none)."""
+    records = read_jsonl(self.run_dir / METRICS, torn=self.torn)
+    return max((r.get("step", 0) for r in records if r.get("split") == "train"), default=0)
 
   def resume(self, step: int) -> None:
-    self.metrics = [r for r in read_jsonl(self.run_dir / METRICS) if r.get("step", 0) <= step]
-    path = self.run_dir / TRUST_RATIOS
-    if path.exists():
-      rows = path.read_text().splitlines()[1:]
-      self.trust_rows = [r for r in rows if r and int(r.split(",", 1)[0]) <= step]
+    records = [r for r in read_jsonl(self.run_dir / METRICS, torn=self.torn)
+               if r.get("step", 0) <= step]
+    self.evals = [r for r in records if r.get("split") == "eval"]
+    self.last_train_step = max((r["step"] for r in records if r.get("split") == "train"),
+                               default=0)
+    rows = [r for r in _lines(self.run_dir / TRUST_RATIOS, self.torn)[1:]
+            if r and int(r.split(",", 1)[0]) <= step]
+    if self.enabled:
+      write_jsonl(self.run_dir / METRICS, records)
+      if rows or (self.run_dir / TRUST_RATIOS).exists():
+        atomic_write_text(self.run_dir / TRUST_RATIOS, TRUST_HEADER + "".join(
+            r + "\n" for r in rows))
 
   def log(self, record: dict) -> None:
-    self.metrics.append(_jsonable(record))
+    record = _jsonable(record)
+    if record.get("split") == "eval":
+      self.evals.append(record)
+    elif record.get("split") == "train" and "step" in record:
+      self.last_train_step = record["step"]
+    self._pending.append(record)
 
   def log_trust_ratios(self, step: int, ratios: dict) -> None:
     for path, values in ratios.items():
       for i, value in enumerate(values):
-        self.trust_rows.append(f"{step},{path},{i},{value:.8g}")
+        self._trust_pending.append(f"{step},{path},{i},{value:.8g}\n")
 
   def flush(self) -> None:
-    if not self.enabled:
-      return
-    write_jsonl(self.run_dir / METRICS, self.metrics)
-    if self.trust_rows:
-      atomic_write_text(self.run_dir / TRUST_RATIOS,
-                        "step,path,slice,ratio\n" + "\n".join(self.trust_rows) + "\n")
+    if self.enabled and self._pending:
+      _append(self.run_dir / METRICS, "".join(_line(r) for r in self._pending))
+    if self.enabled and self._trust_pending:
+      path = self.run_dir / TRUST_RATIOS
+      header = "" if path.exists() and path.stat().st_size else TRUST_HEADER
+      _append(path, header + "".join(self._trust_pending))
+    self._pending, self._trust_pending = [], []
+
+
+TRUST_HEADER = "step,path,slice,ratio\n"
+
+
+def _append(path: Path, text: str) -> None:
+  """Appends whole lines and fsyncs: a kill can tear only the last line."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "a", encoding="utf-8") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())

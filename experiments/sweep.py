@@ -1,0 +1,186 @@
+"""From a config name to the runs of its sweep: names, overrides, identities. Pure Python.
+
+    spec = resolve_config("table7:paper")            # a config file and its variant
+    runs = expand_sweep(config, pinned)              # [(run name, {path: value})] in grid order
+    run = run_config(config, values, pinned)         # one run's config, resolved
+    identity(run.to_dict())                          # what makes two runs the same run
+
+A sweep is data beside its config (`config.sweep`: axes of (dotted path, values, label)), as
+big_vision declares its sweeps. This module imports neither absl nor jax, so the command line,
+the tests and the notebooks share it at no cost.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import itertools
+import json
+import re
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+NOT_CONFIGS = {"__init__", "common"}
+# Keys that describe the grid rather than one run of it, or that feed only --estimate: they
+# never change what a run trains, so growing a grid does not orphan finished runs.
+NOT_IDENTITY = ("sweep", "variants", "hardware")
+
+
+class UsageError(Exception):
+  """A bad command line or config value: printed as one line, exit status 2, nothing written."""
+
+
+def _natural(path: Path):
+  """table3 < table7 < table10; figure1 < figures9_14."""
+  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+
+
+def available_configs() -> dict:
+  return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py"), key=_natural)
+          if p.stem not in NOT_CONFIGS and not p.stem.startswith("_")}
+
+
+def resolve_config(spec: str) -> str:
+  """`table7:paper` -> `/.../experiments/configs/table7.py:paper`; paths pass through."""
+  name, sep, variant = spec.partition(":")
+  if not name:
+    raise UsageError("--config is empty; try --config=table7, or --list to see them all")
+  if name.endswith(".py") or "/" in name:
+    if not Path(name).is_file():
+      raise UsageError(f"config file {name} does not exist")
+    return spec
+  configs = available_configs()
+  if name not in configs:
+    close = difflib.get_close_matches(name, configs, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise UsageError(f"unknown config {name!r}{hint} (see --list)")
+  return f"{configs[name]}{sep}{variant}"
+
+
+def _module(path: Path, name: str):
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def describe(path: Path) -> str:
+  """The first sentence of a config's docstring: its line in --list."""
+  module = _module(path, f"config_{path.stem}")
+  return " ".join((module.__doc__ or "").split()).split(". ")[0].rstrip(".")
+
+
+def load_config(resolved_spec: str):
+  """The ConfigDict of a resolved `path[:variant]`, or UsageError saying why it did not build."""
+  path, _, variant = resolved_spec.partition(":")
+  try:
+    module = _module(Path(path), "config_under_check")
+    return module.get_config(variant) if variant else module.get_config()
+  except Exception as e:  # a config is user code: any failure is the user's to read
+    raise UsageError(f"config {Path(path).stem} failed to build: {type(e).__name__}: {e}") \
+        from None
+
+
+def has_path(config, path: str) -> bool:
+  node = config
+  for part in path.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def get_path(config, path: str):
+  """`config["a"]["b"]` for "a.b"; KeyError naming the missing part and the fields there."""
+  node = config
+  parts = path.split(".")
+  for depth, part in enumerate(parts):
+    if not hasattr(node, "keys") or part not in node:
+      parent = ".".join(parts[:depth]) or "the config"
+      fields = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
+      raise KeyError(f"unknown config field {path!r}; fields of {parent}: {fields}")
+    node = node[part]
+  return node
+
+
+def set_path(config, path: str, value) -> None:
+  *parents, leaf = path.split(".")
+  node = get_path(config, ".".join(parents)) if parents else config
+  node[leaf] = value
+
+
+def format_value(value) -> str:
+  return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_sweep(config, pinned=()) -> list:
+  """[(run name, {path: value})] of the config's grid, in grid order. An axis whose path the
+  command line overrode (`pinned`) holds only the config's value."""
+  axes = [(path, tuple(values), label) for path, values, label in config.get("sweep", ())]
+  axes = [(path, (get_path(config, path),) if path in pinned else values, label)
+          for path, values, label in axes]
+  runs = []
+  for combo in itertools.product(*(values for _, values, _ in axes)):
+    parts = [f"{label}{format_value(v)}" if label else format_value(v)
+             for (_, _, label), v in zip(axes, combo)]
+    runs.append(("_".join(parts) or "run", {p: v for (p, _, _), v in zip(axes, combo)}))
+  return runs
+
+
+def run_config(config, overrides: dict, pinned=()):
+  """The config of one run: the sweep's values set on a copy. The reserved axis "variant"
+  names an entry of `config.variants`, a tuple of (name, ((path, value), ...)) (e.g. Table 3's
+  "adam+" = adam with Goyal et al.'s schedule), applied before the other axes. `pinned` paths
+  (the command line's --config.* overrides) keep the config's value over both."""
+  run = config.copy_and_resolve_references()
+  overrides = dict(overrides)
+  keep = {}
+  for path in pinned:
+    node = get_path(config, path)
+    keep[path] = node.to_dict() if hasattr(node, "to_dict") else node
+  with run.unlocked():
+    if "variant" in overrides:
+      name = overrides.pop("variant")
+      variants = dict(run.get("variants", ()))
+      if name not in variants:
+        raise KeyError(f"unknown variant {name!r} of {run.name}")
+      run.variant = name
+      for path, value in variants[name]:
+        set_path(run, path, value)
+    for path, value in {**overrides, **keep}.items():
+      set_path(run, path, value)
+    if "variants" in run:  # the grid's table, not this run's (which records `variant`)
+      del run["variants"]
+  return run
+
+
+def fingerprint(config_dict: dict) -> str:
+  """The resolved config as canonical JSON, minus what describes the grid (NOT_IDENTITY)."""
+  plain = json.loads(json.dumps({k: v for k, v in config_dict.items() if k not in NOT_IDENTITY},
+                                sort_keys=True, default=str))
+  return json.dumps(plain, sort_keys=True)
+
+
+def identity(config_dict: dict) -> str:
+  """A short name of the fingerprint, stored with a run's config, metrics and checkpoints."""
+  return hashlib.sha256(fingerprint(config_dict).encode()).hexdigest()[:16]
+
+
+def differences(a: dict, b: dict, prefix: str = "") -> list:
+  """The dotted paths where two configs differ (for saying what a conflict is)."""
+  out = []
+  for key in sorted(set(a) | set(b), key=str):
+    if key in NOT_IDENTITY and not prefix:
+      continue
+    va, vb = a.get(key), b.get(key)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      out += differences(va, vb, f"{prefix}{key}.")
+    elif json.dumps(va, sort_keys=True, default=str) != json.dumps(vb, sort_keys=True,
+                                                                   default=str):
+      out.append(f"{prefix}{key}")
+  return out
+
+
+def checkpoint_dir(base, config, name: str):
+  """Where a run's checkpoints go under --checkpoint_dir (None: inside its run folder)."""
+  return None if not base else Path(base) / config.name / config.scale / name
