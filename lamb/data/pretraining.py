@@ -242,7 +242,7 @@ def create_training_instances(documents: Sequence[Sequence[Sequence[int]]], voca
 def create_instances_from_document(all_documents, document_index, max_seq_length, short_seq_prob,
                                    masked_lm_prob, max_predictions_per_seq, vocab: Vocab,
                                    rng: random.Random, do_whole_word_mask: bool = False):
-  """Creates `TrainingInstance`s for a single document (the reference, line for line)."""
+  """Creates `TrainingInstance`s for a single document (the reference's steps and random draws)."""
   document = all_documents[document_index]
   # Account for [CLS], [SEP], [SEP]
   max_num_tokens = max_seq_length - 3
@@ -272,19 +272,8 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
         # Random next
         if len(current_chunk) == 1 or rng.random() < 0.5:
           is_random_next = True
-          target_b_length = target_seq_length - len(tokens_a)
-          # (The reference tries 10 times to pick another document; with a single document
-          # it ends up using the same one.)
-          for _ in range(10):
-            random_document_index = rng.randint(0, len(all_documents) - 1)
-            if random_document_index != document_index:
-              break
-          random_document = all_documents[random_document_index]
-          random_start = rng.randint(0, len(random_document) - 1)
-          for j in range(random_start, len(random_document)):
-            tokens_b.extend(random_document[j])
-            if len(tokens_b) >= target_b_length:
-              break
+          tokens_b = _random_next_tokens(all_documents, document_index,
+                                         target_seq_length - len(tokens_a), rng)
           # The random segment replaced the rest of the chunk: put those segments back.
           num_unused_segments = len(current_chunk) - a_end
           i -= num_unused_segments
@@ -293,19 +282,46 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
           is_random_next = False
           for j in range(a_end, len(current_chunk)):
             tokens_b.extend(current_chunk[j])
-        truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
-        assert len(tokens_a) >= 1
-        assert len(tokens_b) >= 1
-        tokens = [vocab.cls_id] + tokens_a + [vocab.sep_id] + tokens_b + [vocab.sep_id]
-        segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-        tokens, masked_lm_positions, masked_lm_labels = create_masked_lm_predictions(
-            tokens, masked_lm_prob, max_predictions_per_seq, vocab, rng, do_whole_word_mask)
-        instances.append(TrainingInstance(tokens, segment_ids, masked_lm_positions,
-                                          masked_lm_labels, is_random_next))
+        instances.append(_training_instance(
+            tokens_a, tokens_b, is_random_next, max_num_tokens, masked_lm_prob,
+            max_predictions_per_seq, vocab, rng, do_whole_word_mask))
       current_chunk = []
       current_length = 0
     i += 1
   return instances
+
+
+def _random_next_tokens(all_documents, document_index, target_b_length, rng: random.Random):
+  """The `B` sentence of a random-next example: segments from another document's random start."""
+  tokens_b = []
+  # (The reference tries 10 times to pick another document; with a single document it ends up
+  # using the same one.)
+  for _ in range(10):
+    random_document_index = rng.randint(0, len(all_documents) - 1)
+    if random_document_index != document_index:
+      break
+  random_document = all_documents[random_document_index]
+  random_start = rng.randint(0, len(random_document) - 1)
+  for j in range(random_start, len(random_document)):
+    tokens_b.extend(random_document[j])
+    if len(tokens_b) >= target_b_length:
+      break
+  return tokens_b
+
+
+def _training_instance(tokens_a, tokens_b, is_random_next, max_num_tokens, masked_lm_prob,
+                       max_predictions_per_seq, vocab: Vocab, rng: random.Random,
+                       do_whole_word_mask: bool) -> TrainingInstance:
+  """[CLS] A [SEP] B [SEP], truncated to fit and masked, as the reference builds it."""
+  truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+  assert len(tokens_a) >= 1
+  assert len(tokens_b) >= 1
+  tokens = [vocab.cls_id] + tokens_a + [vocab.sep_id] + tokens_b + [vocab.sep_id]
+  segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
+  tokens, masked_lm_positions, masked_lm_labels = create_masked_lm_predictions(
+      tokens, masked_lm_prob, max_predictions_per_seq, vocab, rng, do_whole_word_mask)
+  return TrainingInstance(tokens, segment_ids, masked_lm_positions, masked_lm_labels,
+                          is_random_next)
 
 
 def create_masked_lm_predictions(tokens, masked_lm_prob, max_predictions_per_seq, vocab: Vocab,

@@ -18,7 +18,7 @@ import numpy as np
 
 from lamb.data import bert_corpus
 from lamb.models import bert
-from lamb.train.tasks import Task
+from lamb.train.task import Task
 
 MODEL_FIELDS = ("name", "preset")
 

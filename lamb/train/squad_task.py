@@ -24,7 +24,7 @@ import numpy as np
 from lamb.data import bert_corpus, janeausten, squad_data, squad_metric
 from lamb.models import bert
 from lamb.train.bert_tasks import bert_config
-from lamb.train.tasks import Task
+from lamb.train.task import Task
 
 SOURCES = ("squad", "janeausten_cloze")
 # Sizes known without reading (for the cost model): run_squad's 88,641 training features of
@@ -105,6 +105,46 @@ def best_spans(start_logits, end_logits, context_mask, max_answer_length: int):
   return best // length, best % length, jnp.max(scores, axis=-1)
 
 
+def _featurized(data, data_dir, vocab_size: int, feature_kwargs: dict) -> tuple:
+  """(train arrays, eval features, description): the questions cut into run_squad's features."""
+  train_set, eval_set, vocab, description = _datasets(data, data_dir)
+  if len(vocab) > vocab_size:
+    raise ValueError(f"the vocabulary has {len(vocab)} tokens, the model "
+                     f"{vocab_size} (model.vocab_size)")
+  train = squad_data.featurize(train_set, vocab, limit=data.get("train_examples") or 0,
+                               **feature_kwargs)
+  evals = squad_data.featurize(eval_set, vocab, limit=data.get("eval_examples") or 0,
+                               **feature_kwargs)
+  train_arrays = {k: v for k, v in train.arrays.items() if k != "feature_index"}
+  return train_arrays, evals, description
+
+
+def _eval_fn(outputs, max_answer: int, num_eval: int):
+  """Masked sums that assemble each evaluation feature's best span at its own index."""
+  def eval_fn(params, model_state, batch):
+    del model_state
+    out = outputs(params, batch, None, False)
+    start, end, score = best_spans(out["start_logits"], out["end_logits"],
+                                   batch["context_mask"], max_answer)
+    mask = batch["mask"].astype(jnp.int32)
+    index = batch["feature_index"]
+    scatter = lambda v, dtype: jnp.zeros((num_eval,), dtype).at[index].add(v.astype(dtype) * mask)
+    return {"start": scatter(start, jnp.int32), "end": scatter(end, jnp.int32),
+            "score": scatter(score, jnp.float32), "count": jnp.sum(mask)}
+  return eval_fn
+
+
+def _finalize_eval(evals):
+  """The assembled spans as text, scored per question by the official F1 and exact match."""
+  def finalize_eval(sums):
+    predicted = squad_data.predictions(evals, np.asarray(sums["start"]), np.asarray(sums["end"]),
+                                       np.asarray(sums["score"]))
+    scores = squad_metric.evaluate(evals.answers, predicted, warn=False)
+    return {"f1": scores["f1"], "exact_match": scores["exact_match"],
+            "examples": len(evals.answers), "features": int(sums["count"])}
+  return finalize_eval
+
+
 def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
   data = config.data
   model_config = bert_config(config.model)
@@ -114,15 +154,8 @@ def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
   feature_kwargs = dict(max_seq_length=length, doc_stride=int(data.get("doc_stride") or 128),
                         max_query_length=int(data.get("max_query_length") or 64))
   if load_data:
-    train_set, eval_set, vocab, description = _datasets(data, data_dir)
-    if len(vocab) > model_config.vocab_size:
-      raise ValueError(f"the vocabulary has {len(vocab)} tokens, the model "
-                       f"{model_config.vocab_size} (model.vocab_size)")
-    train = squad_data.featurize(train_set, vocab, limit=data.get("train_examples") or 0,
-                                 **feature_kwargs)
-    evals = squad_data.featurize(eval_set, vocab, limit=data.get("eval_examples") or 0,
-                                 **feature_kwargs)
-    train_arrays = {k: v for k, v in train.arrays.items() if k != "feature_index"}
+    train_arrays, evals, description = _featurized(data, data_dir, model_config.vocab_size,
+                                                   feature_kwargs)
     eval_arrays = evals.arrays
     num_train = len(train_arrays["input_ids"])
   else:
@@ -147,28 +180,11 @@ def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
     starts = jnp.argmax(out["start_logits"], -1) == batch["start_positions"]
     return bert.squad_loss(out, batch), ({"start_accuracy": jnp.mean(starts)}, model_state)
 
-  def eval_fn(params, model_state, batch):
-    del model_state
-    out = outputs(params, batch, None, False)
-    start, end, score = best_spans(out["start_logits"], out["end_logits"],
-                                   batch["context_mask"], max_answer)
-    mask = batch["mask"].astype(jnp.int32)
-    index = batch["feature_index"]
-    scatter = lambda v, dtype: jnp.zeros((num_eval,), dtype).at[index].add(v.astype(dtype) * mask)
-    return {"start": scatter(start, jnp.int32), "end": scatter(end, jnp.int32),
-            "score": scatter(score, jnp.float32), "count": jnp.sum(mask)}
-
-  def finalize_eval(sums):
-    predicted = squad_data.predictions(evals, np.asarray(sums["start"]), np.asarray(sums["end"]),
-                                       np.asarray(sums["score"]))
-    scores = squad_metric.evaluate(evals.answers, predicted, warn=False)
-    return {"f1": scores["f1"], "exact_match": scores["exact_match"],
-            "examples": len(evals.answers), "features": int(sums["count"])}
-
   example = {"input_ids": ((length,), np.int32), "input_mask": ((length,), np.int32),
              "segment_ids": ((length,), np.int32), "context_mask": ((length,), np.int32),
              "start_positions": ((), np.int32), "end_positions": ((), np.int32)}
-  return Task(train_arrays, eval_arrays, init, loss_fn, eval_fn, finalize_eval, description,
-              "evaluation", better={"f1": max, "exact_match": max},
+  return Task(train_arrays, eval_arrays, init, loss_fn, _eval_fn(outputs, max_answer, num_eval),
+              _finalize_eval(evals), description, "evaluation",
+              better={"f1": max, "exact_match": max},
               example={k: jax.ShapeDtypeStruct(s, d) for k, (s, d) in example.items()},
               num_train_examples=num_train, warm_start=warm_start)
