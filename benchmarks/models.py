@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 import jax
 import jax.numpy as jnp
 
-from experiments import run as run_lib
+from experiments import sweep
 from lamb import optim
 from lamb.data import batches as batches_lib
-from lamb.train import mesh as mesh_lib, programs, tasks, trainer
+from lamb.train import mesh as mesh_lib, programs, tasks
+from lamb.train import plan as plan_lib
 
 
 def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
@@ -47,10 +48,10 @@ def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
 def cpu_models() -> dict:
   """{label: config} with the first run of each cpu-scale config, one per distinct model setup."""
   found = {}
-  for name, path in run_lib.available_configs().items():
+  for name, path in sweep.available_configs().items():
     module = importlib.import_module(f"experiments.configs.{name}")
     config = module.get_config("cpu")
-    first = run_lib.run_config(config, run_lib.expand_sweep(config)[0][1])
+    first = sweep.run_config(config, sweep.expand_sweep(config)[0][1])
     key = json.dumps([first.task, first.model.to_dict(), first.data.to_dict(), first.batch_size,
                       first.get("microbatches", 1)], sort_keys=True, default=str)
     found.setdefault(key, (f"{first.model.name} ({first.name}, batch {first.batch_size})", first))
@@ -62,7 +63,7 @@ def measure_model(config, steps: int = 10) -> dict:
   mesh = mesh_lib.make_mesh()
   n = len(next(iter(task.train_arrays.values())))
   spe = batches_lib.steps_per_epoch(n, config.batch_size)
-  structure, numbers = optim.split(trainer.resolved_optimizer(config, spe, spe))
+  structure, numbers = optim.split(plan_lib.optimizer_section(config, spe, spe))
   shared = programs.get(task, structure, mesh, config.get("microbatches", 1))
   hyperparameters = programs.hyperparameters(numbers, mesh)
   state = shared.init(config.seed, hyperparameters)

@@ -26,6 +26,7 @@ import jax
 from lamb import optim
 from lamb.data import batches as batches_lib
 from lamb.train import mesh as mesh_lib, programs, tasks, trainer
+from lamb.train import plan as plan_lib
 
 
 def table7_run(epochs: int):
@@ -41,7 +42,7 @@ def bare_loop(task, config, steps: int) -> float:
   """Seconds for `steps` steps of the shared compiled step on device-resident batches."""
   mesh = mesh_lib.make_mesh()
   spe = batches_lib.steps_per_epoch(len(task.train_arrays["label"]), config.batch_size)
-  structure, numbers = optim.split(trainer.resolved_optimizer(config, spe, steps))
+  structure, numbers = optim.split(plan_lib.optimizer_section(config, spe, steps))
   shared = programs.get(task, structure, mesh, config.microbatches)
   hyperparameters = programs.hyperparameters(numbers, mesh)
   state = shared.init(config.seed, hyperparameters)

@@ -128,13 +128,16 @@ def _train(run, run_dir: Path, identity: str, tasks: list, flags, say) -> str:
         task=tasks if len(tasks) > 1 else tasks[0], progress_every_s=flags.progress_every)
   except Exception as e:  # a crashed run is recorded and the sweep goes on
     logging.getLogger(__name__).debug("run %s crashed", run_dir.name, exc_info=True)
-    if jax.process_index() == 0:
-      results.write_json(run_dir / results.SUMMARY, {
-          "status": "failed", "experiment": run.name, "scale": run.scale, "run": run_dir.name,
-          "identity": identity, "error": f"{type(e).__name__}: {e}",
-          "traceback": traceback.format_exc()[-4000:]})
-    say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; the traceback is in "
-        f"{run_dir / results.SUMMARY})")
+    where = "the traceback is in " + str(run_dir / results.SUMMARY)
+    try:
+      if jax.process_index() == 0:
+        results.write_json(run_dir / results.SUMMARY, {
+            "status": "failed", "experiment": run.name, "scale": run.scale,
+            "run": run_dir.name, "identity": identity, "error": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc()[-4000:]})
+    except OSError as write_error:  # the folder itself may be what failed
+      where = f"its summary could not be written either: {write_error}"
+    say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; {where})")
     return "failed"
   final = summary.get("final") or {}
   metric = next(iter(tasks[-1].better))

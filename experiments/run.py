@@ -38,8 +38,7 @@ import logging
 import os
 import re
 import sys
-import time
-import traceback
+import tempfile
 from pathlib import Path
 
 try:
@@ -147,8 +146,11 @@ def _check_folder(flag: str, value) -> None:
   if path.exists() and not path.is_dir():
     raise UsageError(f"--{flag}={value} is a file, not a folder")
   existing = next(p for p in [path, *path.absolute().parents] if p.exists())
-  if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-    raise UsageError(f"--{flag}={value} cannot be written ({existing} is not a writable folder)")
+  try:  # a real probe: permissions alone miss read-only mounts and pseudo file systems
+    os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".lamb-probe-"))
+  except OSError as e:
+    raise UsageError(f"--{flag}={value} cannot be written ({existing}: "
+                     f"{e.strerror or type(e).__name__})") from None
 
 
 def check_flags(flags) -> None:
@@ -172,6 +174,8 @@ def select_runs(config, overridden, only) -> list:
   """[(name, swept values, run config)] of the sweep (filtered by --only), each run checked."""
   from lamb.train import plan  # pylint: disable=import-outside-toplevel  (pure Python)
   runs = sweep.expand_sweep(config, overridden)
+  if only is not None and not only.strip():
+    raise UsageError("--only is empty; give a regular expression of run names (see --dry_run)")
   if only:
     try:
       pattern = re.compile(only)
@@ -206,6 +210,7 @@ def status_of(run_dir: Path, run, checkpoint_dir) -> str:
       return "conflict"
     if results.is_finished(run_dir):
       return "done"
+    results.read_jsonl(run_dir / results.METRICS)  # a damaged record stops the sweep here
   except results.UnreadableError as e:
     raise UsageError(str(e)) from None
   lock = results.RunLock(run_dir)
@@ -299,7 +304,9 @@ def set_verbosity(level: int) -> None:
     # TensorFlow only reads data here; its oneDNN banner prints before its log level applies.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
   for name in NOISY_LOGGERS:
-    logging.getLogger(name).setLevel(logging.INFO if level >= 2 else logging.ERROR)
+    # Their errors about a damaged checkpoint or a missing folder are said again, in one line,
+    # by this library.
+    logging.getLogger(name).setLevel(logging.INFO if level >= 2 else logging.CRITICAL)
 
 
 def cli(argv=None) -> int:

@@ -9,9 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments import run as run_cli  # noqa: E402
+from experiments import sweep  # noqa: E402
 
-CONFIGS = sorted(run_cli.available_configs())
+CONFIGS = sorted(sweep.available_configs())
 
 
 # Figures drawn from another experiment's runs: their configs are that experiment's sweep.
@@ -19,7 +19,7 @@ RUNS_OF = {"figure4": "table6", "figure5": "table6"}
 
 
 def _config(name, arg):
-  spec = importlib.util.spec_from_file_location(f"cfg_{name}", run_cli.available_configs()[name])
+  spec = importlib.util.spec_from_file_location(f"cfg_{name}", sweep.available_configs()[name])
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
@@ -30,7 +30,7 @@ def _config(name, arg):
 def test_every_config_builds_and_expands(name, scale):
   config = _config(name, scale)
   assert config.scale == scale and config.name == RUNS_OF.get(name, name)
-  runs = run_cli.expand_sweep(config)
+  runs = sweep.expand_sweep(config)
   names = [r[0] for r in runs]
   assert len(names) == len(set(names)), "run names must be unique"
   if scale == "cpu":
@@ -46,7 +46,7 @@ def test_table7_paper_scale_is_the_papers_setting():
   assert axes["optimizer.name"] == ("momentum", "adagrad", "adam", "adamw", "lamb")
   assert axes["optimizer.learning_rate"] == (0.0001, 0.001, 0.01, 0.1)
   assert len(axes["seed"]) == 5
-  assert len(run_cli.expand_sweep(config)) == 5 * 4 * 5
+  assert len(sweep.expand_sweep(config)) == 5 * 4 * 5
 
 
 def test_table7_cpu_scale_keeps_batch_grid_and_schedule():

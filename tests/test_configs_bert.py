@@ -9,7 +9,7 @@ import pytest
 
 from analysis import reported
 from conftest import run_cli
-from experiments import run as run_lib
+from experiments import sweep
 from experiments.configs import _bert, common
 from lamb.optim import schedules
 
@@ -21,7 +21,7 @@ def config(name, arg="paper"):
 
 
 def runs(cfg) -> dict:
-  return {name: run_lib.run_config(cfg, values) for name, values in run_lib.expand_sweep(cfg)}
+  return {name: sweep.run_config(cfg, values) for name, values in sweep.expand_sweep(cfg)}
 
 
 def steps(run) -> tuple:

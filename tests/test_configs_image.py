@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from analysis import reported
-from experiments import run as run_lib
+from experiments import sweep
 from experiments.configs import common
-from lamb.train import tasks, trainer
+from lamb.train import tasks
+from lamb.train import plan as plan_lib
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "000_9517fb6331474ddb.txt"
 
@@ -26,7 +27,7 @@ def config(name, arg="paper"):
 
 
 def runs(cfg):
-  return [run_lib.run_config(cfg, values) for _, values in run_lib.expand_sweep(cfg)]
+  return [sweep.run_config(cfg, values) for _, values in sweep.expand_sweep(cfg)]
 
 
 def settings(table: int) -> set:
@@ -72,7 +73,7 @@ def test_tuning_grids_are_the_printed_ones(table):
 @pytest.mark.parametrize("table", range(9, 26))
 def test_imagenet_runs_take_the_printed_7038_iterations(table):
   cfg = config(f"table{table}")
-  steps_per_epoch, total = trainer.run_length(cfg, tasks.build(cfg, load_data=False))
+  steps_per_epoch, total = plan_lib.run_length(cfg, tasks.build(cfg, load_data=False))
   assert total == 7038 == reported.load(table).steps.iloc[0]
 
 
@@ -201,23 +202,23 @@ def test_command_line_overrides_win_over_variants():
   cfg = config("table6", "cpu")
   with cfg.unlocked():
     cfg.optimizer.learning_rate = 0.123
-  name, values = next((n, v) for n, v in run_lib.expand_sweep(cfg) if n == "adagrad_lr0.0001")
-  assert run_lib.run_config(cfg, values).optimizer.learning_rate == 0.0001  # the variant's
-  pinned = run_lib.run_config(cfg, values, {"optimizer.learning_rate"})
+  name, values = next((n, v) for n, v in sweep.expand_sweep(cfg) if n == "adagrad_lr0.0001")
+  assert sweep.run_config(cfg, values).optimizer.learning_rate == 0.0001  # the variant's
+  pinned = sweep.run_config(cfg, values, {"optimizer.learning_rate"})
   assert pinned.optimizer.learning_rate == 0.123 and pinned.optimizer.name == "adagrad"
   # Table 3's variants replace the whole optimizer section; a pinned field survives that too.
   t3 = config("table3", "cpu")
   with t3.unlocked():
     t3.optimizer.learning_rate = 0.5
-  _, values = next((n, v) for n, v in run_lib.expand_sweep(t3) if n == "adam_seed0")
-  run = run_lib.run_config(t3, values, {"optimizer.learning_rate"})
+  _, values = next((n, v) for n, v in sweep.expand_sweep(t3) if n == "adam_seed0")
+  run = sweep.run_config(t3, values, {"optimizer.learning_rate"})
   assert run.optimizer.name == "adam" and run.optimizer.learning_rate == 0.5
 
 
 def test_growing_a_grid_keeps_finished_runs_the_same_run():
   cfg = config("figure1", "cpu")
-  name, values = run_lib.expand_sweep(cfg)[0]
-  before = run_lib.fingerprint(run_lib.run_config(cfg, values).to_dict())
+  name, values = sweep.expand_sweep(cfg)[0]
+  before = sweep.fingerprint(sweep.run_config(cfg, values).to_dict())
   with cfg.unlocked():
     cfg.variants = tuple(cfg.variants) + (("nadam_lr0.5", (("optimizer.learning_rate", 0.5),)),)
-  assert run_lib.fingerprint(run_lib.run_config(cfg, values).to_dict()) == before
+  assert sweep.fingerprint(sweep.run_config(cfg, values).to_dict()) == before

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from experiments import run as run_cli_module
+from experiments import sweep
 
 from conftest import (RUN, TINY_STEPS, eval_records, read_json, run_cli, tiny_args,
                       train_records, tree_bytes)
@@ -148,7 +148,7 @@ def test_list_names_every_config_with_its_description(tmp_path):
   assert proc.returncode == 0, proc.stderr
   lines = proc.stdout.splitlines()
   names = [line.split()[0] for line in lines]
-  assert names == list(run_cli_module.available_configs()), names
+  assert names == list(sweep.available_configs()), names
   assert names.index("table3") < names.index("table7") < names.index("table9") \
       < names.index("table10")  # natural order
   table7 = lines[names.index("table7")]

@@ -6,7 +6,8 @@ import importlib
 import numpy as np
 import pytest
 
-from lamb.train import tasks, trainer
+from lamb.train import tasks
+from lamb.train import plan as plan_lib
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
@@ -24,7 +25,7 @@ def test_cifar10_task_streams_batches_and_padded_eval():
   assert all(b["image"].shape == (16, 32, 32, 3) for b in evals)
   assert sum(int(b["mask"].sum()) for b in evals) == 40
   # 24 epochs of the real 50,000 images at 512: the stream's count, not the mock's.
-  assert trainer.run_length(config, task)[1] == 2344 == -(-24 * 50_000 // 512)
+  assert plan_lib.run_length(config, task)[1] == 2344 == -(-24 * 50_000 // 512)
 
 
 def test_unprepared_tfds_folder_is_one_line_error(tmp_path):

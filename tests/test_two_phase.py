@@ -14,6 +14,7 @@ import pytest
 from conftest import HELPERS, JANE_AUSTEN_MISSING
 from lamb import optim
 from lamb.train import checkpoint, phases, programs, results, tasks, trainer
+from lamb.train import plan as plan_lib
 
 pytestmark = pytest.mark.skipif(bool(JANE_AUSTEN_MISSING), reason=JANE_AUSTEN_MISSING)
 
@@ -78,7 +79,7 @@ def test_one_step_counter_and_one_schedule_over_both_phases(uninterrupted, phase
   assert evals == [(3, "seq32"), (5, "seq64")]
   assert all("masked_lm_accuracy" in r for r in records if r["split"] == "eval")
   # warmup + linear decay over all 5 steps (BERT's recipe), not restarted at the switch
-  schedule = optim.learning_rate(trainer.resolved_optimizer(config, 1, 5, phase_steps=(3, 2)))
+  schedule = optim.learning_rate(plan_lib.optimizer_section(config, 1, 5, phase_steps=(3, 2)))
   for r in train:
     assert r["learning_rate"] == pytest.approx(float(schedule(r["step"] - 1)), rel=1e-5, abs=1e-9)
   assert train[3]["learning_rate"] < train[1]["learning_rate"]
@@ -89,7 +90,7 @@ def test_mixed_batch_schedule_rewarms_from_zero_at_the_switch():
   named = phases.configs(config)
   assert [c.batch_size for _, c in named] == [16, 8]
   s1, s2 = (c.num_steps for _, c in named)
-  schedule = optim.learning_rate(trainer.resolved_optimizer(config, 1, s1 + s2,
+  schedule = optim.learning_rate(plan_lib.optimizer_section(config, 1, s1 + s2,
                                                             phase_steps=(s1, s2)))
   lr = [float(schedule(t)) for t in range(s1 + s2)]
   assert lr[0] == 0.0 and max(lr[:s1]) > 0
@@ -97,10 +98,10 @@ def test_mixed_batch_schedule_rewarms_from_zero_at_the_switch():
   assert lr[s1 + 1] > 0.0
   # the paper-scale mixed run: the same shape over 7032 + 1562 steps
   paper = importlib.import_module("experiments.configs.table1").get_config("paper")
-  from experiments import run as run_lib
-  mixed = run_lib.run_config(paper, {"variant": "lamb_64K-32K"})
+  from experiments import sweep
+  mixed = sweep.run_config(paper, {"variant": "lamb_64K-32K"})
   steps = [p["overrides"]["num_steps"] for p in mixed.phases]
-  schedule = optim.learning_rate(trainer.resolved_optimizer(mixed, 1, sum(steps)))
+  schedule = optim.learning_rate(plan_lib.optimizer_section(mixed, 1, sum(steps), steps))
   assert float(schedule(steps[0] - 1)) < 1e-5 and float(schedule(steps[0])) == 0.0
   assert float(schedule(steps[0] + 100)) > float(schedule(steps[0]))
 

@@ -251,12 +251,23 @@ class Trainer:
         self.train_phase(phase)
         if self.status == "diverged":
           break
+      if self.status == "completed" and not self._has_final_evaluation():
+        self._final_evaluation()  # resumed at the end, its last evaluation lost with a kill
       self.recorder.flush()
     finally:  # no checkpoint write left behind
       self.checkpoints.close()
     if self.writes:
       self.writer.flush()
     return self.summarise()
+
+  def _has_final_evaluation(self) -> bool:
+    evals = self.recorder.evals
+    return bool(evals) and evals[-1]["step"] == self.step
+
+  def _final_evaluation(self) -> None:
+    phase = self.plan.phases[-1]
+    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches)
+    self.evaluate(phase, programs.eval_step)
 
   def _notify(self, event: str, phase) -> None:
     if self.observer is not None:
@@ -300,9 +311,14 @@ def _due(every: int, local_step: int) -> bool:
   return bool(every) and local_step % every == 0
 
 
+_SAID_TORN: set = set()
+
+
 def _say_torn(path: Path, text: str) -> None:
-  print(f"{path}: dropped a torn last line ({len(text)} characters) that an interrupted write "
-        "left", file=sys.stderr, flush=True)
+  if (path, text) not in _SAID_TORN:
+    _SAID_TORN.add((path, text))
+    print(f"{path}: dropped a torn last line ({len(text)} characters) that an interrupted "
+          "write left", file=sys.stderr, flush=True)
 
 
 def _best(evals: list, better: dict) -> dict:
