@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGETS = {"sweep_ratio": ("<=", 1.15), "runner_ratio": (">=", 0.95), "lamb/floor": ("<=", 1.5)}

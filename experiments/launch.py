@@ -141,7 +141,6 @@ def _train(run, run_dir: Path, identity: str, tasks: list, flags, say) -> str:
     return "failed"
   final = summary.get("final") or {}
   metric = next(iter(tasks[-1].better))
-  at = f" at step {summary['diverged_at_step']}" if summary["status"] == "diverged" else ""
-  say(f"{summary['status']}{at} after {summary['steps']} steps, {metric} "
+  say(f"{summary['status']} after {summary['steps']} steps, {metric} "
       f"{final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)")
   return summary["status"]

@@ -81,13 +81,14 @@ def define_flags():
   return values
 
 
-def print_help(full: bool) -> None:
+def print_help() -> None:
+  """The usage above, then every flag with its default (--help and --helpfull alike)."""
   print(__doc__)
-  if full:
-    values = define_flags()
-    for name in sorted(values):
-      flag = values[name]
-      print(f"  --{name}: {flag.help} (default: {flag.default!r})")
+  print("Every flag:")
+  values = define_flags()
+  for name in sorted(values):
+    flag = values[name]
+    print(f"  --{name}: {flag.help} (default: {flag.default!r})")
 
 
 # --- the command line -----------------------------------------------------------------------
@@ -104,7 +105,7 @@ def preprocess(argv) -> tuple:
   out, overridden = list(argv), []
   i, arg = specs[0]
   if arg == "--config":
-    if i + 1 >= len(out):
+    if i + 1 >= len(out) or out[i + 1].startswith("-"):
       raise UsageError("--config needs a value, e.g. --config=table7")
     out[i + 1] = sweep.resolve_config(out[i + 1])
     spec = out[i + 1]
@@ -214,12 +215,8 @@ def status_of(run_dir: Path, run, checkpoint_dir) -> str:
   except results.UnreadableError as e:
     raise UsageError(str(e)) from None
   lock = results.RunLock(run_dir)
-  if lock.path.exists():
-    if lock.acquire(identity):
-      lock.release()
-      lock.path.unlink(missing_ok=True)
-    elif lock.holder() not in ("", identity):
-      return "conflict"
+  if lock.held_elsewhere() and lock.holder() not in ("", identity):
+    return "conflict"
   return "todo"
 
 
@@ -275,7 +272,7 @@ def run_estimates(runs, flags) -> int:
 
 def main(argv) -> int:
   if any(a in HELP_FLAGS for a in argv[1:]):
-    print_help(full="--helpfull" in argv[1:])
+    print_help()
     return 0
   if "--list" in argv[1:]:
     for name, path in sweep.available_configs().items():

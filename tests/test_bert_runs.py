@@ -73,6 +73,7 @@ def test_cloze_questions_and_oracle_decoding_score_100():
 
 @pytest.mark.parametrize("name", ["table4", "squad"])
 def test_paper_scale_without_data_is_a_one_line_error(name, tmp_path):
+  (tmp_path / "none").mkdir()  # a data_dir without the data sets (a missing one is refused first)
   proc = run_cli([f"--config={name}:paper", f"--data_dir={tmp_path / 'none'}", "--only=."]
                  + (["--config.data.vocab_file=/nonexistent/vocab.txt"] if name == "squad"
                     else []), results_dir=tmp_path / "results")

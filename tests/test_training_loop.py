@@ -101,6 +101,9 @@ def test_absurd_learning_rate_diverges_and_the_sweep_goes_on(tmp_path):
     at = summary["diverged_at_step"]
     assert isinstance(at, int) and 1 <= at <= 4
     assert summary["final"] is None
+    # caught at the step it happened: the steps and epochs it reports are those before it
+    assert summary["steps"] == at
+    assert summary["epochs"] == pytest.approx(at / summary["steps_per_epoch"])
     train = train_records(path)
     assert train[-1] == {"step": at, "split": "train", "diverged": True}
     assert [r["step"] for r in train[:-1]] == list(range(1, at)), "finite steps before it"

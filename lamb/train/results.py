@@ -162,6 +162,21 @@ class RunLock:
     os.write(self._fd, identity.encode())
     return True
 
+  def held_elsewhere(self) -> bool:
+    """Whether another process holds the lock now (a probe that writes nothing)."""
+    try:
+      fd = os.open(self.path, os.O_RDONLY)
+    except FileNotFoundError:
+      return False
+    try:
+      fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+      fcntl.flock(fd, fcntl.LOCK_UN)
+      return False
+    except BlockingIOError:
+      return True
+    finally:
+      os.close(fd)
+
   def holder(self, wait_s: float = 2.0) -> str:
     """The identity written by the process holding the lock ('' if it wrote none in time)."""
     deadline = time.time() + wait_s

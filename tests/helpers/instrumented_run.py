@@ -7,8 +7,10 @@ delay, so the tests can put a run into a known state:
                                  LAMB_TEST_PAUSE_SECONDS), so a SIGKILL lands between that
                                  checkpoint and the next one.
   LAMB_TEST_WRITE_LOG=PATH       append the path of every results file this process writes
-                                 (results.atomic_write_text: config, metrics, trust ratios,
-                                 summary) to PATH, one per line.
+                                 to PATH, one per line: replaced whole (results.atomic_write_text:
+                                 config, summary; metrics and trust ratios on resume) or, with
+                                 " appended" after it, appended to (results._append: metrics,
+                                 trust ratios).
   LAMB_TEST_BUILD_WAIT_FOR=PATH  tasks.build (the data loading between the runner's
                                  "is it finished?" check and its run lock) first creates
                                  PATH + ".waiting", then blocks until PATH exists: a slow data
@@ -47,6 +49,14 @@ if _write_log:
     return _atomic_write_text(path, text)
 
   results.atomic_write_text = _logged_write
+  _append = results._append  # pylint: disable=protected-access
+
+  def _logged_append(path, text):
+    with open(_write_log, "a") as f:
+      f.write(f"{path} appended\n")
+    return _append(path, text)
+
+  results._append = _logged_append  # pylint: disable=protected-access
 
 _wait_for = os.environ.get("LAMB_TEST_BUILD_WAIT_FOR")
 if _wait_for:
