@@ -7,11 +7,14 @@ is a row with status ``incomplete``; nothing is dropped silently.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
+
+from lamb.train import results  # file formats only: no jax
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -61,10 +64,12 @@ def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) ->
 
 
 def metrics(run_path: Path | str) -> pd.DataFrame:
-  """One run's metrics.jsonl as a DataFrame."""
-  lines = Path(run_path, "metrics.jsonl").read_text().splitlines()
-  return pd.DataFrame([json.loads(l) for l in lines if l.strip()])
+  """One run's metrics.jsonl as a DataFrame. The file grows by appending while a run trains, so
+  a last line without its newline is a record still being written: it is left out."""
+  return pd.DataFrame(results.read_jsonl(Path(run_path, "metrics.jsonl")))
 
 
 def trust_ratios(run_path: Path | str) -> pd.DataFrame:
-  return pd.read_csv(Path(run_path, "trust_ratios.csv"))
+  """One run's trust_ratios.csv (step, path, slice, ratio); a row still being written is left out."""
+  rows = results.read_trust_rows(Path(run_path, "trust_ratios.csv"))
+  return pd.read_csv(io.StringIO(results.TRUST_HEADER + "".join(r + "\n" for r in rows)))

@@ -33,8 +33,9 @@ def _quiet_absl(build):
     absl_logger.setLevel(level)
 
 
-def prepare(name: str, run, data_dir, task_cache: dict) -> list:
-  """One task per phase of `run`, its plan checked; UsageError when the run cannot train."""
+def prepare(name: str, run, data_dir, task_cache: dict):
+  """The plan of `run` on its tasks (one per phase, loaded once per sweep); UsageError when the
+  run cannot train."""
   import jax  # pylint: disable=import-outside-toplevel
   from lamb.data.errors import DatasetNotFoundError  # pylint: disable=import-outside-toplevel
   from lamb.train import phases, plan, tasks  # pylint: disable=import-outside-toplevel
@@ -47,12 +48,11 @@ def prepare(name: str, run, data_dir, task_cache: dict) -> list:
       if key not in task_cache:
         task_cache[key] = _quiet_absl(lambda: tasks.build(phase_config, data_dir))
       built.append(task_cache[key])
-    plan.make(run, built, jax.device_count(), jax.process_count())
-    return built
+    return plan.make(run, built, jax.device_count(), jax.process_count())
   except DatasetNotFoundError as e:
     raise UsageError(" ".join(str(e).split())) from None
   except (ValueError, TypeError, KeyError) as e:
-    raise UsageError(f"run {name}: {' '.join(str(e).strip(chr(39)).split())}") from None
+    raise sweep.run_error(name, e) from None
 
 
 def _start(flags, scale: str):
@@ -70,8 +70,8 @@ def train_sweep(runs, found: dict, out_dir: Path, flags) -> int:
   _start(flags, config.scale)
   task_cache, planned = {}, []
   for name, _, run in runs:
-    tasks = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache)
-    planned.append((name, run, tasks))
+    run_plan = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache)
+    planned.append((name, run, run_plan))
   outcomes = [train_one(i, len(planned), entry, out_dir, flags, task_cache)
               for i, entry in enumerate(planned)]
   if "conflict" in outcomes:
@@ -81,14 +81,23 @@ def train_sweep(runs, found: dict, out_dir: Path, flags) -> int:
 
 def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache) -> str:
   """One run under its lock; prints its line and returns its outcome."""
-  import jax  # pylint: disable=import-outside-toplevel
   from lamb.train import results  # pylint: disable=import-outside-toplevel
-  name, run, tasks = entry
+  name, run, run_plan = entry
   run_dir, identity = out_dir / name, sweep.identity(run.to_dict())
   say = lambda text: print(f"[{i + 1}/{n}] {name}: {text}", flush=True)
-  if results.is_finished(run_dir) and _same(run_dir, identity):
-    say("finished before, skipped")
-    return "skipped"
+  try:
+    if results.is_finished(run_dir) and same_config(run_dir, identity):
+      say("finished before, skipped")
+      return "skipped"
+    return _locked(run, run_dir, identity, run_plan, flags, task_cache, say)
+  except (results.UnreadableError, OSError) as e:  # changed under us, or cannot be written
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+    return "conflict"
+
+
+def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say) -> str:
+  import jax  # pylint: disable=import-outside-toplevel
+  from lamb.train import results  # pylint: disable=import-outside-toplevel
   lock = results.RunLock(run_dir)
   if jax.process_count() == 1 and not lock.acquire(identity):
     if lock.holder() not in ("", identity):
@@ -98,26 +107,27 @@ def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache) -> str:
     say("running in another process, skipped")
     return "skipped"
   try:
-    if not _same(run_dir, identity):  # another process wrote another config meanwhile
+    if not same_config(run_dir, identity):  # another process wrote another config meanwhile
       print(f"error: {run_dir} holds results of a different config; pass --results_dir to keep "
             "both, or remove it", file=sys.stderr, flush=True)
       return "conflict"
     if results.is_finished(run_dir):  # another process finished it while we loaded data
       say("finished before, skipped")
       return "skipped"
-    return _train(run, run_dir, identity, tasks or prepare(name, run, flags.data_dir,
-                                                            task_cache), flags, say)
+    return _train(run, run_dir, identity, run_plan or prepare(run_dir.name, run, flags.data_dir,
+                                                               task_cache), flags, say)
   finally:
     lock.release()
 
 
-def _same(run_dir: Path, identity: str) -> bool:
+def same_config(run_dir: Path, identity: str) -> bool:
+  """Whether the run folder holds no config yet, or this one (UnreadableError if damaged)."""
   from lamb.train import results  # pylint: disable=import-outside-toplevel
   stored = results.read_json(run_dir / results.CONFIG)
   return stored is None or sweep.identity(stored) == identity
 
 
-def _train(run, run_dir: Path, identity: str, tasks: list, flags, say) -> str:
+def _train(run, run_dir: Path, identity: str, run_plan, flags, say) -> str:
   import jax  # pylint: disable=import-outside-toplevel
   from lamb.train import results, trainer  # pylint: disable=import-outside-toplevel
   start = time.time()
@@ -125,7 +135,7 @@ def _train(run, run_dir: Path, identity: str, tasks: list, flags, say) -> str:
     summary = trainer.train_and_evaluate(
         run, run_dir, data_dir=flags.data_dir, identity=identity,
         checkpoint_dir=sweep.checkpoint_dir(flags.checkpoint_dir, run, run_dir.name),
-        task=tasks if len(tasks) > 1 else tasks[0], progress_every_s=flags.progress_every)
+        run_plan=run_plan, progress_every_s=flags.progress_every)
   except Exception as e:  # a crashed run is recorded and the sweep goes on
     logging.getLogger(__name__).debug("run %s crashed", run_dir.name, exc_info=True)
     where = "the traceback is in " + str(run_dir / results.SUMMARY)
@@ -140,7 +150,7 @@ def _train(run, run_dir: Path, identity: str, tasks: list, flags, say) -> str:
     say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; {where})")
     return "failed"
   final = summary.get("final") or {}
-  metric = next(iter(tasks[-1].better))
+  metric = next(iter(run_plan.phases[-1].task.better))
   say(f"{summary['status']} after {summary['steps']} steps, {metric} "
       f"{final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)")
   return summary["status"]

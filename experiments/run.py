@@ -50,7 +50,7 @@ except ModuleNotFoundError:  # run as a script before `pip install -e .`
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_FLAGS = ("--help", "-h", "--helpfull")
-NOISY_LOGGERS = ("absl", "orbax", "jax", "tensorflow", "tensorflow_datasets")
+NOISY_LOGGERS = ("absl", "orbax", "tensorflow", "tensorflow_datasets")
 
 
 def define_flags():
@@ -130,9 +130,11 @@ def parse(argv):
   argv, overridden = preprocess(argv)
   values = define_flags()
   try:
-    values(argv)
+    leftover = values(argv)[1:]
   except Exception as e:  # absl flag errors and config override errors alike
     raise UsageError(" ".join(str(e).split())) from None
+  if leftover:
+    raise UsageError(f"unexpected argument {leftover[0]!r}; every option is a --flag=value")
   check_flags(values)
   return values, overridden
 
@@ -167,8 +169,22 @@ def check_flags(flags) -> None:
     raise UsageError(f"--progress_every must be >= 0 seconds, got {flags.progress_every}")
   if flags.dry_run and flags.estimate:
     raise UsageError("--dry_run and --estimate are two views; give one")
-  if flags.num_processes is not None and flags.num_processes < 1:
+  _check_processes(flags)
+
+
+def _check_processes(flags) -> None:
+  """A multi-process job names its coordinator, its size and this process, or none of them."""
+  given = [f for f in ("coordinator_address", "num_processes", "process_id")
+           if getattr(flags, f) is not None]
+  if given and len(given) < 3:
+    missing = sorted({"coordinator_address", "num_processes", "process_id"} - set(given))
+    raise UsageError(f"--{given[0]} needs {' and '.join('--' + m for m in missing)} too "
+                     "(a multi-process job gives all three)")
+  if given and flags.num_processes < 1:
     raise UsageError(f"--num_processes must be a positive integer, got {flags.num_processes}")
+  if given and not 0 <= flags.process_id < flags.num_processes:
+    raise UsageError(f"--process_id must lie in [0, {flags.num_processes}), got "
+                     f"{flags.process_id}")
 
 
 def select_runs(config, overridden, only) -> list:
@@ -191,7 +207,7 @@ def select_runs(config, overridden, only) -> list:
       run = sweep.run_config(config, values, overridden)
       plan.check_config(run)
     except (ValueError, KeyError, TypeError) as e:
-      raise UsageError(f"run {name}: {' '.join(str(e).strip(chr(39)).split())}") from None
+      raise sweep.run_error(name, e) from None
     selected.append((name, values, run))
   return selected
 
@@ -199,19 +215,21 @@ def select_runs(config, overridden, only) -> list:
 # --- what is on disk ---------------------------------------------------------------------------
 
 def status_of(run_dir: Path, run, checkpoint_dir) -> str:
-  """done, todo, running (another process, same config) or conflict (another config)."""
+  """done, todo, or conflict (results, checkpoints or a running process of another config).
+  Reads only; a damaged file is a UsageError naming it."""
+  from experiments import launch  # pylint: disable=import-outside-toplevel  (no jax at import)
   from lamb.train import checkpoint, results  # pylint: disable=import-outside-toplevel
   identity = sweep.identity(run.to_dict())
   try:
-    stored = results.read_json(run_dir / results.CONFIG)
-    if stored is not None and sweep.identity(stored) != identity:
+    if not launch.same_config(run_dir, identity):
       return "conflict"
-    if checkpoint_dir is not None and checkpoint.has_checkpoints(checkpoint_dir) \
-        and checkpoint.stored_identity(checkpoint_dir) != identity:
+    if checkpoint_dir is not None and checkpoint.has_checkpoints(checkpoint_dir) and \
+        checkpoint.ownership_problem(checkpoint_dir, identity, run_dir, own=False):
       return "conflict"
     if results.is_finished(run_dir):
       return "done"
     results.read_jsonl(run_dir / results.METRICS)  # a damaged record stops the sweep here
+    results.read_trust_rows(run_dir / results.TRUST_RATIOS)
   except results.UnreadableError as e:
     raise UsageError(str(e)) from None
   lock = results.RunLock(run_dir)
@@ -221,7 +239,7 @@ def status_of(run_dir: Path, run, checkpoint_dir) -> str:
 
 
 def statuses(runs, out_dir: Path, ckpt_base) -> dict:
-  """{name: status}; UsageError naming every run that holds another config's results."""
+  """{name: status} of every run (see status_of)."""
   return {name: status_of(out_dir / name, run, sweep.checkpoint_dir(ckpt_base, run, name))
           for name, _, run in runs}
 
@@ -242,16 +260,20 @@ def refuse_conflicts(found: dict, out_dir: Path) -> None:
 # --- the three things a command does -----------------------------------------------------------
 
 def dry_run(runs, found: dict, out_dir: Path, config) -> int:
+  """Each run's line; exit status 2 when any run could not train."""
   from experiments import estimate  # pylint: disable=import-outside-toplevel
+  failed = 0
   for name, values, run in runs:
     try:
       described = estimate.abstract_plan(run).describe()
     except (ValueError, KeyError, TypeError) as e:
-      described = f"cannot run: {' '.join(str(e).split())}"
+      described, failed = f"cannot run: {' '.join(str(e).split())}", failed + 1
     swept = " ".join(f"{k}={sweep.format_value(v)}" for k, v in values.items())
     print(f"{name:<40} {found[name]:<8} {swept} | {described}")
   print(f"{len(runs)} runs of {config.name} ({config.scale}) -> {out_dir}")
-  return 0
+  if failed:
+    print(f"error: {failed} of {len(runs)} runs cannot run (see their lines)", file=sys.stderr)
+  return 2 if failed else 0
 
 
 def run_estimates(runs, flags) -> int:

@@ -46,8 +46,9 @@ def resolve_config(spec: str) -> str:
   if not name:
     raise UsageError("--config is empty; try --config=table7, or --list to see them all")
   if name.endswith(".py") or "/" in name:
-    if not Path(name).is_file():
-      raise UsageError(f"config file {name} does not exist")
+    if not name.endswith(".py") or not Path(name).is_file():
+      raise UsageError(f"config file {name} is not a .py file that exists (a config defines "
+                       "get_config(arg))")
     return spec
   configs = available_configs()
   if name not in configs:
@@ -164,6 +165,11 @@ def fingerprint(config_dict: dict) -> str:
 def identity(config_dict: dict) -> str:
   """A short name of the fingerprint, stored with a run's config, metrics and checkpoints."""
   return hashlib.sha256(fingerprint(config_dict).encode()).hexdigest()[:16]
+
+
+def run_error(name: str, error: Exception) -> UsageError:
+  """A run's config error as the one line the command line prints."""
+  return UsageError(f"run {name}: {' '.join(str(error).strip(chr(39)).split())}")
 
 
 def differences(a: dict, b: dict, prefix: str = "") -> list:

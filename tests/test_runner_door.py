@@ -5,9 +5,9 @@ checkpoint, a lost final evaluation) is repaired, said, and ends with the uninte
 results."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -246,9 +246,10 @@ REPAIRED = {
     "torn_last_line": (_torn_last_line, ["dropped a torn last line"]),
     "lost_summary_and_metrics": (_lost_summary_and_metrics,
                                  [f"checkpoint {TINY_STEPS} is ahead of the recorded metrics",
-                                  "training from the start"]),
+                                  "moved to", "training from the start"]),
     "corrupt_newest_checkpoint": (_corrupt_newest_checkpoint,
-                                  [f"checkpoint {TINY_STEPS}", "unreadable", "discarded"]),
+                                  [f"checkpoint {TINY_STEPS} cannot be restored",
+                                   "moved to", "its steps are retrained"]),
 }
 
 
@@ -266,6 +267,19 @@ def test_repairable_damage_is_said_and_repaired(case, copy_of_baseline, baseline
   assert summary["final"] == read_json(baseline.run_dir / "summary.json")["final"]
   _same_metrics(path, baseline.run_dir)
   assert not list(path.glob(".*.tmp"))
+  if case != "torn_last_line":  # set aside, never deleted
+    assert (path / "checkpoints" / "unusable" / str(TINY_STEPS)).is_dir()
+
+
+def test_a_fresh_start_over_old_records_does_not_append_to_them(copy_of_baseline, baseline):
+  """Records a kill left before the first checkpoint are replaced, not appended to."""
+  path = run_dir(copy_of_baseline)
+  shutil.rmtree(path / "checkpoints")
+  (path / "summary.json").unlink()
+  proc = run_cli(tiny_args(), results_dir=copy_of_baseline, timeout=180)
+  assert proc.returncode == 0, proc.stderr
+  assert_valid_run(path)
+  _same_metrics(path, baseline.run_dir)
 
 
 def test_stale_temporary_files_of_a_killed_write_are_removed(copy_of_baseline):
@@ -338,3 +352,29 @@ def test_dry_run_prints_each_runs_plan(tmp_path):
   assert "seq32 batch 512 x 29 steps" in line and "seq64 batch 512 x 3 steps" in line, line
   assert "peak lr 0.04," in line and "warmup 6 steps" in line and "weight decay 0.01" in line
   assert not (tmp_path / "results").exists()
+
+
+def test_progress_line_at_its_cadence_and_no_library_chatter(tmp_path):
+  proc = run_cli(tiny_args(log_every_steps=1) + ["--progress_every=0.000001"],
+                 results_dir=tmp_path / "results", timeout=180)
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stderr.splitlines()
+  progress = [l for l in lines if "steps/s" in l]
+  assert progress and all(re.search(rf"{RUN}: step \d+/{TINY_STEPS} \(\d+%\)  loss \d\.\d{{4}}  "
+                                    r"\S+ steps/s  ETA \d+m\d\ds$", l) for l in progress), lines
+  assert len(progress) == len(lines), f"nothing but progress on stderr: {lines}"
+  assert proc.stdout.count("\n") == 1  # one line per finished run
+
+
+def test_a_checkpoint_dir_shared_by_two_results_folders_is_refused(tmp_path):
+  """Same config, another results folder, the first one's --checkpoint_dir: its checkpoints
+  belong to the first run folder and are neither resumed nor touched."""
+  ckpts = tmp_path / "ckpts"
+  first = run_cli(tiny_args() + [f"--checkpoint_dir={ckpts}"], results_dir=tmp_path / "a",
+                  timeout=180)
+  assert first.returncode == 0, first.stderr
+  before = tree_bytes(ckpts)
+  proc = run_cli(tiny_args() + [f"--checkpoint_dir={ckpts}"], results_dir=tmp_path / "b",
+                 timeout=120)
+  _assert_refused(proc, ["different config", RUN])
+  assert tree_bytes(ckpts) == before and not (tmp_path / "b").exists()

@@ -14,22 +14,46 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
 import jax
 import orbax.checkpoint as ocp
 
+from lamb.train.results import atomic_write_text
+
 log = logging.getLogger(__name__)
 IDENTITY = "identity.json"
+TRAIN_TIME = "train_time.json"
+UNUSABLE = "unusable"  # checkpoints that could not be resumed are moved here, never deleted
+
+
+def _read_json(path: Path) -> Optional[dict]:
+  try:
+    value = json.loads(Path(path).read_text())
+  except (OSError, ValueError):
+    return None
+  return value if isinstance(value, dict) else None
 
 
 def stored_identity(directory: Path) -> Optional[str]:
   """The identity a checkpoint folder was written for; None when it has none (or no folder)."""
-  try:
-    return json.loads((Path(directory) / IDENTITY).read_text()).get("identity")
-  except (OSError, ValueError, AttributeError):
-    return None
+  return (_read_json(Path(directory) / IDENTITY) or {}).get("identity")
+
+
+def ownership_problem(directory: Path, identity: str, run_dir: Path, own: bool) -> str:
+  """Why the checkpoints in `directory` are not this run's to resume ('' when they are)."""
+  stored = _read_json(Path(directory) / IDENTITY) or {}
+  if stored.get("identity") not in ((identity, None) if own else (identity,)):
+    return (f"{directory} holds checkpoints of run config {stored.get('identity') or 'unknown'}"
+            f", not of {Path(run_dir).name} ({identity}); point --checkpoint_dir elsewhere or "
+            "remove that folder")
+  owner = stored.get("run_dir")
+  if not own and owner and owner != str(Path(run_dir).absolute()):
+    return (f"{directory} holds the checkpoints of the run in {owner}, not of {run_dir}; give "
+            "each results folder its own --checkpoint_dir")
+  return ""
 
 
 def has_checkpoints(directory: Path) -> bool:
@@ -61,39 +85,58 @@ class Checkpointer:
     step = self.manager.latest_step() if step is None else step
     return self.manager.restore(step, args=ocp.args.StandardRestore(target))
 
-  def check_identity(self, identity: str, run_label: str, trusted_without: bool) -> None:
-    """Refuses checkpoints written for another config. A folder without an identity file
-    (written before identities existed) is accepted only when `trusted_without` (it is the run
-    folder's own, whose config.json was already compared)."""
+  def check_identity(self, identity: str, run_dir: Path, own: bool) -> None:
+    """Refuses checkpoints written for another config, or (in a folder given apart from the run
+    folder, `own` False) for another run folder. A run folder's own checkpoints without an
+    identity file (written before identities existed) are trusted: its config.json was
+    compared already."""
     if self.latest_step() is None:
       return
-    stored = stored_identity(self.directory)
-    if stored == identity or (stored is None and trusted_without):
-      return
-    raise IdentityError(
-        f"{self.directory} holds checkpoints of run config {stored or 'unknown'}, not of "
-        f"{run_label} ({identity}); point --checkpoint_dir elsewhere or remove that folder")
+    problem = ownership_problem(self.directory, identity, run_dir, own)
+    if problem:
+      raise IdentityError(problem)
 
-  def write_identity(self, identity: str) -> None:
+  def write_identity(self, identity: str, run_dir: Path) -> None:
     if jax.process_index() == 0:
-      self.directory.mkdir(parents=True, exist_ok=True)
-      (self.directory / IDENTITY).write_text(json.dumps({"identity": identity}) + "\n")
+      atomic_write_text(self.directory / IDENTITY, json.dumps(
+          {"identity": identity, "run_dir": str(Path(run_dir).absolute())}) + "\n")
+
+  def save_train_time(self, step: int, seconds: float) -> None:
+    """The training time up to a checkpoint, so a resumed run reports its whole training time."""
+    if jax.process_index() == 0:
+      path = self.directory / TRAIN_TIME
+      times = _read_json(path) or {}
+      times[str(step)] = seconds
+      atomic_write_text(path, json.dumps(times, sort_keys=True) + "\n")
+
+  def train_time(self, step: int) -> float:
+    return float((_read_json(self.directory / TRAIN_TIME) or {}).get(str(step), 0.0))
 
   def restore_newest_usable(self, state, max_step: int, say: Callable[[str], None]):
-    """(state, step) from the newest checkpoint at or below `max_step` that reads; checkpoints
-    above it or unreadable are deleted (each said). (state, 0) when none is usable."""
+    """(state, step) from the newest checkpoint at or below `max_step` that reads. Checkpoints
+    above it (their metrics were lost) or unreadable are moved into `unusable/` (each said,
+    nothing deleted) and their steps retrained. (state, 0) when none is usable."""
     for step in sorted(self.manager.all_steps(), reverse=True):
       if step > max_step:
-        say(f"checkpoint {step} is ahead of the recorded metrics (step {max_step}); "
-            "discarded, its steps are retrained")
+        why = f"is ahead of the recorded metrics (step {max_step})"
       else:
         try:
           return self.restore(state, step), step
-        except Exception as e:  # orbax raises many kinds for a damaged checkpoint
-          say(f"checkpoint {step} in {self.directory} is unreadable "
-              f"({type(e).__name__}); discarded")
-      self.manager.delete(step)
+        except Exception as e:  # orbax raises many kinds for a damaged or foreign checkpoint
+          why = f"cannot be restored ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+      moved = self._set_aside(step)
+      say(f"checkpoint {step} {why}; moved to {moved}, its steps are retrained")
     return state, 0
+
+  def _set_aside(self, step: int) -> Path:
+    target = self.directory / UNUSABLE / str(step)
+    if jax.process_index() == 0:
+      target.parent.mkdir(parents=True, exist_ok=True)
+      if target.exists():
+        shutil.rmtree(target)  # an older set-aside copy of the same step
+      (self.directory / str(step)).rename(target)
+    self.manager.reload()
+    return target
 
   def close(self) -> None:
     self.manager.wait_until_finished()

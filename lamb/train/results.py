@@ -25,8 +25,6 @@ TRUST_RATIOS = "trust_ratios.csv"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 
-STATUSES = ("completed", "diverged", "failed")
-
 
 def _jsonable(value):
   """Floats that JSON cannot hold (nan, inf) become strings; numpy scalars become Python."""
@@ -122,6 +120,19 @@ def read_jsonl(path: Path, *, torn=None) -> list:
   return records
 
 
+def read_trust_rows(path: Path, torn=None) -> list:
+  """The data rows of a trust_ratios.csv (`step,path,slice,ratio`), a torn last row dropped;
+  UnreadableError for any other damaged row."""
+  rows = [r for r in _lines(path, torn)[1:] if r.strip()]
+  for number, row in enumerate(rows, start=2):
+    parts = row.split(",")
+    try:
+      int(parts[0]), int(parts[-2]), float(parts[-1])
+    except (ValueError, IndexError):
+      raise _unreadable(Path(path), f"line {number} is not step,path,slice,ratio") from None
+  return rows
+
+
 def is_finished(run_dir: Path) -> bool:
   """Completed with the final evaluation that proves it, or diverged."""
   summary = read_json(Path(run_dir) / SUMMARY)
@@ -215,7 +226,6 @@ class RunRecorder:
     self.enabled = enabled
     self.torn = torn
     self.evals: list = []
-    self.last_train_step = 0
     self._pending: list = []
     self._trust_pending: list = []
 
@@ -225,25 +235,25 @@ class RunRecorder:
     return max((r.get("step", 0) for r in records if r.get("split") == "train"), default=0)
 
   def resume(self, step: int) -> None:
-    records = [r for r in read_jsonl(self.run_dir / METRICS, torn=self.torn)
-               if r.get("step", 0) <= step]
-    self.evals = [r for r in records if r.get("split") == "eval"]
-    self.last_train_step = max((r["step"] for r in records if r.get("split") == "train"),
-                               default=0)
-    rows = [r for r in _lines(self.run_dir / TRUST_RATIOS, self.torn)[1:]
-            if r and int(r.split(",", 1)[0]) <= step]
-    if self.enabled:
-      write_jsonl(self.run_dir / METRICS, records)
-      if rows or (self.run_dir / TRUST_RATIOS).exists():
-        atomic_write_text(self.run_dir / TRUST_RATIOS, TRUST_HEADER + "".join(
-            r + "\n" for r in rows))
+    """Keeps the records up to `step` (in memory the evaluations; on disk everything), and
+    rewrites a file only when it holds more (or a torn last line)."""
+    records = read_jsonl(self.run_dir / METRICS, torn=self.torn)
+    kept = [r for r in records if r.get("step", 0) <= step]
+    self.evals = [r for r in kept if r.get("split") == "eval"]
+    rows = read_trust_rows(self.run_dir / TRUST_RATIOS, self.torn)
+    kept_rows = [r for r in rows if int(r.split(",", 1)[0]) <= step]
+    if not self.enabled:
+      return
+    if len(kept) < len(records) or _has_torn_line(self.run_dir / METRICS):
+      write_jsonl(self.run_dir / METRICS, kept)
+    if len(kept_rows) < len(rows) or _has_torn_line(self.run_dir / TRUST_RATIOS):
+      atomic_write_text(self.run_dir / TRUST_RATIOS, TRUST_HEADER + "".join(
+          r + "\n" for r in kept_rows))
 
   def log(self, record: dict) -> None:
     record = _jsonable(record)
     if record.get("split") == "eval":
       self.evals.append(record)
-    elif record.get("split") == "train" and "step" in record:
-      self.last_train_step = record["step"]
     self._pending.append(record)
 
   def log_trust_ratios(self, step: int, ratios: dict) -> None:
@@ -262,6 +272,18 @@ class RunRecorder:
 
 
 TRUST_HEADER = "step,path,slice,ratio\n"
+
+
+def _has_torn_line(path: Path) -> bool:
+  try:
+    with open(path, "rb") as f:
+      f.seek(0, os.SEEK_END)
+      if f.tell() == 0:
+        return False
+      f.seek(-1, os.SEEK_END)
+      return f.read(1) != b"\n"
+  except FileNotFoundError:
+    return False
 
 
 def _append(path: Path, text: str) -> None:

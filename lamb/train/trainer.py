@@ -44,17 +44,19 @@ log = logging.getLogger(__name__)
 def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
                        checkpoint_dir: Optional[Path] = None, task=None,
                        observer: Optional[Callable] = None, identity: str = "",
-                       progress_every_s: float = 0.0) -> dict:
+                       progress_every_s: float = 0.0, run_plan=None) -> dict:
   """Trains `config` into `run_dir` (resuming if it holds a checkpoint); returns the summary.
 
   `task` is the run's task, or for a config with `phases` a list with one per phase (built
-  here when None). `observer(event, phase_name, state)`, if given, sees the state at every
-  phase's "start" and "end" (tests use it). `identity` (experiments.sweep.identity) is stored
-  with the checkpoints, and checkpoints of another identity are refused.
+  here when None), or `run_plan` the plan already made of them. `observer(event, phase_name,
+  state)`, if given, sees the state at every phase's "start" and "end" (tests use it).
+  `identity` (experiments.sweep.identity) is stored with the checkpoints, and checkpoints of
+  another identity are refused.
   """
-  named = phases_lib.configs(config)
-  run_plan = plan_lib.make(config, _tasks_for(named, task, data_dir), jax.device_count(),
-                           jax.process_count())
+  if run_plan is None:
+    named = phases_lib.configs(config)
+    run_plan = plan_lib.make(config, _tasks_for(named, task, data_dir), jax.device_count(),
+                             jax.process_count())
   trainer = Trainer(config, run_plan, Path(run_dir), checkpoint_dir=checkpoint_dir,
                     identity=identity, observer=observer, progress_every_s=progress_every_s)
   return trainer.run()
@@ -87,6 +89,7 @@ class Trainer:
     self.hyperparameters = programs_lib.hyperparameters(numbers, self.mesh)
     self.status, self.diverged_at, self.step, self.start_step = "completed", None, 0, 0
     self.train_time = self.compile_time = 0.0
+    self.segment_start = 0.0  # when the current stretch of training began (evaluation excluded)
     self.examples = 0
     self.started = time.time()
     self.compilations_before = programs_lib.compilations()
@@ -100,30 +103,35 @@ class Trainer:
     programs = programs_lib.get(first.task, self.structure, self.mesh, first.microbatches)
     self.state = programs.init(np.int32(self.plan.seed), self.hyperparameters)
     self.compile_time += time.time() - t0
-    self.checkpoints.check_identity(self.identity, self.run_dir.name,
-                                    trusted_without=self.own_checkpoints)
+    self.checkpoints.check_identity(self.identity, self.run_dir, own=self.own_checkpoints)
     if self.checkpoints.latest_step() is not None:
       self._restore()
-    elif first.task.warm_start is not None:  # fine-tuning: pre-trained weights, fresh optimizer
-      params = first.task.warm_start(jax.device_get(self.state.params))
-      self.state = self.state.replace(params=jax.device_put(params,
-                                                            mesh_lib.replicated(self.mesh)))
+    if self.step == 0:
+      self.recorder.resume(0)  # a fresh start: records a kill left before any checkpoint go
+      if first.task.warm_start is not None:  # fine-tuning: pre-trained weights, fresh optimizer
+        params = first.task.warm_start(jax.device_get(self.state.params))
+        self.state = self.state.replace(params=jax.device_put(params,
+                                                              mesh_lib.replicated(self.mesh)))
     if self.writes:
       results.remove_stale_temporaries(self.run_dir)
       results.write_json(self.run_dir / results.CONFIG, self.config.to_dict())
-      self.checkpoints.write_identity(self.identity)
+      self.checkpoints.write_identity(self.identity, self.run_dir)
     self.writer, self.tb_progress = _writers(self.run_dir, self.plan.total_steps, self.writes)
 
   def _restore(self) -> None:
     """Resumes from the newest checkpoint the metrics on disk cover (see Checkpointer)."""
-    recorded = self.recorder.recorded_steps()
+    # Process 0 alone writes the metrics: its count decides for every process.
+    recorded = self.recorder.recorded_steps() if self.writes else 0
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      recorded = int(multihost_utils.broadcast_one_to_all(np.int64(recorded)))
     say = lambda text: print(f"{self.run_dir.name}: {text}", file=sys.stderr, flush=True)
     self.state, step = self.checkpoints.restore_newest_usable(self.state, recorded, say)
     if step == 0:
       say("no usable checkpoint; training from the start")
-      self.recorder.resume(0)
       return
     self.step = self.start_step = int(self.state.step)
+    self.train_time = self.checkpoints.train_time(self.step)
     self.recorder.resume(self.step)
     log.info("resumed %s at step %d", self.run_dir.name, self.step)
 
@@ -151,7 +159,7 @@ class Trainer:
     self._notify("end", phase)
 
   def _steps(self, phase, train_step, eval_step, batches) -> None:
-    t0, first_step, previous = time.time(), self.step, None
+    self.segment_start, first_step, previous = time.time(), self.step, None
     while self.step < phase.end:
       self.state, metrics = train_step(self.state, next(batches), self.hyperparameters)
       self.step += 1
@@ -172,36 +180,34 @@ class Trainer:
         ok, previous = self.record(phase, *previous), None
         if not ok:
           break
-        t0 += self._act(phase, eval_step, act)
+        self._act(phase, eval_step, act)
       if self.tb_progress is not None:
         self.tb_progress(self.step)
       self.progress.update(self.step)
-    if previous is not None:
-      self.record(phase, *previous)
     jax.block_until_ready(self.state)
-    self.train_time += time.time() - t0
+    self.train_time += time.time() - self.segment_start
     self.examples += (self.step - first_step) * phase.batch_size
 
-  def _act(self, phase, eval_step, act: dict) -> float:
-    """Trust ratios, evaluation and checkpoint due at this step; returns the evaluation time."""
-    eval_time = 0.0
+  def _act(self, phase, eval_step, act: dict) -> None:
+    """Trust ratios, evaluation and checkpoint due at this step."""
     if act["trust"]:
       self._record_trust_ratios()
     if act["eval"]:
       t_eval = time.time()
       self.evaluate(phase, eval_step)
-      eval_time = time.time() - t_eval  # evaluation time is not training time
+      self.segment_start += time.time() - t_eval  # evaluation time is not training time
     if act["checkpoint"]:
       self.recorder.flush()  # the records a checkpoint's step needs are on disk before it
       self.checkpoints.save(self.step, self.state)
-    return eval_time
+      self.checkpoints.save_train_time(
+          self.step, self.train_time + time.time() - self.segment_start)
 
   # --- record and detect divergence ------------------------------------------------------------
 
   def record(self, phase, step: int, metrics) -> bool:
     """Logs one step's training metrics; False (and the run diverged) if any is not finite."""
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    tag = {"phase": phase.name} if self.plan.phased else {}
+    tag = self._tag(phase)
     if not all(math.isfinite(v) for v in values.values()):
       self.status, self.diverged_at = "diverged", step
       self.recorder.log({"step": step, "split": "train", **tag, "diverged": True})
@@ -211,6 +217,9 @@ class Trainer:
     if self.writes and step % phase.log_every == 0:
       self.writer.write_scalars(step, {f"train_{k}": v for k, v in values.items()})
     return True
+
+  def _tag(self, phase) -> dict:
+    return {"phase": phase.name} if self.plan.phased else {}
 
   def _record_trust_ratios(self) -> None:
     try:
@@ -234,8 +243,7 @@ class Trainer:
       sums = eval_step(self.state, mesh_lib.global_batch(local, self.mesh))
       totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     metrics = phase.task.finalize_eval(jax.device_get(totals))
-    tag = {"phase": phase.name} if self.plan.phased else {}
-    self.recorder.log({"step": self.step, "split": "eval", **tag, **metrics})
+    self.recorder.log({"step": self.step, "split": "eval", **self._tag(phase), **metrics})
     if self.writes:
       self.writer.write_scalars(self.step, {f"eval_{k}": v for k, v in metrics.items()})
     return metrics
@@ -243,8 +251,8 @@ class Trainer:
   # --- the whole run ---------------------------------------------------------------------------
 
   def run(self) -> dict:
-    self.setup_or_restore()
     try:
+      self.setup_or_restore()
       for phase in self.plan.phases[self.plan.index_at(self.step):]:
         if self.step >= phase.end:  # a finished run resumed: nothing left to train
           break
