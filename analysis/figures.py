@@ -446,6 +446,9 @@ def main(argv=None) -> int:
   parser.add_argument("--scale", default="cpu", choices=("cpu", "paper"))
   parser.add_argument("--out_dir", default=None, help="default: <results_dir>/figures")
   args = parser.parse_args(argv)
+  if runs.check_results_dir(args.results_dir):
+    print(f"error: {runs.check_results_dir(args.results_dir)}", file=sys.stderr)
+    return 2
   if args.name != "all" and args.name not in FIGURES:
     print(f"error: unknown figure {args.name!r}; known: {', '.join(FIGURES)}, all",
           file=sys.stderr)

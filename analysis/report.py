@@ -393,6 +393,9 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default=None, help="default: <results_dir>/REPORT.md")
   args = parser.parse_args(argv)
   results_dir = Path(args.results_dir)
+  if runs.check_results_dir(results_dir):
+    print(f"error: {runs.check_results_dir(results_dir)}", file=sys.stderr)
+    return 2
   out = Path(args.out) if args.out else results_dir / "REPORT.md"
   text = build(results_dir, args.scale, results_dir / "figures")
   tmp = out.with_suffix(".tmp")

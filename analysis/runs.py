@@ -3,12 +3,12 @@
 One row per run folder: experiment, scale, run, status, the config flattened to dotted
 columns (``optimizer.name``, ``optimizer.learning_rate``, ``seed``...), and the summary's
 final/best metrics as ``final.accuracy``, ``best.accuracy`` etc. A folder without a summary
-is a row with status ``incomplete``; nothing is dropped silently.
+is a row with status ``incomplete``, one whose config.json or summary.json cannot be read a row
+with status ``unreadable`` (its ``error`` says which file and why); nothing is dropped silently.
 """
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -33,11 +33,20 @@ def _flatten(obj, prefix="") -> dict:
   return out
 
 
-def _read(path: Path) -> Optional[dict]:
+def _read(path: Path) -> tuple:
+  """(the object in `path` or None, why it could not be read or '')."""
   try:
-    return json.loads(path.read_text())
-  except (OSError, ValueError):
-    return None
+    return results.read_json(path), ""
+  except results.UnreadableError as e:
+    return None, str(e)
+
+
+def check_results_dir(results_dir) -> Optional[str]:
+  """The one-line error for a results folder that does not exist (None when it does)."""
+  if not Path(results_dir).is_dir():
+    return (f"--results_dir={results_dir} is not a folder; give the folder runs wrote to "
+            f"(default {RESULTS})")
+  return None
 
 
 def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) -> pd.DataFrame:
@@ -47,11 +56,13 @@ def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) ->
   run_dirs = {p.parent for p in results_dir.glob(pattern)}
   run_dirs |= {p.parent for p in results_dir.glob(pattern.replace("config.json", "summary.json"))}
   for run_dir in sorted(run_dirs):
-    config = _read(run_dir / "config.json") or {}
-    summary = _read(run_dir / "summary.json") or {}
+    config, config_error = _read(run_dir / "config.json")
+    summary, summary_error = _read(run_dir / "summary.json")
+    config, summary = config or {}, summary or {}
+    unreadable = config_error or summary_error
     row = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
            "run": run_dir.name, "path": str(run_dir),
-           "status": summary.get("status", "incomplete")}
+           "status": "unreadable" if unreadable else summary.get("status", "incomplete")}
     row.update({f"config.{k}": v for k, v in _flatten(config).items()
                 if k != "sweep" and not k.startswith("variants")})
     for key in ("final", "best"):
@@ -59,6 +70,8 @@ def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) ->
     for key in ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",
                 "diverged_at_step", "device_kind", "device_count", "data", "error"):
       row[key] = summary.get(key)
+    if unreadable:
+      row["error"] = unreadable
     rows.append(row)
   return pd.DataFrame(rows)
 

@@ -463,6 +463,9 @@ def main(argv=None) -> int:
   parser.add_argument("--scale", default="cpu", choices=("cpu", "paper"))
   parser.add_argument("--format", default="markdown", choices=tuple(FORMATS))
   args = parser.parse_args(argv)
+  if runs.check_results_dir(args.results_dir):
+    print(f"error: {runs.check_results_dir(args.results_dir)}", file=sys.stderr)
+    return 2
   names = list(TABLES) if args.name == "all" else [args.name]
   for name in names:
     if name not in TABLES:

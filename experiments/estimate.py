@@ -64,10 +64,20 @@ def measure_phase(phase, optimizer: dict) -> tuple:
                           optimizer_flops), n_params
 
 
+_ABSTRACT_TASKS: dict = {}  # what a task is built from -> the task, shapes only
+
+
 def abstract_plan(config):
-  """The run's plan on its tasks' shapes and sizes, no data read: what training would do."""
+  """The run's plan on its tasks' shapes and sizes, no data read: what training would do.
+  Runs that build the same task share it (a 273-run grid builds one)."""
+  from experiments import launch, sweep  # pylint: disable=import-outside-toplevel
   from lamb.train import phases, plan, tasks  # pylint: disable=import-outside-toplevel
-  built = [tasks.build(c, load_data=False) for _, c in phases.configs(config)]
+  built = []
+  for _, phase_config in phases.configs(config):
+    key = sweep.fingerprint(launch.task_key(phase_config))
+    if key not in _ABSTRACT_TASKS:
+      _ABSTRACT_TASKS[key] = tasks.build(phase_config, load_data=False)
+    built.append(_ABSTRACT_TASKS[key])
   return plan.make(config, built)
 
 

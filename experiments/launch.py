@@ -22,6 +22,12 @@ TASK_KEYS = ("task", "data", "model", "compute_dtype", "label_smoothing", "input
              "init_from")
 
 
+def task_key(config) -> dict:
+  """The fields of `config` its task is built from."""
+  return {k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict") else config.get(k)
+          for k in TASK_KEYS}
+
+
 def _quiet_absl(build):
   """tfds warns about missing folders that our own one-line errors already name."""
   absl_logger = logging.getLogger("absl")
@@ -42,9 +48,7 @@ def prepare(name: str, run, data_dir, task_cache: dict):
   try:
     built = []
     for _, phase_config in phases.configs(run):
-      key = sweep.fingerprint({k: phase_config.get(k).to_dict()
-                               if hasattr(phase_config.get(k), "to_dict") else phase_config.get(k)
-                               for k in TASK_KEYS})
+      key = sweep.fingerprint(task_key(phase_config))
       if key not in task_cache:
         task_cache[key] = _quiet_absl(lambda: tasks.build(phase_config, data_dir))
       built.append(task_cache[key])

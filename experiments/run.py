@@ -316,8 +316,8 @@ def main(argv) -> int:
 
 
 def set_verbosity(level: int) -> None:
-  logging.basicConfig(level=logging.INFO if level >= 1 else logging.WARNING,
-                      format="%(levelname)s %(name)s: %(message)s", force=True)
+  logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+  logging.getLogger().setLevel(logging.INFO if level >= 1 else logging.WARNING)
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if level >= 2 else "2"
   if level < 2:
     # TensorFlow only reads data here; its oneDNN banner prints before its log level applies.

@@ -13,7 +13,6 @@ checkpointed, so a run killed there resumes at the first step of the next phase)
 """
 from __future__ import annotations
 
-from typing import Optional
 
 SINGLE = "train"
 
@@ -41,13 +40,3 @@ def configs(config) -> list:
 
 def is_phased(config) -> bool:
   return bool(config.get("phases"))
-
-
-def declared_steps(config) -> Optional[tuple]:
-  """Each phase's `num_steps` override, when every phase declares one (else None): the
-  schedule's phase lengths without building any task."""
-  phases = config.get("phases")
-  if not phases:
-    return None
-  steps = tuple(dict(p.get("overrides", {})).get("num_steps") for p in phases)
-  return steps if all(steps) else None

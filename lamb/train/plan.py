@@ -219,7 +219,6 @@ def _phase(name, config, task, start: int, device_count: int) -> PhasePlan:
 def make(config, tasks, device_count: int = 1, process_count: int = 1) -> Plan:
   """The plan of `config` on `tasks` (one per phase); ValueError when it cannot run."""
   from lamb import optim  # pylint: disable=import-outside-toplevel
-  from lamb.optim import schedules  # pylint: disable=import-outside-toplevel
   check_config(config)
   named = phases_lib.configs(config)
   if len(tasks) != len(named):
@@ -231,17 +230,15 @@ def make(config, tasks, device_count: int = 1, process_count: int = 1) -> Plan:
                        f"{process_count} processes")
     phases.append(_phase(name, phase_config, task, start, device_count))
     start = phases[-1].end
-  opt = config.optimizer.to_dict()
-  opt["schedule"] = schedules.resolve(
-      opt.get("schedule"), steps_per_epoch=phases[0].steps_per_epoch, total_steps=start,
-      phase_steps=[p.steps for p in phases] if phases_lib.is_phased(config) else None)
+  opt = optimizer_section(config, phases[0].steps_per_epoch, start,
+                          [p.steps for p in phases] if phases_lib.is_phased(config) else None)
   optim.create(opt)  # an unknown optimizer, schedule or argument fails here, not mid-sweep
   return Plan(tuple(phases), opt, int(config.seed), phases_lib.is_phased(config))
 
 
 def optimizer_section(config, steps_per_epoch: float, total_steps: int,
                       phase_steps: Optional[list] = None) -> dict:
-  """The optimizer section with its schedule in steps, for code that has no plan (benchmarks)."""
+  """The optimizer section with its schedule in steps (lamb.optim.schedules.resolve)."""
   from lamb.optim import schedules  # pylint: disable=import-outside-toplevel
   opt = config.optimizer.to_dict()
   opt["schedule"] = schedules.resolve(opt.get("schedule"), steps_per_epoch=steps_per_epoch,

@@ -47,7 +47,7 @@ class Task:
   train_source: Optional[Callable] = None
   eval_source: Optional[Callable] = None
   # params -> params: pre-trained weights put into the freshly initialised ones (fine-tuning
-  # from a checkpoint); applied once before the first step, never on resume.
+  # from a checkpoint); applied whenever training starts at step 0, never on resume.
   warm_start: Optional[Callable] = None
 
   def train_batches(self, batch_size: int, *, seed: int, start_step: int = 0,

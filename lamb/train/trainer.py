@@ -163,8 +163,9 @@ class Trainer:
     while self.step < phase.end:
       self.state, metrics = train_step(self.state, next(batches), self.hyperparameters)
       self.step += 1
-      # The previous step's metrics are read while this one runs: a divergence is caught at the
-      # step it happened, and the devices never wait for the host.
+      # The previous step's metrics are read while this one runs: the run stops at the step
+      # after a divergence (nothing is evaluated or checkpointed past it), and the devices
+      # always have a step queued while the host reads.
       if previous is not None:
         ok, previous = self.record(phase, *previous), None
         if not ok:
