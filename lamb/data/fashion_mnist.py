@@ -47,15 +47,12 @@ from __future__ import annotations
 import functools
 import gzip
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from lamb.data import janeausten, tfds_arrays
+from lamb.data import debian, tfds_arrays
 from lamb.data.errors import DatasetNotFoundError
 
 SPLITS = {"train": 60_000, "test": 10_000}
@@ -73,8 +70,8 @@ _DEBIAN_SUBDIR = ("usr", "share", "datasets", "fashion-mnist")
 DEBIAN_DIR = Path("/", *_DEBIAN_SUBDIR)
 ENV_DIR = "LAMB_FASHION_MNIST_DIR"
 # One cache root for every data set that fetches itself ($XDG_CACHE_HOME/lamb).
-DEFAULT_CACHE_DIR = janeausten.DEFAULT_CACHE_DIR.parent / "fashion-mnist"
-NO_FETCH_ENV = "LAMB_NO_FETCH"
+DEFAULT_CACHE_DIR = debian.CACHE_ROOT / "fashion-mnist"
+NO_FETCH_ENV = debian.NO_FETCH_ENV
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 ALL_FILES = tuple(f for pair in FILES.values() for f in pair)
@@ -182,36 +179,12 @@ def fetch(cache_dir=None) -> Path:
   cannot fetch, or when ``$LAMB_NO_FETCH`` is set (to anything but 0).
   """
   cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-  folder = cache_dir.joinpath(*_DEBIAN_SUBDIR)
-  if _complete(folder):
-    return folder
-  if os.environ.get(NO_FETCH_ENV, "") not in ("", "0"):
-    raise _FetchFailed(f"not fetched, since ${NO_FETCH_ENV}={os.environ[NO_FETCH_ENV]}")
-  for tool in ("apt-get", "dpkg-deb"):
-    if shutil.which(tool) is None:
-      raise _FetchFailed(f"cannot fetch it: `{tool}` is not available")
+  if _complete(cache_dir.joinpath(*_DEBIAN_SUBDIR)):
+    return cache_dir.joinpath(*_DEBIAN_SUBDIR)
   try:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".fetch-") as tmp:
-      _run(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp)
-      debs = sorted(Path(tmp).glob(f"{DEBIAN_PACKAGE}_*.deb"))
-      if not debs:
-        raise _FetchFailed(f"cannot fetch it: `apt-get download {DEBIAN_PACKAGE}` produced no "
-                           ".deb")
-      unpacked = Path(tmp, "root")
-      _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], cwd=tmp)
-      unpacked = unpacked.joinpath(*_DEBIAN_SUBDIR)
-      if not _complete(unpacked):
-        raise _FetchFailed(f"cannot fetch it: {debs[0].name} has no "
-                           f"{'/'.join(_DEBIAN_SUBDIR)}/ with all four files")
-      folder.parent.mkdir(parents=True, exist_ok=True)
-      try:
-        os.replace(unpacked, folder)
-      except OSError:
-        if not _complete(folder):  # Not a concurrent fetch that got there first.
-          raise
-  except OSError as e:
-    raise _FetchFailed(f"cannot fetch it into {cache_dir} ({e})") from e
+    folder = debian.fetch_package(DEBIAN_PACKAGE, _DEBIAN_SUBDIR, cache_dir, _complete)
+  except debian.FetchError as e:
+    raise _FetchFailed(str(e)) from e
   print(f"fetched Fashion-MNIST (Debian {DEBIAN_PACKAGE}) into {folder}", file=sys.stderr)
   return folder
 
@@ -260,22 +233,6 @@ def _hint() -> str:
           f"with the four files of github.com/zalandoresearch/fashion-mnist will do); or build "
           f"TensorFlow Datasets' copy on a machine with internet with `tfds build fashion_mnist "
           f"--data_dir=TFDS_DIR` and run with --config.data.source=tfds --data_dir=TFDS_DIR")
-
-
-def _run(cmd: list[str], cwd) -> None:
-  """Runs `cmd`; a failure raises _FetchFailed with apt's own error line."""
-  try:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          check=False)
-  except (OSError, subprocess.TimeoutExpired) as e:
-    raise _FetchFailed(f"cannot fetch it: `{' '.join(cmd)}` failed ({e})") from e
-  if proc.returncode != 0:
-    lines = (proc.stderr or "").strip().splitlines()
-    err = [l for l in lines if l.startswith("E:")] or lines[-1:] or [
-        f"exit status {proc.returncode}"]
-    hint = " (are the apt package lists current? `apt-get update`)" if \
-        "Unable to locate" in err[-1] else ""
-    raise _FetchFailed(f"cannot fetch it: `{' '.join(cmd)}` failed: {err[-1]}{hint}")
 
 
 def read_idx(path, kind: str) -> np.ndarray:

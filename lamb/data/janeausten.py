@@ -38,20 +38,17 @@ import glob as globlib
 import gzip
 import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
 import zlib
 from pathlib import Path
 
+from lamb.data import debian
 from lamb.data.errors import DatasetNotFoundError
 
 PACKAGE = "r-cran-janeaustenr"
 _PACKAGE_SUBDIR = ("usr", "lib", "R", "site-library", "janeaustenr")
 INSTALLED_DIR = Path("/", *_PACKAGE_SUBDIR)
-DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "lamb",
-                         "janeaustenr")
+DEFAULT_CACHE_DIR = debian.CACHE_ROOT / "janeaustenr"
 
 # R object name -> title (the order and titles of janeaustenr::austen_books()).
 TITLES = {
@@ -99,54 +96,20 @@ def fetch(cache_dir=None) -> Path:
   """Downloads and unpacks the Debian package into `cache_dir`; returns the package folder.
 
   Runs ``apt-get download r-cran-janeaustenr`` and ``dpkg-deb -x`` (no root needed, nothing
-  installed). Unpacks into a temporary folder first and moves the result in with os.replace,
-  so a concurrent or interrupted fetch never leaves a half-written package behind. Does
-  nothing when the package is already there.
+  installed; lamb.data.debian). Does nothing when the package is already there; raises
+  DatasetNotFoundError when it cannot fetch, or when ``$LAMB_NO_FETCH`` is set.
   """
   cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
   found = _package_dir(cache_dir)
   if found is not None:
     return found
-  for tool in ("apt-get", "dpkg-deb"):
-    if shutil.which(tool) is None:
-      raise DatasetNotFoundError(f"Jane Austen novels: `{tool}` is not available to fetch the "
-                                 f"Debian package {PACKAGE}; {_HINT}.")
-  cache_dir.mkdir(parents=True, exist_ok=True)
-  with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".fetch-") as tmp:
-    _run(["apt-get", "download", PACKAGE], cwd=tmp)
-    debs = sorted(Path(tmp).glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-      raise DatasetNotFoundError(f"Jane Austen novels: `apt-get download {PACKAGE}` produced no "
-                                 f".deb; {_HINT}.")
-    root = Path(tmp, "root")
-    _run(["dpkg-deb", "-x", str(debs[0]), str(root)], cwd=tmp)
-    if _package_dir(root) is None:
-      raise DatasetNotFoundError(f"Jane Austen novels: {debs[0].name} has no "
-                                 f"{'/'.join(_PACKAGE_SUBDIR)}/data/Rdata.rdb; provide any "
-                                 f"{_HINT}.")
-    target = cache_dir / "usr"
-    try:
-      os.replace(root / "usr", target)
-    except OSError:
-      if _package_dir(cache_dir) is None:  # Not a concurrent fetch that got there first.
-        raise
+  try:
+    debian.fetch_package(PACKAGE, _PACKAGE_SUBDIR, cache_dir,
+                         lambda folder: (folder / "data" / "Rdata.rdb").is_file())
+  except debian.FetchError as e:
+    raise DatasetNotFoundError(f"Jane Austen novels: {e}; {_HINT}.") from e
   return _package_dir(cache_dir)
 
-
-def _run(cmd, cwd) -> None:
-  try:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          check=False)
-  except (OSError, subprocess.TimeoutExpired) as e:
-    raise DatasetNotFoundError(f"Jane Austen novels: `{' '.join(cmd)}` failed ({e}); "
-                               f"{_HINT}.") from e
-  if proc.returncode != 0:
-    err = [l for l in (proc.stderr or "").splitlines() if l.startswith("E:")] or \
-        (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-    hint = " (are the apt package lists current? `apt-get update`)" if \
-        "Unable to locate" in err[-1] else ""
-    raise DatasetNotFoundError(f"Jane Austen novels: `{' '.join(cmd)}` failed: {err[-1]}{hint}; "
-                               f"{_HINT}.")
 
 
 # ---------------------------------------------------------------------------------------------
