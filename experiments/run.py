@@ -117,12 +117,10 @@ def preprocess(argv) -> tuple:
       overridden.append(a[len("--config."):].split("=", 1)[0])
   config = sweep.load_config(spec)
   for key in overridden:
-    if not sweep.has_path(config, key):
-      try:
-        sweep.get_path(config, key)
-      except KeyError as e:
-        raise UsageError(e.args[0]) from None
-      raise UsageError(f"{key!r} is not a config field")
+    try:
+      sweep.get_path(config, key)
+    except KeyError as e:
+      raise UsageError(e.args[0]) from None
   return out, set(overridden)
 
 

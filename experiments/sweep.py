@@ -82,15 +82,6 @@ def load_config(resolved_spec: str):
         from None
 
 
-def has_path(config, path: str) -> bool:
-  node = config
-  for part in path.split("."):
-    if not hasattr(node, "keys") or part not in node:
-      return False
-    node = node[part]
-  return True
-
-
 def get_path(config, path: str):
   """`config["a"]["b"]` for "a.b"; KeyError naming the missing part and the fields there."""
   node = config

@@ -47,13 +47,12 @@ def _positive_int(config, field: str, where: str = "") -> None:
 
 def _check_counts(config, where: str) -> None:
   _positive_int(config, "batch_size", where)
-  _positive_int(config, "microbatches", where) if "microbatches" in config else None
-  if config.get("microbatches", 1) and config.batch_size % config.get("microbatches", 1):
+  for optional in ("microbatches", "eval_batch_size", "log_every_steps"):
+    if optional in config:
+      _positive_int(config, optional, where)
+  if config.batch_size % config.get("microbatches", 1):
     raise ValueError(f"{where}microbatches={config.microbatches} does not divide "
                      f"batch_size={config.batch_size}")
-  if "eval_batch_size" in config:
-    _positive_int(config, "eval_batch_size", where)
-  _positive_int(config, "log_every_steps", where) if "log_every_steps" in config else None
   steps = config.get("num_steps") or 0
   if not _is_int(steps) or steps < 0:
     raise ValueError(f"{where}num_steps must be a non-negative integer (0: from num_epochs), "

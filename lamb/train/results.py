@@ -229,15 +229,15 @@ class RunRecorder:
     self._pending: list = []
     self._trust_pending: list = []
 
-  def recorded_steps(self) -> int:
-    """The last training step the metrics on disk hold (0 when none)."""
-    records = read_jsonl(self.run_dir / METRICS, torn=self.torn)
-    return max((r.get("step", 0) for r in records if r.get("split") == "train"), default=0)
+  def read(self) -> list:
+    """The records on disk (a torn last line dropped and said)."""
+    return read_jsonl(self.run_dir / METRICS, torn=self.torn)
 
-  def resume(self, step: int) -> None:
+  def resume(self, step: int, records: Optional[list] = None) -> None:
     """Keeps the records up to `step` (in memory the evaluations; on disk everything), and
-    rewrites a file only when it holds more (or a torn last line)."""
-    records = read_jsonl(self.run_dir / METRICS, torn=self.torn)
+    rewrites a file only when it holds more (or a torn last line). `records`: what `read`
+    returned, when the caller has read them already."""
+    records = self.read() if records is None else records
     kept = [r for r in records if r.get("step", 0) <= step]
     self.evals = [r for r in kept if r.get("split") == "eval"]
     rows = read_trust_rows(self.run_dir / TRUST_RATIOS, self.torn)

@@ -121,7 +121,8 @@ class Trainer:
   def _restore(self) -> None:
     """Resumes from the newest checkpoint the metrics on disk cover (see Checkpointer)."""
     # Process 0 alone writes the metrics: its count decides for every process.
-    recorded = self.recorder.recorded_steps() if self.writes else 0
+    records = self.recorder.read() if self.writes else []
+    recorded = max((r.get("step", 0) for r in records if r.get("split") == "train"), default=0)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
       recorded = int(multihost_utils.broadcast_one_to_all(np.int64(recorded)))
@@ -132,7 +133,7 @@ class Trainer:
       return
     self.step = self.start_step = int(self.state.step)
     self.train_time = self.checkpoints.train_time(self.step)
-    self.recorder.resume(self.step)
+    self.recorder.resume(self.step, records if self.writes else None)
     log.info("resumed %s at step %d", self.run_dir.name, self.step)
 
   # --- train one phase -------------------------------------------------------------------------
