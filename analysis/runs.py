@@ -1,19 +1,32 @@
-"""Every run under `results/` as one pandas DataFrame (no jax: reads files only).
+"""The one loader: every run under `results/` as one pandas DataFrame (no jax: reads files only).
 
 One row per run folder: experiment, scale, run, status, the config flattened to dotted
-columns (``optimizer.name``, ``optimizer.learning_rate``, ``seed``...), and the summary's
-final/best metrics as ``final.accuracy``, ``best.accuracy`` etc. A folder without a summary
-is a row with status ``incomplete``, one whose config.json or summary.json cannot be read a row
-with status ``unreadable`` (its ``error`` says which file and why); nothing is dropped silently.
+columns (``config.optimizer.name``, ``config.seed``...), and the summary's final/best metrics as
+``final.accuracy``, ``best.accuracy`` etc. A folder without a summary is a row with status
+``incomplete``, one whose config.json or summary.json cannot be read a row with status
+``unreadable`` (its ``error`` says which file and why); nothing is dropped silently.
+
+Divergence is decided here, as the paper means it (its "diverge" rows in Tables 2 and 8 are
+runs whose loss blew up to a finite value): a run is ``diverged`` when the runner stopped it at a
+non-finite value, or when its training loss ends (mean of the last 5% of recorded steps) more than
+5% above where it started (the first recorded step) or above the chance level ln(classes) of a
+classifier. The 5% keeps a run that never left its start (too small a rate: its loss wanders
+about 1% around the start) from being called diverged; such a run sits at chance, which the
+claims check separately.
+``runner_status`` keeps the runner's own word and ``diverged_because`` says which rule fired.
+
+Files are parsed once per process and read again only when they change on disk.
 """
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
+from analysis import vocabulary as vocab
 from lamb.train import results  # file formats only: no jax
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,31 +62,115 @@ def check_results_dir(results_dir) -> Optional[str]:
   return None
 
 
+SUMMARY_KEYS = ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",
+                "diverged_at_step", "device_kind", "device_count", "data", "error")
+# Rows every frame has, so that selectors never meet a missing column.
+COLUMNS = ("experiment", "scale", "run", "path", "status", "runner_status", "diverged_because",
+           "loss_start", "loss_end", "chance_accuracy", "chance_loss", "eval_examples",
+           *SUMMARY_KEYS)
+DIVERGED_MEANS = ("the runner stopped at a non-finite value, or the training loss ended (mean of the "
+                  "last 5% of steps) more than 5% above where it started or above the chance "
+                  "level ln(classes); a run that never left its start is not diverged but sits "
+                  "at chance")
+BLOW_UP = 0.05  # how far above its start (or chance) a training loss must end to count as diverged
+_CACHE: dict = {}  # run folder -> (signature of its files, row)
+
+
+def _signature(run_dir: Path) -> tuple:
+  out = []
+  for name in (results.CONFIG, results.SUMMARY, results.METRICS):
+    try:
+      st = (run_dir / name).stat()
+      out.append((st.st_mtime_ns, st.st_size))
+    except OSError:
+      out.append(None)
+  return tuple(out)
+
+
+def _train_losses(run_dir: Path) -> list:
+  try:
+    records = results.read_jsonl(run_dir / results.METRICS)
+  except (results.UnreadableError, OSError):
+    return []
+  return [float(r["loss"]) for r in records
+          if r.get("split") == "train" and isinstance(r.get("loss"), (int, float))]
+
+
+def _chance(config: dict) -> tuple:
+  """(accuracy, loss) of guessing uniformly, for a classifier; (None, None) otherwise."""
+  classes = (config.get("model") or {}).get("num_classes")
+  if isinstance(classes, int) and classes > 1:
+    return 1.0 / classes, math.log(classes)
+  return None, None
+
+
+def _divergence(row: dict, run_dir: Path) -> None:
+  """Fills loss_start, loss_end and, when a rule fires, status 'diverged' with the reason."""
+  losses = _train_losses(run_dir) if row["status"] in (vocab.COMPLETED, vocab.DIVERGED) else []
+  if losses:
+    tail = max(1, len(losses) // 20)
+    row["loss_start"], row["loss_end"] = losses[0], sum(losses[-tail:]) / tail
+  if row["status"] == vocab.DIVERGED:
+    at = row.get("diverged_at_step")
+    row["diverged_because"] = "a non-finite value" + (f" at step {at}" if at is not None else "")
+  elif row["status"] == vocab.COMPLETED and losses:
+    start, end, chance = row["loss_start"], row["loss_end"], row["chance_loss"]
+    if end > (1 + BLOW_UP) * start:
+      row["diverged_because"] = (f"training loss ended at {end:.4g}, more than "
+                                 f"{BLOW_UP:.0%} above its start {start:.4g}")
+    elif chance is not None and end > (1 + BLOW_UP) * chance:
+      row["diverged_because"] = (f"training loss ended at {end:.4g}, more than {BLOW_UP:.0%} "
+                                 f"above the chance level ln({round(math.exp(chance))}) = "
+                                 f"{chance:.4g}")
+    if row["diverged_because"]:
+      row["status"] = vocab.DIVERGED
+
+
+def _row(run_dir: Path) -> dict:
+  config, config_error = _read(run_dir / results.CONFIG)
+  summary, summary_error = _read(run_dir / results.SUMMARY)
+  config, summary = config or {}, summary or {}
+  unreadable = config_error or summary_error
+  status = vocab.UNREADABLE if unreadable else summary.get("status", vocab.INCOMPLETE)
+  chance_accuracy, chance_loss = _chance(config)
+  row = dict.fromkeys(COLUMNS)
+  row.update({"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
+              "run": run_dir.name, "path": str(run_dir), "status": status,
+              "runner_status": status, "diverged_because": "",
+              "chance_accuracy": chance_accuracy, "chance_loss": chance_loss})
+  row.update({f"config.{k}": v for k, v in _flatten(config).items()
+              if k != "sweep" and not k.startswith("variants")})
+  for key in ("final", "best"):
+    row.update({f"{key}.{k}": v for k, v in _flatten(summary.get(key)).items()})
+  for key in SUMMARY_KEYS:
+    row[key] = summary.get(key)
+  row["eval_examples"] = (summary.get("final") or {}).get("examples")
+  if unreadable:
+    row["error"] = unreadable
+  _divergence(row, run_dir)
+  return row
+
+
 def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) -> pd.DataFrame:
+  """Every run of `experiment` (all experiments when None), one row each, sorted by folder."""
   results_dir = Path(results_dir)
+  pattern = f"{experiment or '*'}/*/*/"
+  run_dirs = sorted({p.parent for name in (results.CONFIG, results.SUMMARY)
+                     for p in results_dir.glob(pattern + name)})
   rows = []
-  pattern = f"{experiment or '*'}/*/*/config.json"
-  run_dirs = {p.parent for p in results_dir.glob(pattern)}
-  run_dirs |= {p.parent for p in results_dir.glob(pattern.replace("config.json", "summary.json"))}
-  for run_dir in sorted(run_dirs):
-    config, config_error = _read(run_dir / "config.json")
-    summary, summary_error = _read(run_dir / "summary.json")
-    config, summary = config or {}, summary or {}
-    unreadable = config_error or summary_error
-    row = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
-           "run": run_dir.name, "path": str(run_dir),
-           "status": "unreadable" if unreadable else summary.get("status", "incomplete")}
-    row.update({f"config.{k}": v for k, v in _flatten(config).items()
-                if k != "sweep" and not k.startswith("variants")})
-    for key in ("final", "best"):
-      row.update({f"{key}.{k}": v for k, v in _flatten(summary.get(key)).items()})
-    for key in ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",
-                "diverged_at_step", "device_kind", "device_count", "data", "error"):
-      row[key] = summary.get(key)
-    if unreadable:
-      row["error"] = unreadable
-    rows.append(row)
-  return pd.DataFrame(rows)
+  for run_dir in run_dirs:
+    signature = _signature(run_dir)
+    cached = _CACHE.get(run_dir)
+    if cached is None or cached[0] != signature:
+      cached = _CACHE[run_dir] = (signature, _row(run_dir))
+    rows.append(dict(cached[1]))
+  return pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
+
+
+def of_scale(results_dir: Path | str, experiment: str, scale: str) -> pd.DataFrame:
+  """The runs of one experiment at one scale (an empty frame with every column when none)."""
+  frame = load(results_dir, experiment)
+  return frame[frame.scale == scale].reset_index(drop=True)
 
 
 def metrics(run_path: Path | str) -> pd.DataFrame:

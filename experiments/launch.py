@@ -146,13 +146,13 @@ def _train(run, run_dir: Path, identity: str, run_plan, flags, say) -> str:
     try:
       if jax.process_index() == 0:
         results.write_json(run_dir / results.SUMMARY, {
-            "status": "failed", "experiment": run.name, "scale": run.scale,
+            "status": results.FAILED, "experiment": run.name, "scale": run.scale,
             "run": run_dir.name, "identity": identity, "error": f"{type(e).__name__}: {e}",
             "traceback": traceback.format_exc()[-4000:]})
     except OSError as write_error:  # the folder itself may be what failed
       where = f"its summary could not be written either: {write_error}"
     say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; {where})")
-    return "failed"
+    return results.FAILED
   final = summary.get("final") or {}
   metric = next(iter(run_plan.phases[-1].task.better))
   say(f"{summary['status']} after {summary['steps']} steps, {metric} "

@@ -29,11 +29,24 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   assert row[tables.BERT_LOSS_LABEL].startswith("7.0000")
   assert t1[t1.batch == "64k/32k"].iloc[0]["paper steps"] == "8599"
   assert t1[t1.batch == "512"].iloc[0][tables.BERT_METRIC_LABEL] == "not run"
+  # tidy: the measured accuracy beside the paper's F1, which says it is another metric
+  cell = next(c for c in tables.table1(tmp_path, "cpu").cells
+              if c["row_keys"] == "solver=LAMB, batch=32k"
+              and c["column"] == tables.BERT_METRIC_LABEL)
+  assert cell["reported"] == 91.475 and cell["reported_text"] == "SQuAD F1 91.475"
+  assert cell["measured"] == 0.25 and cell["seeds"] == 1 and cell["status"] == "completed"
+  # a run whose summary cannot be read is named in its cells
+  _fake_run(tmp_path, "table1", "lamb_1K", {"batch_size": 16}, _done(0.3, 1000))
+  (tmp_path / "table1/cpu/lamb_1K/summary.json").write_text("{")
+  row = tables.table1(tmp_path, "cpu").frame.set_index("batch").loc["1k"]
+  assert row[tables.BERT_METRIC_LABEL] == "lamb_1K unreadable"
+  assert row["steps run"] == "unreadable"
 
   _fake_run(tmp_path, "table2", "lars_32K", {}, {"status": "diverged", "steps": 7})
   t2 = tables.table2(tmp_path, "cpu").frame.set_index("batch")
   assert t2.loc["32K", "paper LARS F1"] == "diverge"
   assert t2.loc["32K", f"LARS: {tables.BERT_METRIC_LABEL}"] == "diverged"
+  assert any("lars_32K: a non-finite value" in n for n in tables.table2(tmp_path, "cpu").notes)
 
   _fake_run(tmp_path, "table4", "batch1K", {"variant": "1K", "batch_size": 16}, _done(0.3, 1250))
   t4 = tables.table4(tmp_path, "cpu").frame.set_index("batch (paper)")
@@ -46,6 +59,10 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   t8 = tables.table8(tmp_path, "cpu").frame
   row = t8[(t8.warmup == "0.10×31250") & (t8["learning rate"] == "0.0002")].iloc[0]
   assert row["paper F1"] == 88.54 and row["last step run"] == 79 and row["last train loss"] == 7.5
+  loss = next(c for c in tables.table8(tmp_path, "cpu").cells
+              if c["row_keys"] == "warmup=0.05×31250, learning_rate=0.0001"
+              and c["column"] == "last train loss")
+  assert loss["reported"] == 8.04471 and loss["status"] == "not run" and loss["seeds"] == 0
   assert list(t8[t8.warmup == "0.05×31250"]["paper F1"]) == ["diverged"] * 3
   # a cpu-scale run: its rate is the printed one x its learning_rate_multiplier
   _fake_run(tmp_path, "table8", "warmup0.2_lr0.0024",

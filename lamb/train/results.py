@@ -25,6 +25,9 @@ TRUST_RATIOS = "trust_ratios.csv"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 
+# A run's status in summary.json; the analysis reads the same words.
+COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
+
 
 def _jsonable(value):
   """Floats that JSON cannot hold (nan, inf) become strings; numpy scalars become Python."""
@@ -138,9 +141,9 @@ def is_finished(run_dir: Path) -> bool:
   summary = read_json(Path(run_dir) / SUMMARY)
   if not summary:
     return False
-  if summary.get("status") == "completed":
+  if summary.get("status") == COMPLETED:
     return bool(summary.get("final"))
-  return summary.get("status") == "diverged"
+  return summary.get("status") == DIVERGED
 
 
 def remove_stale_temporaries(run_dir: Path) -> list:

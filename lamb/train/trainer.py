@@ -87,7 +87,7 @@ class Trainer:
     self.mesh = mesh_lib.make_mesh()
     self.structure, numbers = optim.split(run_plan.optimizer)
     self.hyperparameters = programs_lib.hyperparameters(numbers, self.mesh)
-    self.status, self.diverged_at, self.step, self.start_step = "completed", None, 0, 0
+    self.status, self.diverged_at, self.step, self.start_step = results.COMPLETED, None, 0, 0
     self.train_time = self.compile_time = 0.0
     self.segment_start = 0.0  # when the current stretch of training began (evaluation excluded)
     self.examples = 0
@@ -211,7 +211,7 @@ class Trainer:
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
     tag = self._tag(phase)
     if not all(math.isfinite(v) for v in values.values()):
-      self.status, self.diverged_at = "diverged", step
+      self.status, self.diverged_at = results.DIVERGED, step
       self.recorder.log({"step": step, "split": "train", **tag, "diverged": True})
       return False
     self.recorder.log({"step": step, "split": "train", **tag, **values})
@@ -259,9 +259,9 @@ class Trainer:
         if self.step >= phase.end:  # a finished run resumed: nothing left to train
           break
         self.train_phase(phase)
-        if self.status == "diverged":
+        if self.status == results.DIVERGED:
           break
-      if self.status == "completed" and not self._has_final_evaluation():
+      if self.status == results.COMPLETED and not self._has_final_evaluation():
         self._final_evaluation()  # resumed at the end, its last evaluation lost with a kill
       self.recorder.flush()
     finally:  # no checkpoint write left behind
@@ -287,7 +287,7 @@ class Trainer:
     steps = self.diverged_at or self.step
     evals, last = self.recorder.evals, self.plan.phases[-1]
     final = evals[-1] if evals and evals[-1]["step"] == steps else None
-    if self.status == "completed" and final is None:
+    if self.status == results.COMPLETED and final is None:
       raise RuntimeError(f"{self.run_dir.name} ended at step {steps} without its final "
                          "evaluation; rerun it to complete")
     summary = {
@@ -297,7 +297,7 @@ class Trainer:
         "steps_per_epoch": self.plan.phases[0].steps_per_epoch,
         "epochs": self.plan.epochs_at(steps), "diverged_at_step": self.diverged_at,
         "final": ({k: v for k, v in final.items() if k not in ("step", "split", "phase")}
-                  if self.status == "completed" else None),
+                  if self.status == results.COMPLETED else None),
         "best": _best(evals, last.task.better) if evals else None,
         "wall_time_s": time.time() - self.started, "train_time_s": self.train_time,
         "compile_time_s": self.compile_time,

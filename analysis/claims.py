@@ -1,0 +1,539 @@
+"""Every claim of the paper, judged on the measured runs with its uncertainty.
+
+Each `Claim` names where the paper makes it, the configs whose runs judge it, and the rule
+(`analysis.verdicts`: better / no worse / same on a 95% interval, after the preconditions).
+`judge_all(results_dir, scale)` returns one `Verdict` per claim. Margins come from the paper where
+it gives one (its own spread over a ladder, "less than 0.1 percent"); where it gives none
+("comparable", "no drop") the margin is the measured spread between seeds of the task: a gap a
+rerun already produces is not a difference. `DISCLOSURES` lists every choice made by looking at
+measured results, with the claims each can bias.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import pandas as pd
+
+from analysis import reported, runs, select, stats
+from analysis import verdicts as v
+from analysis import vocabulary as vocab
+
+ACCURACY = "final.accuracy"
+BERT_METRIC = "final.masked_lm_accuracy"  # cpu and paper scale: SQuAD F1 is not in the runs
+MIN_STEPS = 250  # a ladder's largest batch must train at least this many steps (see RULES)
+TUNED = select.SETTINGS
+SPREAD_RATIO = 10.0  # "very different" trust ratios: an order of magnitude between layers
+
+
+class Context:
+  """The runs of one results folder at one scale, loaded once, and the sides claims compare."""
+
+  def __init__(self, results_dir: Path, scale: str):
+    self.results_dir, self.scale = Path(results_dir), scale
+    every = runs.load(results_dir)
+    self.all = every[every.scale == scale] if len(every) else every
+    self._noise: dict = {}
+
+  @functools.lru_cache(maxsize=None)
+  def runs(self, experiment: str) -> pd.DataFrame:
+    frame = self.all[self.all.experiment == experiment] if len(self.all) else self.all
+    return frame.reset_index(drop=True)
+
+  def side(self, experiment: str, label: str, metric: str = ACCURACY, **where) -> v.Side:
+    """The runs of `experiment` whose config columns equal `where`, at their best setting."""
+    frame = self.runs(experiment)
+    for column, value in where.items():
+      column = "config." + column.replace("__", ".")
+      frame = frame[frame[column] == value] if column in frame else frame.iloc[0:0]
+    return v.Side(label, select.choose(frame, TUNED, metric))
+
+  def noise(self, side: v.Side, metric: str) -> Optional[stats.Noise]:
+    if side.setting is None:
+      return None
+    task = stats.task_key(side.setting.runs.iloc[:1]).iloc[0]
+    if (task, metric) not in self._noise:
+      self._noise[task, metric] = stats.task_noise(self.all, task, metric)
+    return self._noise[task, metric]
+
+  def compare(self, kind, a: v.Side, b: v.Side, metric=ACCURACY, margin=None) -> v.Verdict:
+    noise = self.noise(a, metric) or self.noise(b, metric)
+    if margin is None:  # no number in the paper: the spread between seeds of the task
+      margin = noise.std if noise else 0.0
+    verdict = v.compare(kind, a, b, noise, margin=margin, accuracy=metric.endswith("accuracy"))
+    if kind != "better" and verdict.status not in (vocab.NOT_RUN, vocab.NOT_TESTABLE):
+      verdict.evidence += f" (margin {margin:.4f})"
+    return verdict
+
+  def steps(self, side: v.Side) -> Optional[int]:
+    runs_ = side.choice.settings[0].runs if side.choice.settings else None
+    if runs_ is None or not len(runs_):
+      return None
+    steps = pd.to_numeric(runs_.steps, errors="coerce").dropna()
+    return int(steps.min()) if len(steps) else None
+
+
+@dataclasses.dataclass
+class Claim:
+  id: str
+  wording: str
+  source: str
+  configs: tuple
+  rule: str
+  judge: Callable[[Context], v.Verdict]
+
+
+def _too_few_steps(ctx: Context, side: v.Side, what: str) -> Optional[v.Verdict]:
+  steps = ctx.steps(side)
+  if steps is not None and steps < MIN_STEPS:
+    return v.not_testable(f"{what} trains {steps} steps (< {MIN_STEPS})")
+  return None
+
+
+def _ladder(ctx: Context, experiment: str, metric: str, prefix: str = "") -> list:
+  """[(batch label, Side)] of a batch ladder, smallest batch first."""
+  frame = ctx.runs(experiment)
+  if not len(frame) or "config.variant" not in frame:
+    return []
+  out = []
+  for variant, group in frame.groupby("config.variant"):
+    if not str(variant).startswith(prefix) or "-" in str(variant):
+      continue
+    batch = pd.to_numeric(group["config.batch_size"], errors="coerce").max()
+    label = str(variant)[len(prefix):]
+    out.append((batch, label, v.Side(f"{label}", select.choose(group, TUNED, metric))))
+  return [(label, side) for _, label, side in sorted(out, key=lambda t: t[0])]
+
+
+def _paper_ladder_margin(table: int, metric: str) -> float:
+  """The paper's own largest drop below its smallest batch on a ladder, relative to it."""
+  t = reported.load(table)
+  t = t[(t.metric == metric) & t.value.notna()].sort_values("batch_size")
+  first = float(t.value.iloc[0])
+  return max(0.0, (first - float(t.value.min())) / first)
+
+
+def _ladder_claim(ctx: Context, experiment: str, table: int, paper_metric: str,
+                  metric: str) -> v.Verdict:
+  ladder = _ladder(ctx, experiment, metric)
+  expected = reported.load(table).batch_size.nunique()
+  if len(ladder) < expected:
+    return v.not_run(f"{len(ladder)} of {expected} batch sizes of {experiment} exist")
+  (small_label, small), (top_label, top) = ladder[0], ladder[-1]
+  blocked = _too_few_steps(ctx, top, f"the largest batch ({top_label})")
+  if blocked:
+    return blocked
+  relative = _paper_ladder_margin(table, paper_metric)
+  margin = relative * small.setting.mean if small.setting else 0.0
+  parts = [ctx.compare("no worse", side, small, metric, margin) for _, side in ladder[1:]]
+  verdict = v.combine(parts)
+  verdict.evidence = (f"margin: the paper's largest drop on Table {table}, {relative:.2%} of "
+                      f"the smallest batch = {margin:.4f}; " + verdict.evidence)
+  return verdict
+
+
+# --- BERT (Tables 1, 2, 4, 8; Figures 6, 7) --------------------------------------------------
+
+def bert_ladder(ctx):
+  return _ladder_claim(ctx, "table4", 4, "f1", BERT_METRIC)
+
+
+def lamb_rows_at_baseline(ctx):
+  frame = ctx.runs("table1")
+  if not len(frame):
+    return v.not_run("no table1 runs")
+  base = ctx.side("table1", "baseline", BERT_METRIC, variant="baseline")
+  rows = [ctx.side("table1", name, BERT_METRIC, variant=name)
+          for name in sorted(set(frame.get("config.variant", pd.Series()).dropna()))
+          if name.startswith("lamb_")]
+  if not rows:
+    return v.not_run("no LAMB rows in table1")
+  shortest = min(rows, key=lambda s: ctx.steps(s) or math.inf)
+  blocked = _too_few_steps(ctx, shortest, shortest.label)
+  return blocked or v.combine([ctx.compare("no worse", r, base, BERT_METRIC) for r in rows])
+
+
+def mixed_batch_reaches_baseline(ctx):
+  mixed = ctx.side("table1", "LAMB 64K/32K", BERT_METRIC, variant="lamb_64K-32K")
+  base = ctx.side("table1", "baseline", BERT_METRIC, variant="baseline")
+  blocked = v.precondition(mixed) or _too_few_steps(ctx, mixed, "the 64K/32K run")
+  return blocked or ctx.compare("no worse", mixed, base, BERT_METRIC)
+
+
+def lars_behind_lamb(ctx):
+  lamb = dict(_ladder(ctx, "table2", BERT_METRIC, "lamb_"))
+  lars = dict(_ladder(ctx, "table2", BERT_METRIC, "lars_"))
+  batches = [b for b in lamb if b in lars]
+  expected = reported.load(2).batch_size.nunique()
+  if len(batches) < expected:
+    return v.not_run(f"{len(batches)} of {expected} batch sizes of table2 have both optimizers")
+  blocked = _too_few_steps(ctx, lamb[batches[-1]], f"the largest batch ({batches[-1]})")
+  if blocked:
+    return blocked
+  parts = [ctx.compare("better", _named(lamb[b], f"LAMB {b}"), _named(lars[b], f"LARS {b}"),
+                       BERT_METRIC) for b in batches[:-1]]
+  return v.combine(parts)
+
+
+def lars_diverges_at_32k(ctx):
+  lars = dict(_ladder(ctx, "table2", BERT_METRIC, "lars_"))
+  if "32K" not in lars:
+    return v.not_run("LARS at 32K (table2) not run")
+  side = lars["32K"]
+  blocked = _too_few_steps(ctx, side, "LARS at 32K")
+  if blocked:
+    return blocked
+  if side.choice.status == vocab.DIVERGED:
+    return v.Verdict(vocab.HELD, "LARS 32K diverged")
+  if side.setting is None:
+    return v.not_run(f"LARS 32K: {side.choice.status}")
+  return v.Verdict(vocab.NOT_HELD, f"LARS 32K finished without diverging ({side})")
+
+
+def lars_stops_at_16k(ctx):
+  lars = dict(_ladder(ctx, "table2", BERT_METRIC, "lars_")).get("16K")
+  base = ctx.side("table1", "baseline", BERT_METRIC, variant="baseline")
+  if lars is None:
+    return v.not_run("LARS at 16K (table2) not run")
+  blocked = _too_few_steps(ctx, lars, "LARS at 16K")
+  return blocked or ctx.compare("better", base, _named(lars, "LARS 16K"), BERT_METRIC)
+
+
+def adamw_stops_at_16k(ctx):
+  adamw = v.Side("AdamW 16K (best of Table 8)",
+                 select.choose(ctx.runs("table8"), TUNED, BERT_METRIC))
+  lamb = dict(_ladder(ctx, "table4", BERT_METRIC)).get("16K")
+  if lamb is None:
+    return v.not_run("LAMB at 16K (table4) not run")
+  blocked = (v.precondition(adamw) or _too_few_steps(ctx, lamb, "LAMB at 16K"))
+  return blocked or ctx.compare("better", _named(lamb, "LAMB 16K"), adamw, BERT_METRIC)
+
+
+def loss_curves_alike(ctx):
+  experiment = "figure6" if len(ctx.runs("figure6")) else "table4"
+  ladder = _ladder(ctx, experiment, BERT_METRIC)
+  if len(ladder) < 2:
+    return v.not_run(f"fewer than two batch sizes of {experiment}")
+  blocked = _too_few_steps(ctx, ladder[-1][1], f"the largest batch ({ladder[-1][0]})")
+  if blocked:
+    return blocked
+  ends = {label: _end_loss(side) for label, side in ladder}
+  if any(e is None for e in ends.values()):
+    return v.not_run("a ladder run has no training losses")
+  (first, (end0, spread0)) = next(iter(ends.items()))
+  worst = max(ends, key=lambda k: ends[k][0])
+  gap = ends[worst][0] - end0
+  evidence = (f"final training loss (mean of the last 5%): " +
+              ", ".join(f"{k} {e:.3f}" for k, (e, _) in ends.items()) +
+              f"; largest excess over {first}: {gap:.3f} against its own step-to-step spread "
+              f"{spread0:.3f}")
+  return v.Verdict(vocab.HELD if gap <= spread0 else vocab.NOT_HELD, evidence)
+
+
+def mixed_batch_smooth(ctx):
+  frame = ctx.runs("figure7")
+  if not len(frame):
+    return v.not_run("no figure7 run")
+  side = v.Side("64K/32K", select.choose(frame, TUNED, BERT_METRIC))
+  blocked = _too_few_steps(ctx, side, "the 64K/32K run")
+  if blocked:
+    return blocked
+  if side.choice.status == vocab.DIVERGED:
+    return v.Verdict(vocab.NOT_HELD, "the 64K/32K run diverged")
+  losses = _phase_losses(frame.path.iloc[0])
+  if losses is None:
+    return v.not_run("the figure7 run has no phase-tagged training losses")
+  start2, end = losses
+  return v.Verdict(vocab.HELD if end < start2 else vocab.NOT_HELD,
+                   f"training loss over the first 5% of phase 2 {start2:.3f}, over the last "
+                   f"5% {end:.3f}")
+
+
+# --- ImageNet stand-in (Tables 3, 5; Figures 1-3, 9-14) ----------------------------------------
+
+def imagenet_ladder(ctx):
+  return _ladder_claim(ctx, "table5", 5, "top1_accuracy", ACCURACY)
+
+
+def goyal_lifts_adaptive(ctx):
+  parts = [ctx.compare("better", ctx.side("table3", f"{n}+", variant=f"{n}+"),
+                       ctx.side("table3", n, variant=n))
+           for n in ("adagrad", "adam", "adamw")]
+  return v.combine(parts)
+
+
+def lamb_beats_table3(ctx):
+  lamb = ctx.side("table3", "lamb", variant="lamb")
+  others = ("adagrad", "adagrad+", "adam", "adam+", "adamw", "adamw+", "momentum")
+  return v.combine([ctx.compare("better", lamb, ctx.side("table3", o, variant=o))
+                    for o in others])
+
+
+def lamb_beats_momentum_beyond_8k(ctx):
+  verdict = ctx.compare("better", ctx.side("table3", "lamb 16K", variant="lamb"),
+                        ctx.side("table3", "momentum 16K", variant="momentum"))
+  verdict.evidence += "; one batch (16K, Table 3): a momentum ladder has no config yet"
+  return verdict
+
+
+def nesterov_matches_lamb(ctx):
+  lamb = ctx.side("figure1", "LAMB", optimizer__name="lamb")
+  return v.combine([ctx.compare("same", ctx.side("figure1", label, optimizer__name=name), lamb)
+                    for name, label in (("nlamb", "N-LAMB"), ("nnlamb", "NN-LAMB"))])
+
+
+def nesterov_beats_momentum(ctx):
+  momentum = ctx.side("figure1", "momentum", optimizer__name="momentum")
+  return v.combine([ctx.compare("better", ctx.side("figure1", label, optimizer__name=name),
+                                momentum)
+                    for name, label in (("nlamb", "N-LAMB"), ("nnlamb", "NN-LAMB"))])
+
+
+def correction_like_warmup(ctx):
+  return ctx.compare("same", ctx.side("figure2", "correction, no warmup",
+                                      variant="correction_nowarmup"),
+                     ctx.side("figure2", "warmup, no correction", variant="nocorrection_warmup"))
+
+
+def correction_removable(ctx):
+  return ctx.compare("no worse", ctx.side("figure2", "warmup, no correction",
+                                          variant="nocorrection_warmup"),
+                     ctx.side("figure2", "warmup + correction", variant="correction_warmup"))
+
+
+NORM_MARGIN = 0.001  # Appendix F: "less than 0.1 percent"
+
+
+def norm_no_effect(ctx):
+  l2 = ctx.side("figure3", "L2", optimizer__kwargs__norm="l2")
+  return v.combine([ctx.compare("same", ctx.side("figure3", label, optimizer__kwargs__norm=n),
+                                l2, margin=NORM_MARGIN)
+                    for n, label in (("l1", "L1"), ("linf", "L∞"))])
+
+
+def trust_ratios_spread(ctx):
+  frame = ctx.runs("figures9_14")
+  paths = [Path(p) for p, s in zip(frame.get("path", []), frame.get("status", []))
+           if s == vocab.COMPLETED and Path(p, "trust_ratios.csv").exists()]
+  if not paths:
+    return v.not_run("no completed figures9_14 run with trust ratios")
+  ratios = runs.trust_ratios(paths[0])
+  spread = (ratios.groupby(["step", "path", "slice"]).ratio.first().reset_index()
+            .pipe(lambda r: r[r.ratio != 1.0]).groupby("step").ratio
+            .agg(lambda r: r.max() / r.min() if r.min() > 0 else math.inf))
+  if not len(spread):
+    return v.not_run("every recorded trust ratio is 1 (no adapted layer)")
+  median = float(spread.median())
+  return v.Verdict(vocab.HELD if median >= SPREAD_RATIO else vocab.NOT_HELD,
+                   f"largest / smallest trust ratio across adapted layers: median {median:.1f}x "
+                   f"over {len(spread)} recorded steps (range {spread.min():.1f}x-"
+                   f"{spread.max():.1f}x)")
+
+
+# --- CIFAR-10 and MNIST (Tables 6, 7; Figure 5) ----------------------------------------------
+
+def lamb_best_on(experiment: str):
+  def judge(ctx):
+    frame = ctx.runs(experiment)
+    if not len(frame):
+      return v.not_run(f"no {experiment} runs")
+    names = sorted(set(frame["config.optimizer.name"]) - {"lamb"})
+    lamb = ctx.side(experiment, "LAMB", optimizer__name="lamb")
+    return v.combine([ctx.compare("better", lamb, ctx.side(experiment,
+                                                           vocab.optimizer_label(n),
+                                                           optimizer__name=n))
+                      for n in names])
+  return judge
+
+
+def loss_misranks(ctx):
+  frame = ctx.runs("table6")
+  done = frame[frame.status == vocab.COMPLETED] if len(frame) else frame
+  if len(done) < 2 or "final.loss" not in done:
+    return v.not_run("fewer than two completed table6 runs")
+  loss = pd.to_numeric(done["final.loss"], errors="coerce")
+  acc = pd.to_numeric(done[ACCURACY], errors="coerce")
+  low, best = done.loc[loss.idxmin()], done.loc[acc.idxmax()]
+  a, b, n = float(best[ACCURACY]), float(low[ACCURACY]), int(low.eval_examples or 0)
+  if not n:
+    return v.not_testable("the test-set size is not recorded")
+  half = 1.96 * math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
+  gap = a - b
+  evidence = (f"lowest validation loss {loss.min():.4f} ({low.run}, accuracy {b:.4f}); most "
+              f"accurate {best.run} {a:.4f} (loss {float(best['final.loss']):.4f}); accuracy "
+              f"gap {gap:+.4f} [{gap - half:+.4f}, {gap + half:+.4f}]")
+  return v.Verdict(vocab.HELD if gap - half > 0 else vocab.NOT_HELD, evidence,
+                   f"test-set sampling error of {n} examples, binomial")
+
+
+# --- not measurable here -----------------------------------------------------------------------
+
+def no_config(what: str):
+  return lambda ctx: v.not_run(f"no config runs it yet ({what})")
+
+
+def systems_claim(ctx):
+  return v.not_testable("a wall-clock claim on TPUv3 pods; `run.py --config=table1:paper "
+                        "--estimate` and Figure 8 give the cost model's prediction, which is a "
+                        "model, not a measurement")
+
+
+def top5_dawnbench(ctx):
+  frame = ctx.runs("table5")
+  if not len(frame):
+    return v.not_run("no table5 runs")
+  classes = pd.to_numeric(frame.get("config.model.num_classes", pd.Series(dtype=float)),
+                          errors="coerce").dropna()
+  if len(classes) and classes.max() <= 10:
+    return v.not_testable("top-5 of a 10-class stand-in is near 1 by construction")
+  ladder = _ladder(ctx, "table5", "final.top5_accuracy")
+  low = min((s.setting.mean for _, s in ladder if s.setting), default=math.nan)
+  return v.Verdict(vocab.HELD if low >= 0.93 else vocab.NOT_HELD, f"lowest top-5 {low:.4f}")
+
+
+def _named(side: v.Side, label: str) -> v.Side:
+  return v.Side(label, side.choice)
+
+
+def _end_loss(side: v.Side):
+  if side.setting is None:
+    return None
+  m = runs.metrics(side.setting.runs.path.iloc[0])
+  if "loss" not in m or "split" not in m:
+    return None
+  train = m[(m.split == "train") & m.loss.notna()].loss
+  tail = train.iloc[-max(1, len(train) // 20):]
+  return (float(tail.mean()), float(tail.std()) if len(tail) > 1 else 0.0) if len(tail) else None
+
+
+def _phase_losses(path):
+  m = runs.metrics(path)
+  if "phase" not in m or "loss" not in m:
+    return None
+  train = m[(m.split == "train") & m.loss.notna()]
+  phase2 = train[train.phase != train.phase.iloc[0]].loss
+  if len(phase2) < 2:
+    return None
+  k = max(1, len(phase2) // 20)
+  return float(phase2.iloc[:k].mean()), float(train.loss.iloc[-k:].mean())
+
+
+BETTER = "better: the 95% interval of the difference lies above 0"
+NO_WORSE = "no worse: the interval lies above −margin"
+SAME = "same: the interval lies inside ±margin"
+LADDER = (f"{NO_WORSE}, each batch against the smallest, margin = the paper's own largest drop "
+          f"on the table; the largest batch must train ≥ {MIN_STEPS} steps")
+
+CLAIMS: Sequence[Claim] = (
+    Claim("1", "LAMB keeps its score from batch 512 to 32K at fixed epochs, untuned (BERT)",
+          "Abstract; Tables 1, 4", ("table4",), LADDER, bert_ladder),
+    Claim("2", "every LAMB row of Table 1 is at or above the baseline", "Table 1; Section 4.1",
+          ("table1",), f"{NO_WORSE} (one seed spread), each row against the baseline; "
+          f"the largest batch must train ≥ {MIN_STEPS} steps", lamb_rows_at_baseline),
+    Claim("3", "the 64K/32K mixed batch reaches the baseline (8599 steps, 76 minutes)",
+          "Abstract; Table 1; Section 4.1", ("table1",),
+          f"{NO_WORSE} (one seed spread) against the baseline; ≥ {MIN_STEPS} steps; the time "
+          "half is a systems claim (claim 23)", mixed_batch_reaches_baseline),
+    Claim("4", "re-warm-up is needed when the batch shrinks at the phase switch", "Section 4.1",
+          (), "the mixed batch with re-warm-up better than without",
+          no_config("a mixed-batch run without re-warm-up")),
+    Claim("5a", "LAMB beats LARS at every batch size (BERT)", "Table 2; Section 4.1",
+          ("table2",), f"{BETTER}, at every batch below 32K; ≥ {MIN_STEPS} steps at 32K",
+          lars_behind_lamb),
+    Claim("5b", "LARS diverges at 32K (BERT)", "Table 2", ("table2",),
+          f"LARS at 32K diverged (non-finite, or loss ending above its start); ≥ {MIN_STEPS} "
+          "steps", lars_diverges_at_32k),
+    Claim("5c", "LARS stops scaling at 16K: below the baseline", "Table 2 caption",
+          ("table1", "table2"), f"{BETTER}: baseline above LARS at 16K; ≥ {MIN_STEPS} steps",
+          lars_stops_at_16k),
+    Claim("6", "AdamW stops scaling at 16K (88.1 vs 90.4)", "Section 4.1; Table 8",
+          ("table8", "table4"), f"{BETTER}: LAMB at 16K above AdamW's best Table 8 setting; "
+          f"≥ {MIN_STEPS} steps", adamw_stops_at_16k),
+    Claim("7", "AdamW fails on the 64K/32K mixed batch even after tuning", "Section 4.1", (),
+          "AdamW with the mixed-batch schedule diverges or stays far below LAMB",
+          no_config("AdamW with the 64K/32K schedule")),
+    Claim("8", "Goyal's recipe (+) lifts Adagrad, Adam and AdamW at 16K", "Section 4.2; Table 3",
+          ("table3",), f"{BETTER}: each X+ above X", goyal_lifts_adaptive),
+    Claim("9", "LAMB beats the tuned adaptive optimizers and momentum at 16K (ResNet-50)",
+          "Table 3", ("table3",), f"{BETTER}: LAMB above each of the seven", lamb_beats_table3),
+    Claim("10", "beyond 8K, LAMB beats momentum on ImageNet", "Section 4.2", ("table3",),
+          f"{BETTER}: LAMB above momentum", lamb_beats_momentum_beyond_8k),
+    Claim("11", "LAMB is slightly better than LARS on ImageNet (2K: 77.11 vs 76.6; 32K: 76.4 "
+          "vs 76.3)", "Section 4.2", (), "LAMB above LARS at 2K and 32K",
+          no_config("LARS on the ImageNet ladder at 2K and 32K")),
+    Claim("12", "LAMB keeps ~76.3% top-1 at every batch of the ImageNet ladder, untuned",
+          "Table 5", ("table5",), LADDER, imagenet_ladder),
+    Claim("12b", "LAMB reaches DAWNBench's 93% top-5 at every batch", "Table 5 caption",
+          ("table5",), "every rung's top-5 ≥ 0.93", top5_dawnbench),
+    Claim("13a", "N-LAMB and NN-LAMB reach an accuracy comparable to LAMB", "Appendix D; Figure 1",
+          ("figure1",), f"{SAME} (one seed spread)", nesterov_matches_lamb),
+    Claim("13b", "N-LAMB and NN-LAMB are much better than momentum", "Appendix D; Figure 1",
+          ("figure1",), f"{BETTER}", nesterov_beats_momentum),
+    Claim("14", "the adam-correction has the same effect as learning-rate warmup",
+          "Appendix E; Figure 2", ("figure2",),
+          f"{SAME} (one seed spread): correction without warmup against warmup without "
+          "correction", correction_like_warmup),
+    Claim("15", "removing the adam-correction costs no accuracy", "Appendix E; Figure 2",
+          ("figure2",), f"{NO_WORSE} (one seed spread): warmup without correction against "
+          "warmup with it", correction_removable),
+    Claim("16", "the trust-ratio norm (L1, L2, L∞) changes accuracy by less than 0.1%",
+          "Appendix F; Figure 3", ("figure3",), f"{SAME}, margin {NORM_MARGIN} (the paper's "
+          "0.1%): L1 and L∞ against L2", norm_no_effect),
+    Claim("17", "LAMB is best on CIFAR-10 (DavidNet)", "Appendix G; Table 6; Figure 4",
+          ("table6",), f"{BETTER}: LAMB's best setting above each optimizer's",
+          lamb_best_on("table6")),
+    Claim("18", "LAMB is best on MNIST (LeNet)", "Appendix G; Table 7", ("table7",),
+          f"{BETTER}: LAMB's best setting above each optimizer's", lamb_best_on("table7")),
+    Claim("19", "a lower validation loss does not mean a higher accuracy", "Appendix H; Figure 5",
+          ("table6",), "the run with the lowest validation loss is less accurate than the most "
+          "accurate run by more than the test set's sampling error", loss_misranks),
+    Claim("20", "LAMB's loss curves are almost the same across batch sizes",
+          "Appendix H.0.1; Figure 6", ("figure6", "table4"),
+          "no batch ends (last 5% of steps) above the smallest batch by more than that run's "
+          f"step-to-step spread; ≥ {MIN_STEPS} steps at the largest batch", loss_curves_alike),
+    Claim("21", "LAMB converges smoothly on the 64K/32K mixed batch", "Appendix H.0.1; Figure 7",
+          ("figure7",), "not diverged, and phase 2 ends below where it started (re-warm-up "
+          f"did not destabilise it); ≥ {MIN_STEPS} steps", mixed_batch_smooth),
+    Claim("22", "trust ratios differ strongly across layers", "Appendix H.0.2; Figures 9-14",
+          ("figures9_14",), f"largest / smallest ratio across adapted layers ≥ "
+          f"{SPREAD_RATIO:g}x (an order of magnitude) at the median recorded step",
+          trust_ratios_spread),
+    Claim("23", "scaling efficiency 76.8% to 1024 chips (fixed batch per chip), 101.8% mixed",
+          "Section 4.1; Figure 8", (), "a measured speedup on TPU pods", systems_claim),
+)
+
+
+@dataclasses.dataclass
+class Disclosure:
+  choice: str
+  claims: tuple
+
+
+DISCLOSURES = (
+    Disclosure("BERT cpu scale multiplies every printed learning rate by 8 "
+               "(`learning_rate_multiplier`), chosen by looking at LAMB's held-out masked-LM "
+               "accuracy on Sense and Sensibility, the split the tables report; LARS and AdamW "
+               "run the same multiplier untuned.", ("1", "2", "3", "5a", "5b", "5c", "6", "20",
+                                                    "21")),
+    Disclosure("Tuned rows pick each optimizer's best setting on the split they report (as the "
+               "paper did: 'dev set = test data'). A maximum over a grid is biased upward, the "
+               "more the larger the grid: Table 6 tries 34 rates for LAMB, Adam and Adagrad, "
+               "170 settings for AdamW and one for momentum; Figure 1 picks Nadam's best of 19 "
+               "rates.", ("8", "9", "17", "18", "19")),
+    Disclosure("cpu-scale runs divide the paper's batches by 64 but keep its printed learning "
+               "rates (LAMB's from its square-root rule, momentum's and the '+' recipes' from the "
+               "paper's batch): baselines can run far above their own scaling rule.",
+               ("8", "9", "10", "13b", "12")),
+    Disclosure(f"A loss ending more than {runs.BLOW_UP:.0%} above its start counts as "
+               "diverged; the 5% was set after seeing that runs which never learned (too small "
+               "a rate) end about 1% above their start.", ("5b", "8", "9", "10", "13b", "17")),
+)
+
+
+def judge_all(results_dir: Path, scale: str) -> list:
+  """[(Claim, Verdict)] for every claim, on the runs of `results_dir` at `scale`."""
+  ctx = Context(Path(results_dir), scale)
+  return [(claim, claim.judge(ctx)) for claim in CLAIMS]

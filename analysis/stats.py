@@ -1,0 +1,140 @@
+"""The uncertainty of a comparison between two settings: an analytic 95% interval.
+
+Two sources of noise are counted (`difference`):
+- **seeds**: training the same setting again with another seed moves its score. Over seeds that
+  both settings share (at least `MIN_PAIRED` of them) the difference is taken seed by seed
+  (paired). Otherwise each mean's variance is the task's *pooled* seed variance (`task_noise`:
+  every shown setting of the same model on the same data at this scale that ran more than one
+  seed, weighted by its degrees of freedom) divided by its number of seeds. With one seed and no
+  replicated setting of the task, there is no seed spread to go on and the comparison is not
+  testable.
+- **the evaluation set**: a finite test set samples the accuracy it measures; its binomial error
+  sqrt(p (1 - p) / n) is added for each side in quadrature. Both sides are scored on the same
+  examples, so treating them as independent overstates this part (per-example predictions are
+  not recorded): the interval errs wide.
+
+The interval is mean difference ± t(0.975, df) × standard error, df those of the seed part.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional
+
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from analysis import select
+from analysis import vocabulary as vocab
+
+LEVEL = 0.95
+METHOD = ("analytic: mean difference ± t(0.975, df) × standard error. The seed part is paired "
+          "over common seeds when there are at least 3, else each mean carries the task's pooled "
+          "seed variance (each shown setting of the same model and data that ran several seeds) "
+          "over its number of seeds; the test set's binomial error sqrt(p(1-p)/n) is added in "
+          "quadrature for each side, as if independent (both sides use the same examples, so "
+          "the interval errs wide).")
+MIN_PAIRED = 3  # with 2 common seeds a paired difference has 1 degree of freedom: pooled wins
+
+
+@dataclasses.dataclass
+class Noise:
+  """The pooled spread between seeds of one task at one scale."""
+  std: float
+  df: int
+  settings: int
+  source: str  # which experiments it was pooled from
+
+  def __str__(self) -> str:
+    return (f"seed std {self.std:.4f} pooled over {self.settings} replicated settings of "
+            f"{self.source} (df {self.df})")
+
+
+@dataclasses.dataclass
+class Interval:
+  diff: float
+  lo: float
+  hi: float
+  se: float
+  df: float
+  how: str
+
+  def __str__(self) -> str:
+    return f"{self.diff:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]"
+
+
+def task_key(frame: pd.DataFrame) -> pd.Series:
+  """What makes runs comparable for their seed noise: the model and the data at one scale."""
+  cols = [c for c in ("scale", "config.data.name", "config.model.name") if c in frame]
+  return frame[cols].map(str).agg("/".join, axis=1) if cols else pd.Series("", frame.index)
+
+
+def task_noise(all_runs: pd.DataFrame, task: str, metric: str) -> Optional[Noise]:
+  """The pooled seed spread of `metric` over the shown settings of `task` (see module).
+
+  Only each group's chosen setting counts (the best over `select.SETTINGS` of the runs that
+  differ in nothing else): the spread of a rate far from the optimum (a run at 0.19 beside one at
+  0.94) says nothing about the settings that are compared.
+  """
+  if not len(all_runs):
+    return None
+  runs = all_runs[task_key(all_runs) == task]
+  if not len(runs) or metric not in runs:
+    return None
+  fixed = sorted(c for c in runs if c.startswith("config.") and c != "config.seed"
+                 and c not in select.SETTINGS)
+  keys = runs[["experiment"] + fixed].map(str).agg("|".join, axis=1)
+  ss, df, settings, sources = 0.0, 0, 0, set()
+  for _, group in runs.groupby(keys):
+    best = select.choose(group, select.SETTINGS, metric).best
+    if best is not None and best.seeds >= 2:
+      ss += best.std ** 2 * (best.seeds - 1)
+      df += best.seeds - 1
+      settings += 1
+      sources.add(str(group.experiment.iloc[0]))
+  if not df:
+    return None
+  return Noise(math.sqrt(ss / df), df, settings, ", ".join(sorted(sources)))
+
+
+def eval_variance(s: select.Setting, accuracy: bool) -> float:
+  n = s.eval_examples
+  if not accuracy or not n or not s.values or not 0 <= s.mean <= 1:
+    return 0.0
+  return s.mean * (1 - s.mean) / n
+
+
+def difference(a: select.Setting, b: select.Setting, noise: Optional[Noise], *,
+               accuracy: bool = True) -> Optional[Interval]:
+  """a − b with its interval; None when neither pairing nor a pooled spread is available."""
+  if not a.values or not b.values:
+    return None
+  common = sorted(set(a.values) & set(b.values), key=str)
+  if len(common) >= MIN_PAIRED:
+    d = [a.values[k] - b.values[k] for k in common]
+    mean = sum(d) / len(d)
+    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)
+    df, how = len(d) - 1, f"paired over {len(d)} seeds"
+  elif noise is not None:
+    var = noise.std ** 2 * (1 / a.seeds + 1 / b.seeds)
+    df, how = noise.df, f"{a.seeds} vs {b.seeds} seed(s); {noise}"
+  elif a.seeds >= 2 and b.seeds >= 2:
+    var = a.std ** 2 / a.seeds + b.std ** 2 / b.seeds
+    df = _welch_df(a, b)
+    how = f"{a.seeds} vs {b.seeds} seeds, Welch"
+  else:
+    return None
+  eval_var = eval_variance(a, accuracy) + eval_variance(b, accuracy)
+  if eval_var:
+    how += (f"; + test-set sampling error ({a.eval_examples:d} / {b.eval_examples:d} examples, "
+            "binomial, counted as independent)")
+  se = math.sqrt(var + eval_var)
+  diff = a.mean - b.mean
+  half = scipy_stats.t.ppf(0.5 + LEVEL / 2, max(df, 1)) * se
+  return Interval(diff, diff - half, diff + half, se, df, how)
+
+
+def _welch_df(a: select.Setting, b: select.Setting) -> float:
+  va, vb = a.std ** 2 / a.seeds, b.std ** 2 / b.seeds
+  denominator = va ** 2 / (a.seeds - 1) + vb ** 2 / (b.seeds - 1)
+  return (va + vb) ** 2 / denominator if denominator else a.seeds + b.seeds - 2

@@ -1,0 +1,122 @@
+"""The rules that turn a comparison with its interval into a verdict on a claim of the paper.
+
+Three kinds of claim, each judged on the 95% interval of a difference a − b (`analysis.stats`):
+- **better** ("LAMB beats AdamW"): held when the interval lies above 0, not held when it lies
+  below 0, inconclusive when it contains 0.
+- **no worse** ("keeps its score", "costs no accuracy"), with a margin m: held when the interval
+  lies above −m, not held when it lies below −m, inconclusive otherwise.
+- **same** ("comparable", "less than 0.1%"), with a margin m: held when the interval lies inside
+  (−m, m), not held when it lies wholly outside it, inconclusive otherwise (the data cannot tell
+  a difference of m from none: "no detectable difference" is inconclusive, not held).
+
+Before a rule runs, each side must exist (else **not run**), have finished every run it needs
+(else not run, naming the runs), not have diverged or sit at the chance level (else **not
+testable at this scale**: the shrunk setting decides, not the optimizer), and there must be a
+seed spread to measure noise with (else not testable). A claim made of several comparisons takes
+the first of: not held, not run, not testable, inconclusive, held.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Sequence
+
+from analysis import select, stats
+from analysis import vocabulary as vocab
+
+PRECEDENCE = (vocab.NOT_HELD, vocab.NOT_RUN, vocab.NOT_TESTABLE, vocab.INCONCLUSIVE, vocab.HELD)
+Z_CHANCE = 1.96  # a score within this many binomial errors of chance is at chance
+
+
+@dataclasses.dataclass
+class Verdict:
+  status: str
+  evidence: str
+  interval: str = ""  # how the interval was made, when one decided
+
+
+@dataclasses.dataclass
+class Side:
+  """One side of a comparison: a label and the chosen setting of its runs."""
+  label: str
+  choice: select.Choice
+
+  @property
+  def setting(self) -> Optional[select.Setting]:
+    return self.choice.best
+
+  def __str__(self) -> str:
+    s = self.setting
+    seeds = f"{s.seeds} seeds" if s.seeds > 1 else "1 seed"
+    return f"{self.label} {s.mean:.4f} ({seeds})"
+
+
+def not_run(why: str) -> Verdict:
+  return Verdict(vocab.NOT_RUN, why)
+
+
+def not_testable(why: str) -> Verdict:
+  return Verdict(vocab.NOT_TESTABLE, why)
+
+
+def at_chance(s: select.Setting) -> Optional[float]:
+  """The chance accuracy when `s` cannot be told from it (binomial error of its test set)."""
+  chance = s.runs.chance_accuracy.dropna() if "chance_accuracy" in s.runs else []
+  if not len(chance) or not s.values:
+    return None
+  c, n = float(chance.iloc[0]), s.eval_examples or 0
+  error = Z_CHANCE * math.sqrt(c * (1 - c) / n) if n else 0.0
+  return c if s.mean <= c + error else None
+
+
+def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[Verdict]:
+  """Why `side` cannot enter a comparison (None when it can)."""
+  c = side.choice
+  if c.status == vocab.NOT_RUN:
+    return not_run(f"{side.label}: not run")
+  if c.partial:
+    return not_run(f"{side.label}: waiting for " + ", ".join(c.partial))
+  if c.status == vocab.DIVERGED and not divergence_expected:
+    reasons = {r for s in c.settings for r in s.runs.diverged_because if r}
+    return not_testable(f"{side.label} diverged ({'; '.join(sorted(reasons)[:2])})")
+  if c.best is None:
+    return not_run(f"{side.label}: {c.status}")
+  chance = at_chance(c.best)
+  if chance is not None:
+    return not_testable(f"{side.label} at the chance level ({c.best.mean:.4f}; chance "
+                        f"{chance:.4f}): the shrunk setting, not the optimizer, decides")
+  return None
+
+
+def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
+            margin: float = 0.0, accuracy: bool = True) -> Verdict:
+  """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
+  for side in (a, b):
+    blocked = precondition(side)
+    if blocked:
+      return blocked
+  iv = stats.difference(a.setting, b.setting, noise, accuracy=accuracy)
+  numbers = f"{a} − {b.label} {b.setting.mean:.4f}"
+  if iv is None:
+    return not_testable(f"{numbers}: one seed each and no replicated setting of this task to "
+                        "measure the seed spread with")
+  evidence = f"{numbers} = {iv}"
+  if kind == "better":
+    status = (vocab.HELD if iv.lo > 0 else vocab.NOT_HELD if iv.hi < 0 else vocab.INCONCLUSIVE)
+  elif kind == "no worse":
+    status = (vocab.HELD if iv.lo > -margin else vocab.NOT_HELD if iv.hi < -margin
+              else vocab.INCONCLUSIVE)
+  elif kind == "same":
+    status = (vocab.HELD if -margin < iv.lo and iv.hi < margin
+              else vocab.NOT_HELD if iv.lo > margin or iv.hi < -margin else vocab.INCONCLUSIVE)
+  else:
+    raise ValueError(f"unknown comparison {kind!r}")
+  return Verdict(status, evidence, iv.how)
+
+
+def combine(parts: Sequence[Verdict]) -> Verdict:
+  """A claim made of several comparisons: the first status of PRECEDENCE any part has."""
+  status = next(s for s in PRECEDENCE if any(p.status == s for p in parts))
+  intervals = list(dict.fromkeys(p.interval for p in parts if p.interval))
+  evidence = dict.fromkeys(p.evidence for p in parts)  # two parts blocked by one run say it once
+  return Verdict(status, "; ".join(evidence), " | ".join(intervals))

@@ -1,0 +1,35 @@
+"""The words every analysis module shares: run statuses, verdicts, optimizer and batch labels.
+
+Run statuses are the runner's own (`lamb.train.results`) plus the three only analysis can see: a
+run folder without a summary (`incomplete`), one whose files cannot be read (`unreadable`), and a
+run that does not exist (`not run`). `diverged` covers what the paper calls diverged: a
+non-finite value (the runner stops there) or a training loss that ends above where it started or
+above the chance level (`analysis.runs` decides it; the runner's own word stays in
+`runner_status`).
+"""
+from __future__ import annotations
+
+from lamb.train.results import COMPLETED, DIVERGED, FAILED  # no jax: file formats only
+
+INCOMPLETE, UNREADABLE, NOT_RUN = "incomplete", "unreadable", "not run"
+STATUSES = (COMPLETED, DIVERGED, FAILED, INCOMPLETE, UNREADABLE)
+
+# Verdicts on a claim of the paper (analysis.claims).
+HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
+NOT_TESTABLE = "not testable at this scale"
+VERDICTS = (HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE, NOT_RUN)
+
+OPTIMIZER_LABELS = {"momentum": "Momentum", "adagrad": "Adagrad", "adam": "Adam",
+                    "adamw": "AdamW", "lamb": "LAMB", "lars": "LARS", "nlamb": "N-LAMB",
+                    "nnlamb": "NN-LAMB", "nadam": "Nadam", "adagrad+": "Adagrad+",
+                    "adam+": "Adam+", "adamw+": "AdamW+"}
+
+
+def optimizer_label(name) -> str:
+  return OPTIMIZER_LABELS.get(str(name), str(name))
+
+
+def batch_label(batch) -> str:
+  """The paper's way of printing a batch size: 512, 1K, ..., 32K (K = 1024)."""
+  batch = int(batch)
+  return f"{batch // 1024}K" if batch >= 1024 and batch % 1024 == 0 else str(batch)

@@ -1,0 +1,280 @@
+"""The analysis core and the verdict logic, on small synthetic results folders (no jax, no training).
+
+Each test writes the files a run leaves (config.json, summary.json, metrics.jsonl) into a temp
+folder and checks what the loader, the selector, the interval and the claims make of them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from analysis import claims, report, runs, select, stats
+from analysis import vocabulary as vocab
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = {"data": {"name": "fashion_mnist"}, "model": {"name": "resnet", "num_classes": 10}}
+
+
+def _run(root, experiment, name, config, status="completed", accuracy=None, steps=64,
+         losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy"):
+  d = Path(root) / experiment / "cpu" / name
+  d.mkdir(parents=True, exist_ok=True)
+  (d / "config.json").write_text(json.dumps({**IMAGE, **config, "name": experiment,
+                                             "scale": "cpu"}))
+  summary = {"status": status, "steps": steps, "total_steps": steps}
+  if accuracy is not None:
+    summary["final"] = {metric: accuracy, "examples": examples, "loss": 1 - accuracy}
+  (d / "summary.json").write_text(json.dumps(summary))
+  (d / "metrics.jsonl").write_text("".join(
+      json.dumps({"split": "train", "step": s + 1, "loss": l}) + "\n"
+      for s, l in enumerate(losses)))
+  return d
+
+
+def _table3(root, scores: dict):
+  """Table 3 runs: {variant: [accuracy per seed]}."""
+  for variant, values in scores.items():
+    for seed, acc in enumerate(values):
+      _run(root, "table3", f"{variant}_seed{seed}",
+           {"variant": variant, "seed": seed, "optimizer": {"name": variant.rstrip("+")}},
+           accuracy=acc)
+
+
+def _verdict(root, claim_id):
+  claim = next(c for c in claims.CLAIMS if c.id == claim_id)
+  return claim.judge(claims.Context(Path(root), "cpu"))
+
+
+# --- the loader: divergence as the paper means it --------------------------------------------
+
+def test_a_finite_blow_up_is_diverged_and_a_stalled_run_is_not(tmp_path):
+  _run(tmp_path, "table3", "blown", {"variant": "adam"}, accuracy=0.1, losses=(2.3, 5.0, 8.0))
+  _run(tmp_path, "table3", "stalled", {"variant": "adam"}, accuracy=0.1,
+       losses=(2.31, 2.33, 2.32))  # 1% above its start, at chance: not diverged
+  _run(tmp_path, "table3", "nan", {"variant": "adam"}, status="diverged", losses=(2.3,))
+  _run(tmp_path, "table3", "learned", {"variant": "adam"}, accuracy=0.8)
+  frame = runs.load(tmp_path).set_index("run")
+  assert frame.loc["blown", "status"] == vocab.DIVERGED
+  assert frame.loc["blown", "runner_status"] == vocab.COMPLETED
+  assert "above its start" in frame.loc["blown", "diverged_because"]
+  assert frame.loc["stalled", "status"] == vocab.COMPLETED
+  assert frame.loc["nan", "status"] == vocab.DIVERGED
+  assert "non-finite" in frame.loc["nan", "diverged_because"]
+  assert frame.loc["learned", "status"] == vocab.COMPLETED
+
+
+def test_a_loss_above_chance_is_diverged(tmp_path):
+  # Started above chance (a loud initialisation) and never came down to it: ended below its
+  # start, but more than 5% above ln(10) = 2.30.
+  _run(tmp_path, "table3", "r", {"variant": "adam"}, accuracy=0.1, losses=(2.5, 2.45, 2.45))
+  row = runs.load(tmp_path).iloc[0]
+  assert row.status == vocab.DIVERGED and "chance" in row.diverged_because
+
+
+def test_an_unreadable_run_is_a_row_and_is_named(tmp_path):
+  d = _run(tmp_path, "table3", "lamb_seed1", {"variant": "lamb", "seed": 1}, accuracy=0.7)
+  (d / "summary.json").write_text("{ torn")
+  row = runs.load(tmp_path).iloc[0]
+  assert row.status == vocab.UNREADABLE and "summary.json" in row.error
+
+
+# --- the selector -----------------------------------------------------------------------------
+
+def _grid(root, name, rates: dict):
+  """Table 7-like runs: {learning rate: [accuracy per seed]} for optimizer `name`."""
+  for lr, values in rates.items():
+    for seed, acc in enumerate(values):
+      _run(root, "table7", f"{name}_lr{lr}_seed{seed}",
+           {"seed": seed, "optimizer": {"name": name, "learning_rate": lr}}, accuracy=acc)
+
+
+def test_best_setting_is_the_best_mean_over_complete_seeds(tmp_path):
+  _grid(tmp_path, "lamb", {0.01: [0.96, 0.97], 0.1: [0.99, 0.20], 0.001: [0.90, 0.91]})
+  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  assert choice.best.key[0] == 0.01 and choice.best.mean == pytest.approx(0.965)
+  assert choice.best.seeds == 2 and not choice.partial
+
+
+def test_an_unreadable_seed_never_silently_changes_the_choice(tmp_path):
+  _grid(tmp_path, "lamb", {0.01: [0.96, 0.97], 0.1: [0.57, 0.58]})
+  d = tmp_path / "table7" / "cpu" / "lamb_lr0.01_seed1"
+  (d / "summary.json").write_text("not json")
+  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  assert choice.partial == ["lamb_lr0.01_seed1 unreadable"] and choice.best is None
+  assert choice.text == "lamb_lr0.01_seed1 unreadable"
+  # A claim does not decide on a partial choice: it waits for the named run.
+  _grid(tmp_path, "adam", {0.01: [0.5, 0.5]})
+  verdict = _verdict(tmp_path, "18")
+  assert verdict.status == vocab.NOT_RUN and "lamb_lr0.01_seed1 unreadable" in verdict.evidence
+
+
+def test_a_diverged_setting_ranks_last_and_all_diverged_is_said(tmp_path):
+  _run(tmp_path, "table7", "a", {"optimizer": {"name": "lamb", "learning_rate": 1.0}},
+       status="diverged")
+  _run(tmp_path, "table7", "b", {"optimizer": {"name": "lamb", "learning_rate": 0.1}},
+       accuracy=0.3)
+  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  assert choice.best.key[0] == 0.1 and choice.settings[-1].status == vocab.DIVERGED
+  (tmp_path / "table7" / "cpu" / "b" / "summary.json").write_text(
+      json.dumps({"status": "diverged"}))
+  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  assert choice.best is None and choice.status == vocab.DIVERGED and choice.text == "diverged"
+
+
+# --- the interval -----------------------------------------------------------------------------
+
+def test_paired_interval_matches_a_t_test_written_out(tmp_path):
+  a = [0.80, 0.82, 0.79, 0.81]
+  b = [0.70, 0.73, 0.71, 0.69]
+  _table3(tmp_path, {"lamb": a, "adam": b})
+  frame = runs.load(tmp_path)
+  pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
+  iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=True)
+  d = np.subtract(a, b)
+  seed_var = d.var(ddof=1) / len(d)
+  eval_var = np.mean(a) * (1 - np.mean(a)) / 1000 + np.mean(b) * (1 - np.mean(b)) / 1000
+  half = scipy_stats.t.ppf(0.975, len(d) - 1) * math.sqrt(seed_var + eval_var)
+  assert iv.diff == pytest.approx(d.mean())
+  assert (iv.lo, iv.hi) == pytest.approx((d.mean() - half, d.mean() + half))
+  assert "paired over 4 seeds" in iv.how
+
+
+def test_pooled_noise_comes_from_the_chosen_settings_only(tmp_path):
+  _grid(tmp_path, "lamb", {0.01: [0.96, 0.98], 0.1: [0.19, 0.94]})
+  _grid(tmp_path, "adam", {0.01: [0.95, 0.96]})
+  frame = runs.load(tmp_path)
+  noise = stats.task_noise(frame, stats.task_key(frame).iloc[0], "final.accuracy")
+  expected = math.sqrt((np.var([0.96, 0.98], ddof=1) + np.var([0.95, 0.96], ddof=1)) / 2)
+  assert noise.df == 2 and noise.std == pytest.approx(expected)
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+def test_equal_means_with_noise_are_inconclusive(tmp_path):
+  _table3(tmp_path, {"lamb": [0.70, 0.74, 0.66], "adagrad": [0.71, 0.69, 0.70]})
+  verdict = _verdict(tmp_path, "9")  # the other five optimizers are not run ...
+  assert verdict.status == vocab.NOT_RUN
+  part = claims.Context(tmp_path, "cpu")
+  v = part.compare("better", part.side("table3", "lamb", variant="lamb"),
+                   part.side("table3", "adagrad", variant="adagrad"))
+  assert v.status == vocab.INCONCLUSIVE and "[" in v.evidence
+
+
+def test_a_clear_gap_is_held_and_the_reverse_not_held(tmp_path):
+  others = ("adagrad", "adagrad+", "adam", "adam+", "adamw", "adamw+", "momentum")
+  _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], **{o: [0.50, 0.52, 0.49] for o in others}})
+  verdict = _verdict(tmp_path, "9")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "paired over 3 seeds" in verdict.interval
+  for seed in range(3):  # momentum now beats LAMB clearly
+    _run(tmp_path, "table3", f"momentum_seed{seed}",
+         {"variant": "momentum", "seed": seed, "optimizer": {"name": "momentum"}},
+         accuracy=0.90 + seed / 100)
+  assert _verdict(tmp_path, "9").status == vocab.NOT_HELD
+
+
+def test_a_run_at_chance_or_diverged_is_not_testable(tmp_path):
+  _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], "momentum": [0.10, 0.11, 0.09]})
+  verdict = _verdict(tmp_path, "10")
+  assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
+  for seed in range(3):
+    _run(tmp_path, "table3", f"momentum_seed{seed}",
+         {"variant": "momentum", "seed": seed}, accuracy=0.5, losses=(2.3, 4.0, 9.0))
+  verdict = _verdict(tmp_path, "10")
+  assert verdict.status == vocab.NOT_TESTABLE and "diverged" in verdict.evidence
+
+
+def test_one_seed_without_any_replicated_setting_is_not_testable(tmp_path):
+  _run(tmp_path, "figure2", "correction_nowarmup", {"variant": "correction_nowarmup"},
+       accuracy=0.7)
+  _run(tmp_path, "figure2", "nocorrection_warmup", {"variant": "nocorrection_warmup"},
+       accuracy=0.7)
+  verdict = _verdict(tmp_path, "14")
+  assert verdict.status == vocab.NOT_TESTABLE and "one seed each" in verdict.evidence
+  # Replicated runs of the same model on the same data give the seed spread to judge with.
+  _table3(tmp_path, {"lamb": [0.70, 0.71], "adam": [0.60, 0.62]})
+  verdict = _verdict(tmp_path, "14")
+  assert verdict.status == vocab.INCONCLUSIVE and "pooled over 2" in verdict.interval
+
+
+def _ladder(root, experiment, labels, steps_top, accuracy=0.7, metric="accuracy"):
+  for k, label in enumerate(labels):
+    _run(root, experiment, f"batch{label}", {"variant": label, "batch_size": 8 * 2 ** k},
+         accuracy=accuracy, steps=max(steps_top, 2048 // 2 ** k), metric=metric)
+
+
+LADDER = ("512", "1K", "2K", "4K", "8K", "16K", "32K")
+
+
+def test_a_ladder_whose_top_rung_trains_too_few_steps_is_not_testable(tmp_path):
+  _ladder(tmp_path, "table5", LADDER[:3], 32)
+  assert _verdict(tmp_path, "12").status == vocab.NOT_RUN  # 3 of 7 batch sizes
+  _ladder(tmp_path, "table5", LADDER, 32)
+  verdict = _verdict(tmp_path, "12")
+  assert verdict.status == vocab.NOT_TESTABLE and "32 steps" in verdict.evidence
+  _ladder(tmp_path, "table5", LADDER, claims.MIN_STEPS)
+  verdict = _verdict(tmp_path, "12")
+  assert verdict.status == vocab.NOT_TESTABLE and "one seed each" in verdict.evidence
+  _table3(tmp_path, {"lamb": [0.70, 0.72], "adam": [0.60, 0.61]})  # the task's seed spread
+  assert _verdict(tmp_path, "12").status == vocab.INCONCLUSIVE  # equal scores, wide noise
+  _run(tmp_path, "table5", "batch32K", {"variant": "32K", "batch_size": 512}, accuracy=0.3,
+       steps=claims.MIN_STEPS)
+  verdict = _verdict(tmp_path, "12")
+  assert verdict.status == vocab.NOT_HELD and "32K 0.3000" in verdict.evidence
+
+
+def test_lars_diverging_at_32k_with_a_finite_loss_is_held(tmp_path):
+  for k, label in enumerate(LADDER):
+    losses = (9.7, 12.0, 14.0) if label == "32K" else (9.7, 7.0, 6.0)
+    _run(tmp_path, "table2", f"lars_{label}", {"variant": f"lars_{label}",
+                                                "batch_size": 8 * 2 ** k},
+         accuracy=0.05, steps=300, losses=losses, metric="masked_lm_accuracy")
+  verdict = _verdict(tmp_path, "5b")
+  assert verdict.status == vocab.HELD, verdict.evidence
+
+
+def test_the_norm_claim_is_inconclusive_when_the_noise_exceeds_the_paper_margin(tmp_path):
+  for norm, values in (("l1", [0.73, 0.745, 0.70]), ("l2", [0.75, 0.74, 0.72]),
+                       ("linf", [0.74, 0.76, 0.73])):
+    for seed, acc in enumerate(values):
+      _run(tmp_path, "figure3", f"{norm}_seed{seed}",
+           {"seed": seed, "optimizer": {"name": "lamb", "kwargs": {"norm": norm}}}, accuracy=acc)
+  verdict = _verdict(tmp_path, "16")
+  assert verdict.status == vocab.INCONCLUSIVE and "margin 0.0010" in verdict.evidence
+
+
+def test_every_claim_is_judged_on_an_empty_folder(tmp_path):
+  judged = claims.judge_all(tmp_path, "cpu")
+  assert len(judged) >= 23
+  assert {v.status for _, v in judged} <= {vocab.NOT_RUN, vocab.NOT_TESTABLE}
+  assert all(c.rule and c.source for c, _ in judged)
+  ids = [c.id for c, _ in judged]
+  assert len(ids) == len(set(ids))
+
+
+# --- the report -------------------------------------------------------------------------------
+
+def test_report_names_unreadable_runs_and_states_disclosures(tmp_path):
+  _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], "adam": [0.5, 0.5, 0.5]})
+  (tmp_path / "table3" / "cpu" / "adam_seed2" / "config.json").write_text("[")
+  text = report.build(tmp_path, "cpu", tmp_path / "figures")
+  assert "## Runs that could not be used" in text and "table3/cpu/adam_seed2" in text
+  assert "waiting for adam_seed2 unreadable" in text
+  assert "### Choices made by looking at results" in text and "C1" in text
+  assert "## How claims are judged" in text
+
+
+def test_report_cli_refuses_a_missing_folder_and_writes_nothing(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "analysis.report",
+                         f"--results_dir={tmp_path / 'typo'}"], cwd=ROOT, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+  assert len(proc.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "typo").exists()

@@ -1,0 +1,91 @@
+"""The claims report end to end: the command, what it writes, and the committed REPORT.md."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import claims, report, runs, tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(root, experiment, name, config, summary, metrics=()):
+  d = Path(root) / experiment / "cpu" / name
+  d.mkdir(parents=True)
+  (d / "config.json").write_text(json.dumps(dict(config, name=experiment, scale="cpu")))
+  (d / "summary.json").write_text(json.dumps(dict(summary, total_steps=10, steps=10)))
+  (d / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+
+
+def test_analysis_never_imports_jax():
+  code = ("import sys; import analysis.figures, analysis.report, analysis.tables, "
+          "analysis.claims; print('jax' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+  assert out.stdout.strip() == "False", out.stderr
+
+
+def test_report_survives_what_runs_can_produce(tmp_path):
+  """All diverged, partial sweeps, runs without summary, no trust ratios: a report, no crash."""
+  image = {"model": {"num_classes": 10, "name": "resnet"}, "data": {"name": "fashion_mnist"}}
+  for name in ("lamb", "adam"):  # every run of Table 6 diverged
+    _run(tmp_path, "table6", f"{name}_lr1", {**image, "optimizer": {"name": name,
+                                                                    "learning_rate": 1.0}},
+         {"status": "diverged"})
+  _run(tmp_path, "table3", "lamb_seed0", {**image, "variant": "lamb"},
+       {"status": "completed", "final": {"accuracy": 0.7, "examples": 1000}})
+  d = tmp_path / "figure3" / "cpu" / "l1_seed0"  # still running: no summary
+  d.mkdir(parents=True)
+  (d / "config.json").write_text(json.dumps({"name": "figure3", "scale": "cpu"}))
+  _run(tmp_path, "figures9_14", "run", {**image, "optimizer": {"name": "lamb"}},
+       {"status": "completed", "final": {"accuracy": 0.7}})  # no trust_ratios.csv
+  proc = subprocess.run([sys.executable, "-m", "analysis.report", f"--results_dir={tmp_path}"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  text = (tmp_path / "REPORT.md").read_text()
+  assert "## Claims" in text and "| 17 |" in text
+  row17 = next(line for line in text.splitlines() if line.startswith("| 17 |"))
+  assert "not testable" in row17 and "diverged" in row17
+  assert "### Table 6: CIFAR-10" in text and "Not run at cpu scale:" in text
+  for match in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+    assert (tmp_path / match).stat().st_size > 1000, match
+
+
+def test_report_cli_errors_are_one_line_and_write_nothing(tmp_path):
+  run = lambda *a: subprocess.run([sys.executable, "-m", "analysis.report", *a], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)
+  proc = run(f"--results_dir={tmp_path / 'typo'}")
+  assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "typo").exists()
+  proc = run(f"--results_dir={tmp_path}", f"--out={tmp_path / 'no' / 'REPORT.md'}")
+  assert proc.returncode == 2 and proc.stderr.startswith("error: --out=")
+  assert not list(tmp_path.iterdir())
+
+
+def test_committed_results_regenerate_every_table_figure_and_the_report(tmp_path):
+  """A fresh clone regenerates, without training, every table from the committed cpu-scale
+  results; the committed REPORT.md is what they produce, and every image it embeds is in the
+  repository."""
+  committed = ROOT / "results"
+  if not (committed / "REPORT.md").exists():
+    pytest.skip("no committed results")
+  for name, render in tables.TABLES.items():
+    assert len(runs.of_scale(committed, name, "cpu")), f"{name} has no committed runs"
+    assert "(cpu scale)" in tables.to_markdown(render(committed, "cpu")), name
+  text = (committed / "REPORT.md").read_text()
+  regenerated = report.build(committed, "cpu", tmp_path / "figures")
+  before_figures = lambda t: t.split("## Figures")[0]
+  assert before_figures(regenerated) == before_figures(text)
+  embedded = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+  assert len(embedded) >= 10
+  tracked = subprocess.run(["git", "ls-files", "results/figures"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.split()
+  for path in embedded:
+    assert (committed / path).exists(), path
+    if tracked:  # in a git checkout, the images are committed, not just generated
+      assert f"results/{path}" in tracked, path
+  assert f"| {claims.CLAIMS[0].id} |" in text
