@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import math
 import re
 import sys
@@ -46,15 +47,16 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
 from analysis import reported, runs, select  # noqa: E402
 from analysis import vocabulary as vocab  # noqa: E402
 from lamb.train import cost_model  # noqa: E402  (pure Python: no jax)
 from lamb.train import results as result_files  # noqa: E402  (file formats only: no jax)
 
-# The PNGs are committed and embedded in the report: 90 dpi keeps each one tens of KB while the
-# smallest text (ticks, 7.5 pt) stays legible at the saved size.
-DPI = 90
+# The PNGs are committed and embedded in the report: 100 dpi and a palette (`_save_png`) keep each
+# under ~30 KB while the smallest text (ticks, 7.5 pt: ~10 px) stays legible at the saved size.
+DPI = 100
 TICK, LABEL, TITLE, LEGEND, CELL = 7.5, 8.5, 9.0, 7.5, 7.0
 METRIC = "final.accuracy"
 SETTINGS = ("config.optimizer.learning_rate", "config.optimizer.weight_decay")
@@ -75,8 +77,9 @@ class NoData(Exception):
 def _frame(results_dir, experiment, scale) -> pd.DataFrame:
   frame = runs.of_scale(results_dir, experiment, scale)
   if not len(frame):
+    config = experiment + (":paper" if scale == "paper" else "")
     raise NoData(f"no {scale}-scale runs of {experiment} under {results_dir} "
-                 f"(python experiments/run.py --config={experiment})")
+                 f"(python experiments/run.py --config={config})")
   return frame
 
 
@@ -347,8 +350,11 @@ def _trust_runs(results_dir, scale) -> tuple:
   try:
     frame = _frame(results_dir, "figures9_14", scale)
     source = "figures9_14"
-  except NoData:
-    frame = _frame(results_dir, "table7", scale)
+  except NoData as e:
+    try:
+      frame = _frame(results_dir, "table7", scale)
+    except NoData:
+      raise NoData(f"{e}; nor of table7, whose LAMB runs would serve") from None
     frame = frame[_column(frame, "config.optimizer.name") == "lamb"]
     source = "table7 (LAMB)"
   choice = select.choose(frame, SETTINGS, METRIC)
@@ -415,7 +421,9 @@ def trust_ratio(results_dir, scale):
   axes = np.atleast_1d(axes)
   for ax, step, number in zip(axes, picks, range(9, 15)):
     at = ratios[ratios["step"] == step].set_index("layer")["ratio"].reindex(layers)
-    ax.bar(range(len(layers)), at.to_numpy(float), color=colors, width=0.8)
+    values = at.to_numpy(float, copy=True)
+    values[~np.isfinite(values)] = np.nan  # an inf would stretch the log axis: leave a gap
+    ax.bar(range(len(layers)), values, color=colors, width=0.8)
     ax.axhline(1.0, color="grey", lw=0.6, ls=":")
     ax.set_yscale("log")
     ax.set_title(f"Figure {number}: iteration {step}", fontsize=LABEL, loc="left", pad=2)
@@ -445,9 +453,9 @@ def figure1(results_dir, scale):
   entries = _entries(frame, "config.optimizer.name", vocab.optimizer_label,
                      order=("lamb", "nlamb", "nnlamb", "nadam", "momentum"))
   _need_curves(entries, "figure1")
-  fig, _ = _curves_figure(entries, "Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and "
-                          f"momentum (paper: ImageNet/ResNet-50, batch 32K{_run_batch(frame, scale)})",
-                          scale, frame, "top-1 validation accuracy")
+  title = ("Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and momentum (paper: "
+           f"ImageNet/ResNet-50, batch 32K{_run_batch(frame, scale)})")
+  fig, _ = _curves_figure(entries, title, scale, frame, "top-1 validation accuracy")
   return fig
 
 
@@ -792,25 +800,30 @@ def figure8(results_dir, scale):
             ls=":", color="tab:green",
             label=_wrap(f"cost model (TPU v3 at {cost_model.DEFAULT_UTILISATION:.0%} of peak, "
                         "analytic FLOPs)", 36))
-  for x, s, label in rows:
-    ax.annotate(label, (x, s), textcoords="offset points", xytext=(4, -10), fontsize=TICK)
-  eff = reported.figures()
-  eff = eff[(eff.figure == "Figure 8") & (eff.quantity == "scaling_efficiency_percent")]
+  for x, s, label in rows:  # the mixed-batch label above-left, clear of the 32k point
+    ax.annotate(label, (x, s), textcoords="offset points", fontsize=TICK,
+                xytext=(-44, 4) if "/" in label else (4, -10))
   ax.set_xscale("log", base=2)
   ax.set_yscale("log", base=2)
   ax.set_xlabel("TPUv3 chips", fontsize=LABEL)
   ax.set_ylabel(f"speedup over {int(base.tpus)} chips", fontsize=LABEL)
   ax.grid(alpha=0.3, which="both")
   _legend(ax)
-  note = f"paper: {eff.value.iloc[0]:g}% efficiency at 64x" if len(eff) else ""
-  if 512 in predicted and 32768 in predicted:
-    note += (f", cost model: {100 * predicted[512] / predicted[32768] / 64:.1f}% (no input, host or "
-             "straggler time in the model)")
   fig.suptitle("\n".join(textwrap.fill(line, 112) for line in (
       "Figure 8: scaling BERT pre-training, from the paper's Table 1 times and the cost model "
-      "(no runs of ours)", note, "per row: run.py --config=table1:paper --estimate")),
-      fontsize=TITLE)
+      "(no runs of ours)", _figure8_note(predicted),
+      "per row: run.py --config=table1:paper --estimate")), fontsize=TITLE)
   return _finish(fig)
+
+
+def _figure8_note(predicted: dict) -> str:
+  eff = reported.figures()
+  eff = eff[(eff.figure == "Figure 8") & (eff.quantity == "scaling_efficiency_percent")]
+  note = f"paper: {eff.value.iloc[0]:g}% efficiency at 64x" if len(eff) else ""
+  if 512 in predicted and 32768 in predicted:
+    note += (f", cost model: {100 * predicted[512] / predicted[32768] / 64:.1f}% (no input, host "
+             "or straggler time in the model)")
+  return note
 
 
 # --- Tables 9-25: one tuning grid each, paper above measured ----------------------------------
@@ -823,7 +836,8 @@ _SHORT_STATUS = {vocab.DIVERGED: "div", vocab.FAILED: "fail", vocab.INCOMPLETE: 
 def _axis_values(rep_values, run_values) -> list:
   """The distinct finite values of both sides, sorted; numbers within 1e-6 relative count once."""
   out = []
-  for v in sorted(float(v) for v in list(rep_values) + list(run_values) if math.isfinite(_number(v))):
+  values = [_number(v) for v in list(rep_values) + list(run_values)]
+  for v in sorted(v for v in values if math.isfinite(v)):
     if not out or not math.isclose(v, out[-1], rel_tol=1e-6):
       out.append(v)
   return out
@@ -867,7 +881,7 @@ def _paper_cells(rep, lrs, wds) -> tuple:
     texts[i, j] = f"{first['value']:.3f}" + ("*" if len(cell) > 1 else "")
     if len(cell) > 1:
       notes.append(f"* lr {lr:g} printed {len(cell)} times: "
-                   + " and ".join(f"{v:.3f}" for v in cell["value"]))
+                   + " and ".join(f"{v:.3g}" for v in cell["value"]))
   return values, texts, notes
 
 
@@ -879,7 +893,7 @@ def _measured_cells(measured, lrs, wds) -> tuple:
   seeds = 0
   for (i, wd), (j, lr) in ((a, b) for a in enumerate(wds) for b in enumerate(lrs)):
     cell = _at(measured, "config.optimizer.learning_rate", "config.optimizer.weight_decay", lr, wd)
-    choice = select.choose(cell, [], METRIC)
+    choice = select.choose(cell, SETTINGS[1:], METRIC)  # pooled rows: the best weight decay
     if choice.best is not None:
       values[i, j] = choice.best.mean
       texts[i, j] = f"{choice.best.mean:.3f}"
@@ -916,6 +930,17 @@ def _draw_cells(ax, values, texts, lrs, wds, cell_pt: float):
   return image
 
 
+_STATUS_WORDS = {"div": "diverged", "fail": "failed", "inc": "still running or stopped",
+                 "unr": "unreadable"}
+
+
+def _cell_key(*texts) -> str:
+  """What the marks in the cells mean: 'div' always (hatched), the others when present."""
+  present = {t for grid in texts for t in grid.ravel()}
+  marks = [f"'{m}': {w}" for m, w in _STATUS_WORDS.items() if m == "div" or m in present]
+  return "hatched " + ", ".join(marks) + "; blank: not run"
+
+
 def _grid_caption(table: int, rep: pd.DataFrame) -> str:
   caption = reported.tables()
   caption = caption[caption["table"] == table]["caption_short"]
@@ -947,7 +972,7 @@ def _grid(table: int, results_dir, scale):
   bottom.set_title(f"measured ({scale} scale{per_cell}{lost})", fontsize=LABEL, loc="left")
   bottom.set_xticklabels([f"{lr:g}" for lr in lrs], rotation=45, ha="right",
                          rotation_mode="anchor")
-  bottom.set_xlabel("learning rate;  hatched 'div': diverged, blank: not run"
+  bottom.set_xlabel("learning rate;  " + _cell_key(paper_texts, run_texts)
                     + ("\n" + "; ".join(notes) if notes else ""), fontsize=LABEL)
   for ax in (top, bottom):
     ax.set_ylabel("weight decay" if wds != [None] else "", fontsize=LABEL)
@@ -979,15 +1004,28 @@ def _save(fig, path: Path, ext: str, dpi: int) -> Path:
   whose data did not change is byte-identical in git."""
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f".{path.stem}.tmp.{ext}")
-  metadata = {"CreationDate": None, "Producer": None} if ext == "pdf" else \
-      {"Software": None} if ext == "png" else None
   try:
-    fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
-                metadata=metadata)
+    if ext == "png":
+      _save_png(fig, tmp, dpi)
+    else:
+      fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
+                  metadata={"CreationDate": None, "Producer": None} if ext == "pdf" else None)
     tmp.replace(path)
   finally:
     tmp.unlink(missing_ok=True)
   return path
+
+
+def _save_png(fig, path: Path, dpi: int) -> None:
+  """A 256-colour palette PNG: the PNGs are committed, and a palette makes them a third of
+  matplotlib's RGBA size with no visible change on these flat-coloured plots (octree keeps the
+  colour bar's gradient smooth; no dithering, so that cells stay flat)."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.05,
+              metadata={"Software": None})
+  image = Image.open(buffer).convert("RGB")
+  image = image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+  image.save(path, format="PNG", optimize=True, dpi=(dpi, dpi))
 
 
 def render(results_dir, scale: str, out_dir, formats=("png", "pdf"), dpi: int = DPI,

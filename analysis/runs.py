@@ -96,12 +96,13 @@ def _train_losses(run_dir: Path) -> list:
           if r.get("split") == "train" and isinstance(r.get("loss"), (int, float))]
 
 
-def _chance(config: dict) -> tuple:
-  """(accuracy, loss) of guessing uniformly, for a classifier; (None, None) otherwise."""
+def _chance(config: dict, summary: dict) -> tuple:
+  """(accuracy, loss) of guessing: uniformly for a classifier; for BERT the unigram accuracy its
+  evaluation records (the most frequent masked token every time), with no loss level."""
   classes = (config.get("model") or {}).get("num_classes")
   if isinstance(classes, int) and classes > 1:
     return 1.0 / classes, math.log(classes)
-  return None, None
+  return (summary.get("final") or {}).get("unigram_masked_lm_accuracy"), None
 
 
 def _divergence(row: dict, run_dir: Path) -> None:
@@ -132,7 +133,7 @@ def _row(run_dir: Path) -> dict:
   config, summary = config or {}, summary or {}
   unreadable = config_error or summary_error
   status = vocab.UNREADABLE if unreadable else summary.get("status", vocab.INCOMPLETE)
-  chance_accuracy, chance_loss = _chance(config)
+  chance_accuracy, chance_loss = _chance(config, summary)
   row = dict.fromkeys(COLUMNS)
   row.update({"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
               "run": run_dir.name, "path": str(run_dir), "status": status,

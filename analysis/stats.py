@@ -84,10 +84,14 @@ def task_noise(all_runs: pd.DataFrame, task: str, metric: str) -> Optional[Noise
   fixed = sorted(c for c in runs if c.startswith("config.") and c != "config.seed"
                  and c not in select.SETTINGS)
   keys = runs[["experiment"] + fixed].map(str).agg("|".join, axis=1)
-  ss, df, settings, sources = 0.0, 0, 0, set()
+  ss, df, settings, sources, seen = 0.0, 0, 0, set(), set()
   for _, group in runs.groupby(keys):
     best = select.choose(group, select.SETTINGS, metric).best
-    if best is not None and best.seeds >= 2:
+    # The same config and seeds under two experiments (Figure 3's L2 is Table 3's LAMB) is one
+    # measurement of the spread, not two.
+    same = tuple(sorted(best.values.items(), key=str)) if best is not None else None
+    if best is not None and best.seeds >= 2 and same not in seen:
+      seen.add(same)
       ss += best.std ** 2 * (best.seeds - 1)
       df += best.seeds - 1
       settings += 1

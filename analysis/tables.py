@@ -46,8 +46,9 @@ LR = "config.optimizer.learning_rate"
 WD = "config.optimizer.weight_decay"
 SELECTION_NOTE = ("The shown setting has the best mean over seeds among settings whose every run "
                   "completed (analysis.select); a setting with a diverged run ranks last, and one "
-                  "with a run failed, unfinished or unreadable cannot be chosen: the cell names it "
-                  "(partial). Tuned on the split the table reports, as the paper did.")
+                  "with a run failed, unfinished or unreadable might be the best, so the cell shows "
+                  "no number but names that run. Tuned on the split the table reports, as the "
+                  "paper did.")
 MAX_NAMED = 8  # runs a note names before it says how many more
 
 

@@ -300,3 +300,13 @@ def test_config_presets_and_validation():
     BertConfig(hidden_size=100, num_attention_heads=16)
   with pytest.raises(ValueError, match="max_position_embeddings"):
     _shapes(BertModel(dataclasses.replace(CONFIG, max_position_embeddings=4)))
+
+
+def test_unigram_level_is_the_most_frequent_training_token_scored_on_held_out():
+  from lamb.train.bert_tasks import unigram_accuracy  # pylint: disable=import-outside-toplevel
+  train = {"masked_lm_ids": np.array([[7, 7, 3], [7, 0, 0]]),
+           "masked_lm_weights": np.array([[1, 1, 1], [1, 0, 0]], np.float32)}  # padded 0s ignored
+  held_out = {"masked_lm_ids": np.array([[7, 3, 0], [3, 3, 0]]),
+              "masked_lm_weights": np.array([[1, 1, 0], [1, 1, 0]], np.float32)}
+  assert unigram_accuracy(train, held_out) == pytest.approx(1 / 4)  # token 7: one of 4 hits
+  assert unigram_accuracy({k: v[:0] for k, v in train.items()}, held_out) is None

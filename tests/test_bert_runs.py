@@ -30,6 +30,7 @@ def test_two_phase_pretraining_completes_and_reports_masked_lm_accuracy(pretrain
   for key in ("masked_lm_accuracy", "next_sentence_accuracy", "masked_lm_loss", "loss"):
     assert key in summary["final"]
   assert summary["final"]["examples"] == 64
+  assert 0 < summary["final"]["unigram_masked_lm_accuracy"] < 0.5
   assert "Jane Austen" in summary["data"]
 
 

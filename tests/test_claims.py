@@ -23,14 +23,15 @@ IMAGE = {"data": {"name": "fashion_mnist"}, "model": {"name": "resnet", "num_cla
 
 
 def _run(root, experiment, name, config, status="completed", accuracy=None, steps=64,
-         losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy"):
+         losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy", base=IMAGE, final=None):
   d = Path(root) / experiment / "cpu" / name
   d.mkdir(parents=True, exist_ok=True)
-  (d / "config.json").write_text(json.dumps({**IMAGE, **config, "name": experiment,
+  (d / "config.json").write_text(json.dumps({**base, **config, "name": experiment,
                                              "scale": "cpu"}))
   summary = {"status": status, "steps": steps, "total_steps": steps}
   if accuracy is not None:
-    summary["final"] = {metric: accuracy, "examples": examples, "loss": 1 - accuracy}
+    summary["final"] = {metric: accuracy, "examples": examples, "loss": 1 - accuracy,
+                        **(final or {})}
   (d / "summary.json").write_text(json.dumps(summary))
   (d / "metrics.jsonl").write_text("".join(
       json.dumps({"split": "train", "step": s + 1, "loss": l}) + "\n"
@@ -238,6 +239,20 @@ def test_lars_diverging_at_32k_with_a_finite_loss_is_held(tmp_path):
          accuracy=0.05, steps=300, losses=losses, metric="masked_lm_accuracy")
   verdict = _verdict(tmp_path, "5b")
   assert verdict.status == vocab.HELD, verdict.evidence
+
+
+def test_bert_runs_at_the_unigram_level_are_not_testable(tmp_path):
+  bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
+  for k, label in enumerate(LADDER):
+    for seed in (0, 1):
+      _run(tmp_path, "table4", f"batch{label}_seed{seed}",
+           {"variant": label, "batch_size": 8 * 2 ** k, "seed": seed},
+           accuracy=0.0608 if label == "32K" else 0.12 + seed / 100, steps=300, base=bert,
+           metric="masked_lm_accuracy", final={"unigram_masked_lm_accuracy": 0.0608},
+           losses=(9.7, 7.0, 6.5))
+  verdict = _verdict(tmp_path, "1")
+  assert verdict.status == vocab.NOT_TESTABLE, verdict.evidence
+  assert "32K at the chance level (0.0608; chance 0.0608)" in verdict.evidence
 
 
 def test_the_norm_claim_is_inconclusive_when_the_noise_exceeds_the_paper_margin(tmp_path):

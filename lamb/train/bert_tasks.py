@@ -5,7 +5,10 @@ deterministic machinery as the image sets; the model is lamb.models.bert's BertP
 named size (`config.model.preset`: large, base, mini, tiny, with any BertConfig field
 overridden); the loss is the reference's masked-LM plus next-sentence loss with dropout drawn
 from the step's key. Evaluation sums the masked-LM and next-sentence losses and hits over the
-held-out examples, so padded batches count each example once.
+held-out examples, so padded batches count each example once. It also reports the unigram
+level: the held-out masked-LM accuracy of always guessing the most frequent masked token of the
+training set, what a model that learned only token frequencies scores (a run at it has learned
+nothing a verdict could rest on).
 
 With `load_data=False` the task knows its example shapes and an estimate of the training-set
 size from the config alone, so the cost model can lower BERT-Large's step without any text.
@@ -31,6 +34,17 @@ def bert_config(model) -> bert.BertConfig:
   return bert.BertConfig.preset(model.get("preset", "large"), **overrides)
 
 
+def unigram_accuracy(train: dict, evals: dict):
+  """Held-out masked-LM accuracy of guessing the training set's most frequent masked token."""
+  ids, weights = train["masked_lm_ids"], train["masked_lm_weights"]
+  if not ids.size or not evals["masked_lm_ids"].size:
+    return None
+  counts = np.bincount(ids.ravel(), weights=weights.ravel())
+  top = int(counts.argmax())
+  held_out = evals["masked_lm_weights"]
+  return float((held_out * (evals["masked_lm_ids"] == top)).sum() / max(held_out.sum(), 1e-5))
+
+
 def pretraining_task(config, data_dir=None, load_data: bool = True):
   data = config.data
   model_config = bert_config(config.model)
@@ -50,6 +64,8 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
     evals = dict(train)
     num_train = bert_corpus.estimated_examples(data, "train")
     description = f"{data.name} (not loaded)"
+
+  unigram = unigram_accuracy(train, evals)
 
   def init(rng):
     length, predictions = shapes["input_ids"][0][0], shapes["masked_lm_positions"][0][0]
@@ -80,7 +96,8 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
     return {"masked_lm_accuracy": float(sums["mlm_correct"]) / weight,
             "next_sentence_accuracy": float(sums["nsp_correct"]) / count,
             "masked_lm_loss": mlm_loss, "next_sentence_loss": nsp_loss,
-            "loss": mlm_loss + nsp_loss, "examples": int(sums["count"])}
+            "loss": mlm_loss + nsp_loss, "examples": int(sums["count"]),
+            **({"unigram_masked_lm_accuracy": unigram} if unigram is not None else {})}
 
   return Task(train, evals, init, loss_fn, eval_fn, finalize_eval, description, "held-out",
               better={"masked_lm_accuracy": max, "next_sentence_accuracy": max,
