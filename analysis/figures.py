@@ -830,7 +830,7 @@ def _figure8_note(predicted: dict) -> str:
 
 GRID_TABLES = tuple(range(9, 26))
 _SHORT_STATUS = {vocab.DIVERGED: "div", vocab.FAILED: "fail", vocab.INCOMPLETE: "inc",
-                 vocab.UNREADABLE: "unr"}
+                 vocab.UNREADABLE: "unr", vocab.MISPLACED: "mis"}
 
 
 def _axis_values(rep_values, run_values) -> list:

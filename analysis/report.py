@@ -35,16 +35,33 @@ def _cell(text: str) -> str:
   return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def how_claims_are_judged(scale: str) -> list:
+def _unchecked_unigram(results_dir: Path, scale: str) -> list:
+  """A line when BERT runs predate the unigram level in their evaluation (so the precondition
+  'at the unigram level' cannot be checked for them)."""
+  frame = runs.load(results_dir)
+  if not len(frame) or "config.model.name" not in frame:
+    return []
+  bert = frame[(frame.scale == scale) & (frame["config.model.name"] == "bert")]
+  missing = int(bert.chance_accuracy.isna().sum()) if len(bert) else 0
+  if not missing:
+    return []
+  return [f"- {missing} of {len(bert)} BERT runs were evaluated before the evaluation recorded "
+          "the unigram level (the held-out accuracy of always guessing the most frequent "
+          "masked token): for them 'at the unigram level' is not checked, and a claim they "
+          "decide may rest on runs that learned nothing more than token frequencies."]
+
+
+def how_claims_are_judged(results_dir: Path, scale: str) -> list:
   return [
       "## How claims are judged", "",
       "- **Verdicts.** **held** / **not held**: the 95% interval of the difference lies on one "
       "side of the claim's threshold; **inconclusive**: the interval contains it, so the data "
       "cannot tell (\"no detectable difference\" is inconclusive, not held); **not testable at "
       "this scale**: a precondition fails (the largest batch of a ladder trains fewer than "
-      f"{claims.MIN_STEPS} steps, a compared run sits at the chance level or diverged, or there "
-      "is no seed spread to measure noise with); **not run**: a run is missing or unfinished "
-      "(named), or no config runs the experiment yet.",
+      f"{claims.MIN_STEPS} steps, a compared run sits at the chance level, the baseline "
+      "diverged, or there is no seed spread to measure noise with); **not run**: a run is "
+      "missing, unfinished, unreadable or misplaced (named), or no config runs the experiment "
+      "yet. A claimed winner that diverged where the other side finished is **not held**.",
       f"- **Intervals** are {stats.METHOD}",
       "- **Margins.** Where the paper gives a number (its own drop along a ladder, \"less than "
       "0.1 percent\") that is the margin; where it gives none (\"comparable\", \"no drop\") the "
@@ -53,9 +70,13 @@ def how_claims_are_judged(scale: str) -> list:
       "both use it.",
       "- **Best settings** are chosen one way everywhere (`analysis/select.py`): the mean over "
       "seeds of settings whose runs all finished; a setting with a diverged run ranks last; an "
-      "unfinished or unreadable run keeps its setting out and is named.",
+      "unfinished, unreadable or misplaced run might be the best, so its group shows no number "
+      "and names it.",
       f"- Measured at `{scale}` scale; the BERT claims read held-out masked-LM accuracy (the "
-      "runs do not fine-tune on SQuAD), so they judge trends, not the paper's F1.", ""]
+      "runs do not fine-tune on SQuAD), so they judge trends, not the paper's F1.",
+      "- Claims marked \"one run, no interval\" in their rule are point checks on a single run "
+      "(a divergence, a ratio, a curve's end): they carry no uncertainty estimate.",
+      *_unchecked_unigram(results_dir, scale), ""]
 
 
 def claims_section(results_dir: Path, scale: str) -> list:
@@ -88,16 +109,24 @@ def claims_section(results_dir: Path, scale: str) -> list:
 
 
 def problems_section(results_dir: Path, scale: str) -> list:
-  """Every run that could not be read or failed, so none is lost from sight."""
+  """Every run that could not be read, sits in the wrong folder or failed, and every finished
+  run whose divergence could not be checked, so none is lost from sight."""
   frame = runs.load(results_dir)
   frame = frame[frame.scale == scale] if len(frame) else frame
-  bad = frame[frame.status.isin([vocab.UNREADABLE, vocab.FAILED])] if len(frame) else frame
-  if not len(bad):
+  if not len(frame):
+    return []
+  bad = frame[frame.status.isin([vocab.UNREADABLE, vocab.MISPLACED, vocab.FAILED])]
+  unchecked = frame[frame.divergence_unchecked.fillna(False).astype(bool)]
+  if not len(bad) and not len(unchecked):
     return []
   lines = ["## Runs that could not be used", ""]
   for _, row in bad.iterrows():
     lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: {row.status} "
                  f"({_cell(row.error or 'no reason recorded')})")
+  for _, row in unchecked.iterrows():
+    lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: completed, but its "
+                 "metrics.jsonl is missing or unreadable, so whether it diverged (as the paper "
+                 "means it) is unchecked; it counts as completed")
   return lines + [""]
 
 
@@ -132,7 +161,7 @@ def build(results_dir: Path, scale: str, figures_dir: Path) -> str:
            + ("At cpu scale every experiment is shrunk (each table says how) and runs on "
               "stand-in data: compare rankings and trends, not digits." if scale == "cpu"
               else ""), ""]
-  lines += how_claims_are_judged(scale)
+  lines += how_claims_are_judged(results_dir, scale)
   lines += claims_section(results_dir, scale)
   lines += problems_section(results_dir, scale)
   lines += tables_section(results_dir, scale)

@@ -4,7 +4,9 @@ One row per run folder: experiment, scale, run, status, the config flattened to 
 columns (``config.optimizer.name``, ``config.seed``...), and the summary's final/best metrics as
 ``final.accuracy``, ``best.accuracy`` etc. A folder without a summary is a row with status
 ``incomplete``, one whose config.json or summary.json cannot be read a row with status
-``unreadable`` (its ``error`` says which file and why); nothing is dropped silently.
+``unreadable`` (its ``error`` says which file and why), one whose files name another experiment
+or scale than its folder (copied there by hand) a row with status ``misplaced``; nothing is
+dropped silently.
 
 Divergence is decided here, as the paper means it (its "diverge" rows in Tables 2 and 8 are
 runs whose loss blew up to a finite value): a run is ``diverged`` when the runner stopped it at a
@@ -66,8 +68,8 @@ SUMMARY_KEYS = ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s",
                 "diverged_at_step", "device_kind", "device_count", "data", "error")
 # Rows every frame has, so that selectors never meet a missing column.
 COLUMNS = ("experiment", "scale", "run", "path", "status", "runner_status", "diverged_because",
-           "loss_start", "loss_end", "chance_accuracy", "chance_loss", "eval_examples",
-           *SUMMARY_KEYS)
+           "divergence_unchecked", "loss_start", "loss_end", "chance_accuracy", "chance_loss",
+           "eval_examples", *SUMMARY_KEYS)
 DIVERGED_MEANS = ("the runner stopped at a non-finite value, or the training loss ended (mean of the "
                   "last 5% of steps) more than 5% above where it started or above the chance "
                   "level ln(classes); a run that never left its start is not diverged but sits "
@@ -87,13 +89,22 @@ def _signature(run_dir: Path) -> tuple:
   return tuple(out)
 
 
-def _train_losses(run_dir: Path) -> list:
+def train_losses(run_dir: Path | str) -> Optional[list]:
+  """Every recorded training loss of a run, in order; None when metrics.jsonl is missing or
+  cannot be read."""
   try:
-    records = results.read_jsonl(run_dir / results.METRICS)
+    records = results.read_jsonl(Path(run_dir) / results.METRICS)
   except (results.UnreadableError, OSError):
-    return []
+    return None
   return [float(r["loss"]) for r in records
           if r.get("split") == "train" and isinstance(r.get("loss"), (int, float))]
+
+
+def tail_mean(losses: list) -> float:
+  """Where a loss curve ends: the mean of its last 5% (one step at least), so that one noisy
+  step does not decide."""
+  tail = max(1, len(losses) // 20)
+  return sum(losses[-tail:]) / tail
 
 
 def _chance(config: dict, summary: dict) -> tuple:
@@ -106,11 +117,14 @@ def _chance(config: dict, summary: dict) -> tuple:
 
 
 def _divergence(row: dict, run_dir: Path) -> None:
-  """Fills loss_start, loss_end and, when a rule fires, status 'diverged' with the reason."""
-  losses = _train_losses(run_dir) if row["status"] in (vocab.COMPLETED, vocab.DIVERGED) else []
+  """Fills loss_start, loss_end and, when a rule fires, status 'diverged' with the reason; a
+  completed run without readable training losses is marked `divergence_unchecked`."""
+  if row["status"] not in (vocab.COMPLETED, vocab.DIVERGED):
+    return
+  losses = train_losses(run_dir)
+  row["divergence_unchecked"] = not losses and row["status"] == vocab.COMPLETED
   if losses:
-    tail = max(1, len(losses) // 20)
-    row["loss_start"], row["loss_end"] = losses[0], sum(losses[-tail:]) / tail
+    row["loss_start"], row["loss_end"] = losses[0], tail_mean(losses)
   if row["status"] == vocab.DIVERGED:
     at = row.get("diverged_at_step")
     row["diverged_because"] = "a non-finite value" + (f" at step {at}" if at is not None else "")
@@ -127,10 +141,25 @@ def _divergence(row: dict, run_dir: Path) -> None:
       row["status"] = vocab.DIVERGED
 
 
+def _misplaced(run_dir: Path, config: dict, summary: dict) -> str:
+  """Why the run's own files say it belongs elsewhere ('' when they agree with its folder): a
+  run copied into another experiment's or scale's folder must not count there."""
+  where = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name}
+  said = {"experiment": [config.get("name"), summary.get("experiment")],
+          "scale": [config.get("scale"), summary.get("scale")]}
+  for key, values in said.items():
+    for value in values:
+      if value is not None and value != where[key]:
+        return (f"its files say {key} {value!r}, but it sits in the folder of {key} "
+                f"{where[key]!r}; move it back or remove it")
+  return ""
+
+
 def _row(run_dir: Path) -> dict:
   config, config_error = _read(run_dir / results.CONFIG)
   summary, summary_error = _read(run_dir / results.SUMMARY)
   config, summary = config or {}, summary or {}
+  misplaced = "" if config_error or summary_error else _misplaced(run_dir, config, summary)
   unreadable = config_error or summary_error
   status = vocab.UNREADABLE if unreadable else summary.get("status", vocab.INCOMPLETE)
   chance_accuracy, chance_loss = _chance(config, summary)
@@ -148,6 +177,8 @@ def _row(run_dir: Path) -> dict:
   row["eval_examples"] = (summary.get("final") or {}).get("examples")
   if unreadable:
     row["error"] = unreadable
+  if misplaced:
+    row["status"], row["error"] = vocab.MISPLACED, misplaced
   _divergence(row, run_dir)
   return row
 

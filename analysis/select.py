@@ -94,7 +94,7 @@ def setting(key: tuple, runs: pd.DataFrame, metric: str) -> Setting:
   elif len(values) == len(runs):
     status = vocab.COMPLETED
   else:
-    blocking = [s for s in (vocab.UNREADABLE, vocab.FAILED, vocab.INCOMPLETE) if s in statuses]
+    blocking = [s for s in vocab.BLOCKING if s in statuses]
     status = blocking[0] if blocking else vocab.INCOMPLETE  # completed without the metric
   return Setting(key, runs, values if status == vocab.COMPLETED else {}, status)
 
@@ -117,7 +117,7 @@ def choose(runs: pd.DataFrame, settings: Sequence[str], metric: str, *, group=No
              if status not in (vocab.COMPLETED, vocab.DIVERGED)]
   if partial:  # the setting held back could be the best: no number until it is readable
     blocking = {status for s in found for status in s.runs.status}
-    status = next(s for s in (vocab.UNREADABLE, vocab.FAILED, vocab.INCOMPLETE) if s in blocking)
+    status = next(s for s in vocab.BLOCKING if s in blocking)
     return Choice(group, None, found, status, partial)
   if complete:
     return Choice(group, complete[0], found, vocab.COMPLETED, [])

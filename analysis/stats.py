@@ -25,7 +25,6 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from analysis import select
-from analysis import vocabulary as vocab
 
 LEVEL = 0.95
 METHOD = ("analytic: mean difference ± t(0.975, df) × standard error. The seed part is paired "
@@ -110,22 +109,22 @@ def eval_variance(s: select.Setting, accuracy: bool) -> float:
 
 def difference(a: select.Setting, b: select.Setting, noise: Optional[Noise], *,
                accuracy: bool = True) -> Optional[Interval]:
-  """a − b with its interval; None when neither pairing nor a pooled spread is available."""
+  """a − b with its interval; None when there is neither a pairing nor a pooled seed spread."""
   if not a.values or not b.values:
     return None
   common = sorted(set(a.values) & set(b.values), key=str)
   if len(common) >= MIN_PAIRED:
     d = [a.values[k] - b.values[k] for k in common]
-    mean = sum(d) / len(d)
-    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)
+    diff = sum(d) / len(d)  # centred on the seeds its spread comes from
+    var = sum((x - diff) ** 2 for x in d) / (len(d) - 1) / len(d)
     df, how = len(d) - 1, f"paired over {len(d)} seeds"
+    left_out = (len(a.values) - len(d)) + (len(b.values) - len(d))
+    if left_out:
+      how += f" ({left_out} unpaired run(s) left out)"
   elif noise is not None:
+    diff = a.mean - b.mean
     var = noise.std ** 2 * (1 / a.seeds + 1 / b.seeds)
     df, how = noise.df, f"{a.seeds} vs {b.seeds} seed(s); {noise}"
-  elif a.seeds >= 2 and b.seeds >= 2:
-    var = a.std ** 2 / a.seeds + b.std ** 2 / b.seeds
-    df = _welch_df(a, b)
-    how = f"{a.seeds} vs {b.seeds} seeds, Welch"
   else:
     return None
   eval_var = eval_variance(a, accuracy) + eval_variance(b, accuracy)
@@ -133,12 +132,5 @@ def difference(a: select.Setting, b: select.Setting, noise: Optional[Noise], *,
     how += (f"; + test-set sampling error ({a.eval_examples:d} / {b.eval_examples:d} examples, "
             "binomial, counted as independent)")
   se = math.sqrt(var + eval_var)
-  diff = a.mean - b.mean
   half = scipy_stats.t.ppf(0.5 + LEVEL / 2, max(df, 1)) * se
   return Interval(diff, diff - half, diff + half, se, df, how)
-
-
-def _welch_df(a: select.Setting, b: select.Setting) -> float:
-  va, vb = a.std ** 2 / a.seeds, b.std ** 2 / b.seeds
-  denominator = va ** 2 / (a.seeds - 1) + vb ** 2 / (b.seeds - 1)
-  return (va + vb) ** 2 / denominator if denominator else a.seeds + b.seeds - 2

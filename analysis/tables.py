@@ -170,12 +170,13 @@ def _run_notes(frame: pd.DataFrame, measures: list) -> list:
                  + _named([f"{run}: {why}" for run, why in diverged.items()]) + ".")
   if not len(frame):
     return notes
-  lost = frame[frame.status == vocab.UNREADABLE]
+  lost = frame[frame.status.isin([vocab.UNREADABLE, vocab.MISPLACED])]
   if len(lost):
-    notes.append("Unreadable runs (named in the cells they may belong to): "
+    notes.append("Unreadable or misplaced runs (named in the cells they may belong to): "
                  + _named([f"{r.run} ({r.error})" for r in lost.itertuples()]) + ".")
   placed = {run for m in measures for run in m.runs}
-  astray = [r for r, s in zip(frame.run, frame.status) if r not in placed and s != vocab.UNREADABLE]
+  astray = [r for r, s in zip(frame.run, frame.status)
+            if r not in placed and s not in (vocab.UNREADABLE, vocab.MISPLACED)]
   if astray:
     notes.append("Runs that match no printed row: " + _named(astray) + ".")
   return notes

@@ -9,10 +9,11 @@ Three kinds of claim, each judged on the 95% interval of a difference a − b (`
   (−m, m), not held when it lies wholly outside it, inconclusive otherwise (the data cannot tell
   a difference of m from none: "no detectable difference" is inconclusive, not held).
 
-Before a rule runs, each side must exist (else **not run**), have finished every run it needs
-(else not run, naming the runs), not have diverged or sit at the chance level (else **not
-testable at this scale**: the shrunk setting decides, not the optimizer), and there must be a
-seed spread to measure noise with (else not testable). A claim made of several comparisons takes
+Before a rule runs, each side must exist (else **not run**) and have finished every run it needs
+(else not run, naming the runs). A claimed winner (or one of two claimed equals) that diverged
+where the other side finished fails the claim (**not held**); a baseline that diverged, or a side
+at the chance level, leaves it **not testable at this scale** (the shrunk setting decides, not
+the optimizer), as does a missing seed spread to measure noise with. A claim made of several comparisons takes
 the first of: not held, not run, not testable, inconclusive, held.
 """
 from __future__ import annotations
@@ -69,6 +70,15 @@ def at_chance(s: select.Setting) -> Optional[float]:
   return c if s.mean <= c + error else None
 
 
+def _diverged(side: Side) -> bool:
+  return side.choice.status == vocab.DIVERGED and not side.choice.partial
+
+
+def _why_diverged(side: Side) -> str:
+  reasons = {r for s in side.choice.settings for r in s.runs.diverged_because if r}
+  return f"{side.label} diverged ({'; '.join(sorted(reasons)[:2])})"
+
+
 def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[Verdict]:
   """Why `side` cannot enter a comparison (None when it can)."""
   c = side.choice
@@ -76,9 +86,8 @@ def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[V
     return not_run(f"{side.label}: not run")
   if c.partial:
     return not_run(f"{side.label}: waiting for " + ", ".join(c.partial))
-  if c.status == vocab.DIVERGED and not divergence_expected:
-    reasons = {r for s in c.settings for r in s.runs.diverged_because if r}
-    return not_testable(f"{side.label} diverged ({'; '.join(sorted(reasons)[:2])})")
+  if _diverged(side) and not divergence_expected:
+    return not_testable(_why_diverged(side))
   if c.best is None:
     return not_run(f"{side.label}: {c.status}")
   chance = at_chance(c.best)
@@ -88,15 +97,33 @@ def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[V
   return None
 
 
+def _one_diverged(kind: str, a: Side, b: Side) -> Optional[Verdict]:
+  """A claimed winner (or an equal) that diverged where the other side finished fails the
+  claim; a baseline that diverged alone leaves it untested (the shrink may have done it)."""
+  for side in (a, b):
+    if side.choice.partial or side.choice.status == vocab.NOT_RUN:
+      return precondition(side)
+  if _diverged(a) and not _diverged(b) and b.setting is not None:
+    return Verdict(vocab.NOT_HELD, f"{_why_diverged(a)} where {b} did not")
+  if kind == "same" and _diverged(b) and not _diverged(a) and a.setting is not None:
+    return Verdict(vocab.NOT_HELD, f"{_why_diverged(b)} where {a} did not")
+  return None
+
+
 def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
             margin: float = 0.0, accuracy: bool = True) -> Verdict:
   """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
+  if kind not in ("better", "no worse", "same"):
+    raise ValueError(f"unknown comparison {kind!r}")
+  decided = _one_diverged(kind, a, b)
+  if decided:
+    return decided
   for side in (a, b):
     blocked = precondition(side)
     if blocked:
       return blocked
   iv = stats.difference(a.setting, b.setting, noise, accuracy=accuracy)
-  numbers = f"{a} − {b.label} {b.setting.mean:.4f}"
+  numbers = f"{a} − {b}"
   if iv is None:
     return not_testable(f"{numbers}: one seed each and no replicated setting of this task to "
                         "measure the seed spread with")
@@ -106,11 +133,14 @@ def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
   elif kind == "no worse":
     status = (vocab.HELD if iv.lo > -margin else vocab.NOT_HELD if iv.hi < -margin
               else vocab.INCONCLUSIVE)
-  elif kind == "same":
+  else:
     status = (vocab.HELD if -margin < iv.lo and iv.hi < margin
               else vocab.NOT_HELD if iv.lo > margin or iv.hi < -margin else vocab.INCONCLUSIVE)
-  else:
-    raise ValueError(f"unknown comparison {kind!r}")
+  evidence += f" (margin {margin:.4f})" if kind != "better" else ""
+  half = (iv.hi - iv.lo) / 2
+  if kind != "better" and status == vocab.INCONCLUSIVE and half >= margin:
+    evidence += (f"; the interval's half-width {half:.4f} exceeds the margin, so no data of "
+                 "this size could hold it")
   return Verdict(status, evidence, iv.how)
 
 

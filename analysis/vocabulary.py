@@ -1,8 +1,8 @@
 """The words every analysis module shares: run statuses, verdicts, optimizer and batch labels.
 
-Run statuses are the runner's own (`lamb.train.results`) plus the three only analysis can see: a
-run folder without a summary (`incomplete`), one whose files cannot be read (`unreadable`), and a
-run that does not exist (`not run`). `diverged` covers what the paper calls diverged: a
+Run statuses are the runner's own (`lamb.train.results`) plus those only analysis can see: a
+run folder without a summary (`incomplete`), one whose files cannot be read (`unreadable`), one
+copied into another experiment's folder (`misplaced`), and a run that does not exist (`not run`). `diverged` covers what the paper calls diverged: a
 non-finite value (the runner stops there) or a training loss that ends above where it started or
 above the chance level (`analysis.runs` decides it; the runner's own word stays in
 `runner_status`).
@@ -12,7 +12,10 @@ from __future__ import annotations
 from lamb.train.results import COMPLETED, DIVERGED, FAILED  # no jax: file formats only
 
 INCOMPLETE, UNREADABLE, NOT_RUN = "incomplete", "unreadable", "not run"
-STATUSES = (COMPLETED, DIVERGED, FAILED, INCOMPLETE, UNREADABLE)
+MISPLACED = "misplaced"  # its own files name another experiment or scale than its folder
+STATUSES = (COMPLETED, DIVERGED, FAILED, INCOMPLETE, UNREADABLE, MISPLACED)
+# What keeps a run out of every choice (it may have been the best): named wherever it counts.
+BLOCKING = (UNREADABLE, MISPLACED, FAILED, INCOMPLETE)
 
 # Verdicts on a claim of the paper (analysis.claims).
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"

@@ -293,3 +293,71 @@ def test_report_cli_refuses_a_missing_folder_and_writes_nothing(tmp_path):
   assert proc.returncode == 2 and proc.stderr.startswith("error: ")
   assert len(proc.stderr.strip().splitlines()) == 1
   assert not (tmp_path / "typo").exists()
+
+
+# --- what a careless user's folders can hold ------------------------------------------------
+
+def test_a_run_copied_into_another_experiment_or_scale_is_misplaced_and_named(tmp_path):
+  _grid(tmp_path, "lamb", {0.01: [0.96, 0.97]})
+  _grid(tmp_path, "adam", {0.01: [0.95, 0.95]})
+  stray = _run(tmp_path, "table3", "lamb_seed0",
+               {"variant": "lamb", "optimizer": {"name": "lamb", "learning_rate": 0.01}},
+               accuracy=0.999)
+  target = tmp_path / "table7" / "cpu" / "lamb_lr0.01_seed9"
+  stray.rename(target)  # a Table 3 run dropped into Table 7's folder
+  frame = runs.load(tmp_path).set_index("run")
+  assert frame.loc["lamb_lr0.01_seed9", "status"] == vocab.MISPLACED
+  assert "experiment 'table3'" in frame.loc["lamb_lr0.01_seed9", "error"]
+  verdict = _verdict(tmp_path, "18")
+  assert verdict.status == vocab.NOT_RUN and "lamb_lr0.01_seed9 misplaced" in verdict.evidence
+  d = _run(tmp_path, "table7", "paper_run", {}, accuracy=0.5)
+  config = json.loads((d / "config.json").read_text())
+  (d / "config.json").write_text(json.dumps({**config, "scale": "paper"}))
+  assert runs.load(tmp_path).set_index("run").loc["paper_run", "status"] == vocab.MISPLACED
+  text = report.build(tmp_path, "cpu", tmp_path / "figures")
+  assert "`table7/cpu/paper_run`: misplaced (its files say scale 'paper'" in text
+
+
+def test_a_claimed_winner_that_diverged_fails_the_claim(tmp_path):
+  _grid(tmp_path, "adam", {0.01: [0.95, 0.96]})
+  for lr in (0.01, 0.1):
+    for seed in (0, 1):
+      _run(tmp_path, "table7", f"lamb_lr{lr}_seed{seed}",
+           {"seed": seed, "optimizer": {"name": "lamb", "learning_rate": lr}}, status="diverged")
+  verdict = _verdict(tmp_path, "18")
+  assert verdict.status == vocab.NOT_HELD and "LAMB diverged" in verdict.evidence
+
+
+def test_a_paired_difference_is_centred_on_the_seeds_it_pairs(tmp_path):
+  _table3(tmp_path, {"lamb": [0.80, 0.80, 0.80, 0.60], "adam": [0.79, 0.79, 0.79]})
+  frame = runs.load(tmp_path)
+  pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
+  iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=False)
+  assert iv.diff == pytest.approx(0.01) and "1 unpaired run(s) left out" in iv.how
+
+
+def test_the_lowest_loss_claim_needs_a_gap_beyond_the_test_sets_error(tmp_path):
+  def table6(name, acc, loss):
+    d = _run(tmp_path, "table6", name, {"optimizer": {"name": name.split("_")[0]}}, accuracy=acc)
+    summary = json.loads((d / "summary.json").read_text())
+    summary["final"]["loss"] = loss
+    (d / "summary.json").write_text(json.dumps(summary))
+  table6("adam_a", 0.42, 1.40)
+  table6("lamb_a", 0.44, 2.10)
+  assert _verdict(tmp_path, "19").status == vocab.INCONCLUSIVE  # 0.02 apart on 1000 images
+  table6("lamb_b", 0.60, 2.50)
+  assert _verdict(tmp_path, "19").status == vocab.HELD
+  table6("adam_b", 0.70, 1.00)
+  assert _verdict(tmp_path, "19").status == vocab.NOT_HELD  # lowest loss, most accurate
+
+
+def test_damaged_files_give_a_named_verdict_not_a_traceback(tmp_path):
+  d = _run(tmp_path, "figures9_14", "run", {"optimizer": {"name": "lamb"}}, accuracy=0.7)
+  (d / "trust_ratios.csv").write_text("step,path,slice,ratio\n1,a/kernel,0,0.1\nrubbish\n2,b,0,1\n")
+  verdict = _verdict(tmp_path, "22")
+  assert verdict.status == vocab.NOT_RUN and "trust_ratios.csv" in verdict.evidence
+  (d / "trust_ratios.csv").write_text("step,path,slice,ratio\n")
+  assert _verdict(tmp_path, "22").status == vocab.NOT_RUN
+  (d / "metrics.jsonl").unlink()
+  text = report.build(tmp_path, "cpu", tmp_path / "figures")
+  assert "figures9_14/cpu/run`: completed, but its metrics.jsonl is missing" in text
