@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis import claims, figures, runs, stats, tables
+from analysis import claims, critical_batch, figures, runs, stats, tables
 from analysis import vocabulary as vocab
 
 LATER_EVIDENCE = (
@@ -163,6 +163,7 @@ def build(results_dir: Path, scale: str, figures_dir: Path) -> str:
               else ""), ""]
   lines += how_claims_are_judged(results_dir, scale)
   lines += claims_section(results_dir, scale)
+  lines += critical_batch.section(results_dir, scale)
   lines += problems_section(results_dir, scale)
   lines += tables_section(results_dir, scale)
   lines += figures_section(results_dir, scale, Path(figures_dir))

@@ -25,7 +25,7 @@ from lamb.train import phases as phases_lib
 
 # Intervals a config may give in steps or in epochs (`<what>_every_steps|epochs`); 0 = only at
 # the end of each phase (evaluation, checkpoint) or never (trust ratios).
-INTERVALS = ("eval", "trust_ratio", "checkpoint")
+INTERVALS = ("eval", "trust_ratio", "checkpoint", "noise_scale")
 _UNIT_RANGE = ("b1", "b2", "momentum", "beta", "decay_factor")
 _NON_NEGATIVE = ("learning_rate", "weight_decay", "l2", "eps", "eps_root", "end_value",
                  "warmup_ratio", "warmup_steps", "warmup_epochs")
@@ -47,7 +47,7 @@ def _positive_int(config, field: str, where: str = "") -> None:
 
 def _check_counts(config, where: str) -> None:
   _positive_int(config, "batch_size", where)
-  for optional in ("microbatches", "eval_batch_size", "log_every_steps"):
+  for optional in ("microbatches", "eval_batch_size", "log_every_steps", "noise_scale_parts"):
     if optional in config:
       _positive_int(config, optional, where)
   if config.batch_size % config.get("microbatches", 1):
@@ -127,6 +127,8 @@ class PhasePlan:
   eval_every: int  # in the phase's own steps; 0 = at its end only
   trust_every: int  # 0 = never
   checkpoint_every: int  # 0 = at its end only
+  noise_every: int = 0  # gradient noise scale measurements (lamb.train.noise_scale); 0 = never
+  noise_parts: int = 0  # slices of the batch a measurement compares with the whole
 
   @property
   def end(self) -> int:
@@ -206,13 +208,25 @@ def _phase(name, config, task, start: int, device_count: int) -> PhasePlan:
     raise ValueError(f"batch_size {config.batch_size} does not split into {microbatches} "
                      f"micro-batches over {device_count} devices")
   _check_eval_examples(config, task)
+  noise_every = interval(config, "noise_scale", steps_per_epoch)
+  noise_parts = _noise_parts(config, microbatches, device_count) if noise_every else 0
   # Padded evaluation batches must split over every device: rounded up (padding is masked).
   eval_batch = -(-config.get("eval_batch_size", config.batch_size) // device_count) * device_count
   return PhasePlan(name, config, task, start, steps, steps_per_epoch, config.batch_size,
                    microbatches, eval_batch, max(1, config.get("log_every_steps", 50)),
                    interval(config, "eval", steps_per_epoch),
                    interval(config, "trust_ratio", steps_per_epoch),
-                   interval(config, "checkpoint", steps_per_epoch))
+                   interval(config, "checkpoint", steps_per_epoch), noise_every, noise_parts)
+
+
+def _noise_parts(config, microbatches: int, device_count: int) -> int:
+  """Slices a noise measurement splits the batch into: `noise_scale_parts`, else 4, and never
+  fewer than the micro-batches (a slice must fit where a micro-batch fits)."""
+  parts = max(config.get("noise_scale_parts") or 4, microbatches)
+  if parts < 2 or config.batch_size % (parts * device_count):
+    raise ValueError(f"noise_scale_parts={parts} must be at least 2 and split batch_size "
+                     f"{config.batch_size} evenly over {device_count} device(s)")
+  return parts
 
 
 def make(config, tasks, device_count: int = 1, process_count: int = 1) -> Plan:

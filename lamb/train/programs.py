@@ -85,6 +85,7 @@ class Programs:
   init: Callable  # (seed: int32 scalar, hyperparameters) -> TrainState
   train_step: Callable  # (state, batch, hyperparameters) -> (state, metrics)
   eval_step: Callable  # (state, batch) -> dict of sums
+  noise_step: Optional[Callable] = None  # (state, batch) -> gradient norms (noise_scale)
 
   def optimizer(self, numbers: Mapping[str, Any]):
     return optim.create(self.structure, numbers)
@@ -93,15 +94,16 @@ class Programs:
 _PROGRAMS: dict = {}
 
 
-def _key(task, structure, mesh, microbatches) -> tuple:
+def _key(task, structure, mesh, microbatches, noise_parts) -> tuple:
   devices = tuple(int(d.id) for d in mesh.devices.flat)
   return (id(task), json.dumps(structure, sort_keys=True, default=str), devices,
-          mesh.axis_names, int(microbatches))
+          mesh.axis_names, int(microbatches), int(noise_parts))
 
 
-def get(task, structure: dict, mesh, microbatches: int = 1) -> Programs:
-  """The shared programs for these runs, built (not yet compiled) on first use."""
-  key = _key(task, structure, mesh, microbatches)
+def get(task, structure: dict, mesh, microbatches: int = 1, noise_parts: int = 0) -> Programs:
+  """The shared programs for these runs, built (not yet compiled) on first use; `noise_parts`
+  > 0 adds the gradient-noise measurement over that many slices of a batch."""
+  key = _key(task, structure, mesh, microbatches, noise_parts)
   if key in _PROGRAMS:
     return _PROGRAMS[key][1]
   replicated = mesh_lib.replicated(mesh)
@@ -119,7 +121,9 @@ def get(task, structure: dict, mesh, microbatches: int = 1) -> Programs:
       train_step=step_lib.make_train_step(
           task.loss_fn, lambda numbers: optim.create(structure, numbers), mesh, microbatches,
           learning_rate_fn=lambda numbers: optim.learning_rate(structure, numbers)),
-      eval_step=step_lib.make_eval_step(task.eval_fn, mesh))
+      eval_step=step_lib.make_eval_step(task.eval_fn, mesh),
+      noise_step=(step_lib.make_noise_step(task.loss_fn, mesh, noise_parts)
+                  if noise_parts else None))
   # The task is kept alive with its programs, so its id() is never reused by another task.
   _PROGRAMS[key] = (task, programs)
   return programs

@@ -90,6 +90,34 @@ def make_train_step(loss_fn: LossFn, optimizer: Callable, mesh, microbatches: in
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
+def make_noise_step(loss_fn: LossFn, mesh, parts: int):
+  """noise_step(state, batch) -> {g_small_sq, g_big_sq}, jitted: the data gradient of `parts`
+  equal slices of the global batch, one slice at a time (so no more memory than a micro-batch
+  of that size), their mean squared norm and the squared norm of their mean. The inputs of
+  `lamb.train.noise_scale`; the state is read, not changed."""
+  grad_fn = jax.grad(lambda params, model_state, batch, rng:
+                     loss_fn(params, model_state, batch, rng, True)[0])
+
+  def noise_step(state: TrainState, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+
+    def one(carry, xs):
+      total, squares = carry
+      part, i = xs
+      grads = grad_fn(state.params, state.model_state, part, jax.random.fold_in(rng, i))
+      return (jax.tree.map(jnp.add, total, grads), squares + optax.global_norm(grads) ** 2), None
+
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    (total, squares), _ = jax.lax.scan(
+        one, (zeros, jnp.zeros([], jnp.float32)),
+        (_split_microbatches(batch, parts, mesh), jnp.arange(parts)))
+    mean = jax.tree.map(lambda t: t / parts, total)
+    return {"g_small_sq": squares / parts, "g_big_sq": optax.global_norm(mean) ** 2}
+
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(noise_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh)),
+                 out_shardings=replicated)
+
 
 def make_eval_step(eval_fn: Callable, mesh):
   """eval_fn(params, model_state, batch) -> dict of per-batch SUMS (masked), summed on host."""

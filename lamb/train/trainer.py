@@ -35,7 +35,7 @@ from lamb.train import phases as phases_lib
 from lamb.train import plan as plan_lib
 from lamb.train import prefetch as prefetch_lib
 from lamb.train import programs as programs_lib
-from lamb.train import results, tasks
+from lamb.train import noise_scale, results, tasks
 from lamb.train.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Trainer:
     self.examples = 0
     self.started = time.time()
     self.compilations_before = programs_lib.compilations()
-    self.state = self.writer = self.tb_progress = None
+    self.state = self.writer = self.tb_progress = self.noise_step = None
 
   # --- set up or restore -----------------------------------------------------------------------
 
@@ -141,7 +141,8 @@ class Trainer:
   def train_phase(self, phase) -> None:
     """Trains `phase` from the current step to its end, or until the run diverges."""
     t_compile = time.time()
-    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches)
+    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
+                                phase.noise_parts)
     batches = prefetch_lib.to_devices(phase.task.train_batches(
         phase.batch_size, seed=self.plan.seed, start_step=self.step - phase.start,
         process_index=jax.process_index(), process_count=jax.process_count()), self.mesh)
@@ -152,6 +153,8 @@ class Trainer:
       train_step = programs.train_step.lower(self.state, first, self.hyperparameters).compile()
       eval_step = programs.eval_step.lower(self.state, mesh_lib.global_batch(
           next(self._eval_batches(phase)), self.mesh)).compile()
+      self.noise_step = (programs.noise_step.lower(self.state, first).compile()
+                         if phase.noise_every else None)
       self.compile_time += time.time() - t_compile
       self._notify("start", phase)
       self._steps(phase, train_step, eval_step, itertools.chain([first], batches))
@@ -162,7 +165,10 @@ class Trainer:
   def _steps(self, phase, train_step, eval_step, batches) -> None:
     self.segment_start, first_step, previous = time.time(), self.step, None
     while self.step < phase.end:
-      self.state, metrics = train_step(self.state, next(batches), self.hyperparameters)
+      batch = next(batches)
+      if self.noise_step is not None and (self.step - phase.start) % phase.noise_every == 0:
+        self._measure_noise(phase, batch)
+      self.state, metrics = train_step(self.state, batch, self.hyperparameters)
       self.step += 1
       # The previous step's metrics are read while this one runs: the run stops at the step
       # after a divergence (nothing is evaluated or checkpointed past it), and the devices
@@ -220,6 +226,18 @@ class Trainer:
       self.writer.write_scalars(step, {f"train_{k}": v for k, v in values.items()})
     return True
 
+  def _measure_noise(self, phase, batch) -> None:
+    """One gradient-noise measurement on the batch step `self.step + 1` trains on, recorded
+    under that step (a resume that retrains it measures it again, never twice); its time is not
+    training time. See lamb.train.noise_scale."""
+    t_noise = time.time()
+    norms = {k: float(v) for k, v in jax.device_get(self.noise_step(self.state, batch)).items()}
+    if all(math.isfinite(v) for v in norms.values()):
+      self.recorder.log(noise_scale.record(
+          self.step + 1, norms["g_small_sq"], norms["g_big_sq"],
+          phase.batch_size // phase.noise_parts, phase.batch_size, **self._tag(phase)))
+    self.segment_start += time.time() - t_noise
+
   def _tag(self, phase) -> dict:
     return {"phase": phase.name} if self.plan.phased else {}
 
@@ -276,7 +294,8 @@ class Trainer:
 
   def _final_evaluation(self) -> None:
     phase = self.plan.phases[-1]
-    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches)
+    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
+                                phase.noise_parts)
     self.evaluate(phase, programs.eval_step)
 
   def _notify(self, event: str, phase) -> None:

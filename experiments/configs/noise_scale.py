@@ -1,0 +1,35 @@
+"""The critical batch of the ImageNet task (Tables 3 and 5, Figures 1-3): Table 5's untuned LAMB
+at two rungs of its ladder, measuring the gradient noise scale B_simple = tr(Σ)/|G|²
+(McCandlish et al. 2018; `lamb.train.noise_scale`) at a steady cadence through training.
+
+A batch far above B_simple buys little per step, so a ladder's rungs beyond it test the step
+budget more than the optimizer; the report places the ladder against the measured value. The
+two rungs check that the estimate does not depend on the batch it is measured at.
+"""
+from experiments.configs import common, table5
+from lamb.optim import schedules
+
+RUNGS = (4096, 16384)
+PARTS = 4  # each measurement compares the batch with its quarters
+
+
+def get_config(arg: str = "cpu"):
+  scale, options = common.parse_arg(arg)
+  config = table5.get_config(scale)
+  config.name = "noise_scale"
+  divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
+  variants = {}
+  for batch in RUNGS:
+    warmup = schedules.linear_epoch_warmup(table5.BASE_WARMUP_EPOCHS, table5.BASE_BATCH, batch)
+    variants[table5.label(batch)] = (
+        ("batch_size", max(PARTS, batch // divisor)),
+        ("optimizer.learning_rate",
+         schedules.sqrt_scaled_lr(table5.BASE_LR, table5.BASE_BATCH, batch)),
+        ("optimizer.schedule.warmup_ratio", warmup / common.GOYAL_EPOCHS),
+    )
+  config.variants = tuple(variants.items())
+  config.sweep = common.sweep(("variant", tuple(variants), "batch"))
+  # 16 measurements over the cpu scale's 2 epochs; one per epoch over the paper's 90.
+  config.noise_scale_every_epochs = 1.0 if scale == "paper" else 0.125
+  config.noise_scale_parts = PARTS
+  return common.apply_options(config, options)
