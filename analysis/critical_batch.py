@@ -61,7 +61,10 @@ def section(results_dir: Path, scale: str) -> list:
   for _, r in table.iterrows():
     lines.append(f"| `{r.experiment}/{r.run}` | {r.task} | {r.batch} | {r.measurements} | "
                  f"{_fmt(r.early)} | {_fmt(r.late)} | {_fmt(r['all'])} |")
-  lines.append("")
+  lines += ["", "A '-' is a half whose mean |G|² estimate is not positive: the gradient signal is "
+            "lost in the noise of the measurements (small slices, few measurements), and that "
+            "half gives no value. The ladders below use each run's value over all of training, "
+            "the median over the runs of the task.", ""]
   lines += _ladders(results_dir, scale, table)
   return lines + [""]
 
