@@ -100,7 +100,8 @@ class Trainer:
   def setup_or_restore(self) -> None:
     t0 = time.time()
     first = self.plan.phases[0]
-    programs = programs_lib.get(first.task, self.structure, self.mesh, first.microbatches)
+    programs = programs_lib.get(first.task, self.structure, self.mesh, first.microbatches,
+                                first.noise_parts)
     self.state = programs.init(np.int32(self.plan.seed), self.hyperparameters)
     self.compile_time += time.time() - t0
     self.checkpoints.check_identity(self.identity, self.run_dir, own=self.own_checkpoints)
