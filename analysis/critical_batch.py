@@ -1,11 +1,12 @@
 """Where each batch ladder stands against the measured gradient noise scale (the critical batch).
 
 Runs that record `noise` lines in metrics.jsonl (configs setting `noise_scale_every_*`, e.g.
-`noise_scale`) give B_simple = tr(Σ)/|G|² over the first and the second half of training
-(`lamb.train.noise_scale`, McCandlish et al. 2018). By their model a step at batch B makes
-1/(1 + B_noise/B) of the progress of a step at an infinite batch, so an example at batch B is
-worth 1/(1 + B/B_noise) of one in a small batch; a rung 10x beyond B_simple gets less than 1/11
-of that, and tests the step budget more than the optimizer.
+`noise_scale`, `noise_scale_bert`) give B_simple = tr(Σ)/|G|² over the first and the second half
+of training (`lamb.train.noise_scale`, McCandlish et al. 2018), each with a 95% delta-method
+interval over its measurements. B_simple stands in for their critical batch B_noise (equal when
+the Hessian is well conditioned): by their model an example at batch B is worth about
+1/(1 + B/B_noise) of one in a small batch, so a rung 10x beyond it gets at most 1/11 of that and
+tests the step budget more than the optimizer.
 """
 from __future__ import annotations
 
@@ -18,35 +19,57 @@ from analysis import vocabulary as vocab
 from lamb.train import noise_scale
 from lamb.train import results as result_files  # file formats only: no jax
 
-FAR = 10.0  # a rung this many times above B_simple is "far beyond" the critical batch
+FAR = 10.0  # a rung this many times above B_simple (its interval's upper end) is "far beyond"
 LADDERS = ("table5", "table4", "table2", "table1")
+CAVEATS = (
+    "Caveats. A measurement compares the batch with its slices, each a batch of b examples "
+    "normalised on its own (batch norm in training mode; BERT's masked-LM loss per masked "
+    "token), so the two ImageNet rungs (b = 16 and 64) need not agree exactly. BERT runs are "
+    "measured in their first phase only (length 32): B_simple is in sequences, and a phase-2 "
+    "sequence holds twice the predictions. The first half of training includes the "
+    "initialisation, where |G|² is large; ladders are placed against the second half.")
+
+
+def _records(run) -> list:
+  try:
+    records = [r for r in result_files.read_jsonl(Path(run.path) / result_files.METRICS)
+               if r.get("split") == noise_scale.SPLIT]
+  except (result_files.UnreadableError, OSError):
+    return []
+  phases = [r.get("phase") for r in records if r.get("phase")]
+  return [r for r in records if r.get("phase") == phases[0]] if phases else records
 
 
 def measured(results_dir: Path, scale: str) -> pd.DataFrame:
-  """One row per run with noise records: its task, batch, and B_simple early, late and over all."""
+  """One row per completed run with noise records: task, batch, and B_simple with its interval
+  over the first and the second half of its measurements (None: not measurable)."""
   frame = runs.load(results_dir)
-  frame = frame[frame.scale == scale] if len(frame) else frame
+  frame = frame[(frame.scale == scale) & (frame.status == vocab.COMPLETED)] if len(frame) \
+      else frame
   rows = []
   for _, run in frame.iterrows():
-    if run.status not in (vocab.COMPLETED, vocab.DIVERGED):
-      continue
-    try:
-      records = [r for r in result_files.read_jsonl(Path(run.path) / result_files.METRICS)
-                 if r.get("split") == noise_scale.SPLIT]
-    except (result_files.UnreadableError, OSError):
-      continue
+    records = _records(run)
     if not records:
       continue
-    early, late = noise_scale.early_and_late(records, run.total_steps or records[-1]["step"])
+    # The halves of what was measured: a BERT run's first phase, an image run's whole length.
+    phased = any(r.get("phase") for r in records)
+    last = max(r["step"] for r in records)
+    early, late = noise_scale.halves(records, last if phased else max(last, run.total_steps or 0))
     rows.append({"experiment": run.experiment, "run": run.run,
                  "task": stats.task_key(pd.DataFrame([run])).iloc[0],
-                 "batch": int(records[0]["b_big"]), "measurements": len(records),
-                 "early": early, "late": late, "all": noise_scale.b_simple(records)})
+                 "batch": int(records[0]["b_big"]), "b_small": int(records[0]["b_small"]),
+                 "early_n": len(early), "late_n": len(late),
+                 "early": noise_scale.interval(early), "late": noise_scale.interval(late)})
   return pd.DataFrame(rows)
 
 
-def _fmt(value) -> str:
-  return "-" if value is None or pd.isna(value) else f"{value:,.0f}"
+def _fmt(interval, n: int) -> str:
+  if not n:
+    return "no measurements"
+  if interval is None:
+    return f"lost in noise ({n})"
+  value, lo, hi = interval
+  return f"{value:,.0f} [{lo:,.0f}, {hi:,.0f}] ({n})"
 
 
 def section(results_dir: Path, scale: str) -> list:
@@ -56,17 +79,14 @@ def section(results_dir: Path, scale: str) -> list:
   if not len(table):
     return lines + ["No run records the gradient noise scale yet "
                     "(`python experiments/run.py --config=noise_scale`).", ""]
-  lines += ["| run | task | batch | measurements | B_simple, first half | second half | all |",
-            "|---|---|---|---|---|---|---|"]
+  lines += ["| run | task | batch (slices of) | B_simple, first half [95%] (measurements) | "
+            "second half |", "|---|---|---|---|---|"]
   for _, r in table.iterrows():
-    lines.append(f"| `{r.experiment}/{r.run}` | {r.task} | {r.batch} | {r.measurements} | "
-                 f"{_fmt(r.early)} | {_fmt(r.late)} | {_fmt(r['all'])} |")
-  lines += ["", "A '-' is a half whose mean |G|² estimate is not positive: the gradient signal is "
-            "lost in the noise of the measurements (small slices, few measurements), and that "
-            "half gives no value. The ladders below use each run's value over all of training, "
-            "the median over the runs of the task.", ""]
-  lines += _ladders(results_dir, scale, table)
-  return lines + [""]
+    lines.append(f"| `{r.experiment}/{r.run}` | {r.task} | {r.batch} ({r.b_small}) | "
+                 f"{_fmt(r.early, r.early_n)} | {_fmt(r.late, r.late_n)} |")
+  lines += ["", "'lost in noise': the mean |G|² of that half is within 2 standard errors of "
+            "zero, so it gives no value. " + CAVEATS, ""]
+  return lines + _ladders(results_dir, scale, table) + [""]
 
 
 def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
@@ -76,14 +96,17 @@ def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
     if not len(frame) or "config.batch_size" not in frame:
       continue
     task = stats.task_key(frame.iloc[:1]).iloc[0]
-    noise = table[table.task == task]["all"].dropna()
-    if not len(noise):
-      lines.append(f"- {experiment}: its task ({task}) has no noise-scale measurement.")
+    late = [iv for iv in table[table.task == task].late if iv is not None and iv[1] > 0] \
+        if len(table) else []
+    if not late:
+      lines.append(f"- {experiment}: its task ({task}) has no second-half measurement of the "
+                   "noise scale whose interval excludes zero.")
       continue
-    b = float(noise.median())
+    value, lo, hi = min(late, key=lambda iv: iv[2] - iv[1])  # the most precise run
     batches = sorted(set(pd.to_numeric(frame["config.batch_size"], errors="coerce").dropna()))
-    rungs = ", ".join(f"{int(x)} ({x / b:.2g}x{', far beyond' if x / b >= FAR else ''})"
+    rungs = ", ".join(f"{int(x)} ({x / value:.2g}x{', far beyond' if x / hi >= FAR else ''})"
                       for x in batches)
-    lines.append(f"- {experiment}: B_simple {b:,.0f} (median of {len(noise)} run(s)); batches "
-                 f"run and their ratio to it: {rungs}.")
+    lines.append(f"- {experiment}: B_simple {value:,.0f} [{lo:,.0f}, {hi:,.0f}] (the most "
+                 f"precise second-half measurement of its task); batches run and their ratio "
+                 f"to it: {rungs}.")
   return lines

@@ -361,3 +361,25 @@ def test_damaged_files_give_a_named_verdict_not_a_traceback(tmp_path):
   (d / "metrics.jsonl").unlink()
   text = report.build(tmp_path, "cpu", tmp_path / "figures")
   assert "figures9_14/cpu/run`: completed, but its metrics.jsonl is missing" in text
+
+
+def test_the_mixed_batch_claims_read_the_mixed_batch_runs(tmp_path):
+  bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
+  assert _verdict(tmp_path, "4").status == vocab.NOT_RUN
+
+  def mixed(variant, optimizer, values, status="completed", losses=(9.7, 7.0, 6.5), lr=0.01):
+    for seed, acc in enumerate(values):
+      _run(tmp_path, "mixed_batch", f"{variant}_seed{seed}",
+           {"variant": variant, "seed": seed,
+            "optimizer": {"name": optimizer, "learning_rate": lr}}, status=status,
+           accuracy=acc, steps=300, base=bert, metric="masked_lm_accuracy", losses=losses)
+
+  mixed("lamb_rewarmup", "lamb", [0.20, 0.21, 0.19])
+  mixed("lamb_no_rewarmup", "lamb", [0.10, 0.12, 0.11])
+  verdict = _verdict(tmp_path, "4")
+  assert verdict.status == vocab.HELD and "paired over 3 seeds" in verdict.interval
+  mixed("adamw_lr0.0001", "adamw", [0.0, 0.0, 0.0], losses=(9.7, 12.0, 14.0), lr=1e-4)
+  verdict = _verdict(tmp_path, "7")
+  assert verdict.status == vocab.HELD and "every AdamW setting diverged" in verdict.evidence
+  mixed("adamw_lr0.0002", "adamw", [0.45, 0.46, 0.44], lr=2e-4)  # one setting beats LAMB
+  assert _verdict(tmp_path, "7").status == vocab.NOT_HELD

@@ -30,6 +30,8 @@ def test_estimators_recover_a_known_gradient_and_noise():
   early, late = noise_scale.early_and_late(records, 4000)
   assert early == pytest.approx(trace / g_sq, rel=0.15) and late == pytest.approx(
       trace / g_sq, rel=0.15)
+  value, lo, hi = noise_scale.interval(records)
+  assert lo < trace / g_sq < hi and hi - lo < 0.3 * value
   with pytest.raises(ValueError):
     noise_scale.estimates(1.0, 1.0, 8, 8)
   assert noise_scale.b_simple([]) is None
@@ -105,12 +107,21 @@ def test_the_report_places_a_ladder_against_the_measured_noise_scale(tmp_path):
                                                 "final": {"accuracy": 0.7}}))
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
 
-  # |G|^2 = 1 and tr(Sigma) = 100 exactly: E|G_n|^2 = 1 + 100/n at n = 16 and 64.
-  run("noise_scale", "batch64", 64, [noise_scale.record(s, 1 + 100 / 16, 1 + 100 / 64, 16, 64)
-                                     for s in range(1, 9)])
+  # |G|^2 = 1 and tr(Sigma) = 100, measured with a little noise: E|G_n|^2 = 1 + 100/n.
+  wobble = [0.99, 1.01] * 4
+  run("noise_scale", "batch64", 64, [
+      noise_scale.record(s, (1 + 100 / 16) * w, (1 + 100 / 64) * w, 16, 64)
+      for s, w in zip(range(1, 9), wobble)])
   for batch in (8, 64, 2048):
     run("table5", f"batch{batch}", batch)
   text = "\n".join(critical_batch.section(tmp_path, "cpu"))
-  assert "| `noise_scale/batch64` | cpu/fashion_mnist/resnet | 64 | 8 | 100 | 100 | 100 |" in text
-  assert "table5: B_simple 100 (median of 1 run(s))" in text
+  assert "| `noise_scale/batch64` | cpu/fashion_mnist/resnet | 64 (16) | 100 [" in text
+  assert "table5: B_simple 100 [" in text
   assert "8 (0.08x), 64 (0.64x), 2048 (20x, far beyond)" in text
+  # Measurements whose |G|^2 cannot be told from zero give no value, and no ladder placement.
+  d = tmp_path / "noise_scale" / "cpu" / "batch64" / "metrics.jsonl"
+  # |G_b|^2 = 4 |G_B|^2 + e makes the |G|^2 estimate -e/3: zero on average.
+  d.write_text("".join(json.dumps(noise_scale.record(s, 40 + e, 10, 16, 64)) + "\n"
+                       for s, e in zip(range(1, 9), [3, -3, 2, -2, 1, -1, 3, -3])))
+  text = "\n".join(critical_batch.section(tmp_path, "cpu"))
+  assert "lost in noise (4)" in text and "has no second-half measurement" in text

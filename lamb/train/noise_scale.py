@@ -48,9 +48,38 @@ def b_simple(records: Iterable[dict]) -> Optional[float]:
   return trace / g_sq if g_sq > 0 else None
 
 
-def early_and_late(records: Iterable[dict], total_steps: int) -> tuple:
-  """(B_simple over the first half of training, over the second half)."""
+def interval(records: Iterable[dict], z: float = 1.96) -> Optional[tuple]:
+  """(B_simple, low, high): the ratio of means with a delta-method interval over the records
+  (each measurement one draw). None when there are fewer than 3 records, when the mean |G|²
+  is within 2 standard errors of zero (the gradient signal is lost in the measurement noise) or
+  when the mean tr(Σ) is not positive."""
+  records = [r for r in records if math.isfinite(r.get("g_sq", math.nan))
+             and math.isfinite(r.get("trace", math.nan))]
+  n = len(records)
+  if n < 3:
+    return None
+  g = [r["g_sq"] for r in records]
+  t = [r["trace"] for r in records]
+  mg, mt = sum(g) / n, sum(t) / n
+  var = lambda xs, m: sum((x - m) ** 2 for x in xs) / (n - 1)
+  cov = sum((a - mg) * (b - mt) for a, b in zip(g, t)) / (n - 1)
+  if mg <= 2 * math.sqrt(var(g, mg) / n):
+    return None
+  ratio = mt / mg
+  if ratio <= 0:  # a negative trace estimate: the noise term is lost in the measurements
+    return None
+  se = math.sqrt(max(0.0, var(t, mt) - 2 * ratio * cov + ratio ** 2 * var(g, mg)) / n) / mg
+  return ratio, ratio - z * se, ratio + z * se
+
+
+def halves(records: Iterable[dict], total_steps: int) -> tuple:
+  """(the records of the first half of training, those of the second half)."""
   records = list(records)
   half = total_steps / 2
-  return (b_simple(r for r in records if r["step"] <= half),
-          b_simple(r for r in records if r["step"] > half))
+  return ([r for r in records if r["step"] <= half], [r for r in records if r["step"] > half])
+
+
+def early_and_late(records: Iterable[dict], total_steps: int) -> tuple:
+  """(B_simple over the first half of training, over the second half)."""
+  early, late = halves(records, total_steps)
+  return b_simple(early), b_simple(late)

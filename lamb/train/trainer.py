@@ -231,6 +231,7 @@ class Trainer:
     """One gradient-noise measurement on the batch step `self.step + 1` trains on, recorded
     under that step (a resume that retrains it measures it again, never twice); its time is not
     training time. See lamb.train.noise_scale."""
+    jax.block_until_ready(self.state)  # the step before is training time, not measuring time
     t_noise = time.time()
     norms = {k: float(v) for k, v in jax.device_get(self.noise_step(self.state, batch)).items()}
     if all(math.isfinite(v) for v in norms.values()):
