@@ -85,7 +85,7 @@ def section(results_dir: Path, scale: str) -> list:
     lines.append(f"| `{r.experiment}/{r.run}` | {r.task} | {r.batch} ({r.b_small}) | "
                  f"{_fmt(r.early, r.early_n)} | {_fmt(r.late, r.late_n)} |")
   lines += ["", "'lost in noise': the mean |G|² of that half is within 2 standard errors of "
-            "zero, so it gives no value. " + CAVEATS, ""]
+            "zero, or its mean tr(Σ) is not positive, so it gives no value. " + CAVEATS, ""]
   return lines + _ladders(results_dir, scale, table) + [""]
 
 

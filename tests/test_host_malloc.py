@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -47,6 +49,7 @@ def test_reuse_freed_memory_applies_on_glibc_and_changes_no_result():
   assert reused[2] == default[2], "the allocator must not change a single bit of the result"
 
 
+@pytest.mark.slow  # a benchmark's output format (~20 s): `pytest -m slow`
 def test_optimizer_step_benchmark_prints_both_allocators_and_the_ratio_line():
   out = subprocess.run([sys.executable, "benchmarks/optimizer_step.py", "--layers", "1",
                         "--repeats", "1"], capture_output=True, text=True, check=True,
