@@ -25,8 +25,6 @@ from analysis import vocabulary as vocab
 ACCURACY = "final.accuracy"
 BERT_METRIC = "final.masked_lm_accuracy"  # cpu and paper scale: SQuAD F1 is not in the runs
 MIN_STEPS = 250  # a ladder's largest batch must train at least this many steps
-MIN_SEEDS_PAIRED = stats.MIN_PAIRED
-TUNED = select.SETTINGS
 DAWNBENCH_TOP5 = 0.93  # Table 5's caption
 SPREAD_RATIO = 10.0  # "very different" trust ratios: an order of magnitude between layers
 
@@ -50,14 +48,8 @@ class Context:
   def choose(self, experiment: str, runs_: pd.DataFrame, metric: str) -> select.Choice:
     """The best setting of `runs_`; a run of `experiment` whose config cannot be read could be
     any side's, so it holds every side of the experiment back."""
-    lost = self.frame(experiment)
-    lost = lost[(lost.status == vocab.UNREADABLE)
-                & lost.filter(like="config.").isna().all(axis=1)] if len(lost) else lost
-    choice = select.choose(runs_, TUNED, metric)
-    if len(lost):
-      return dataclasses.replace(choice, best=None, status=vocab.UNREADABLE,
-                                 partial=choice.partial + [f"{r} unreadable" for r in lost.run])
-    return choice
+    return select.held_back(select.choose(runs_, select.SETTINGS, metric),
+                            select.unplaced(self.frame(experiment)))
 
   def side(self, experiment: str, label: str, metric: str = ACCURACY, **where) -> v.Side:
     """The runs of `experiment` whose config columns equal `where`, at their best setting."""
@@ -107,7 +99,7 @@ def _too_few_steps(ctx: Context, side: v.Side, what: str,
   if steps is None or steps >= MIN_STEPS:
     return None
   why = f"{what} trains {steps} steps (< {MIN_STEPS})"
-  if metric and side.setting is not None and side.setting.seeds < MIN_SEEDS_PAIRED and \
+  if metric and side.setting is not None and side.setting.seeds < stats.MIN_PAIRED and \
       ctx.noise(side, metric) is None:
     why += "; and one seed per run with no replicated setting of the task to measure noise with"
   return v.not_testable(why)
@@ -462,8 +454,8 @@ def _end_loss(side: v.Side):
   losses = runs.train_losses(side.setting.runs.path.iloc[0]) if side.setting is not None else None
   if not losses:
     return None
-  tail = pd.Series(losses[-max(1, len(losses) // 20):])
-  return runs.tail_mean(losses), float(tail.std()) if len(tail) > 1 else 0.0
+  end = pd.Series(runs.tail(losses))
+  return float(end.mean()), float(end.std()) if len(end) > 1 else 0.0
 
 
 def _phase_losses(path):
@@ -478,8 +470,8 @@ def _phase_losses(path):
   phase2 = list(train[train.phase != train.phase.iloc[0]].loss) if len(train) else []
   if len(phase2) < 2:
     return None
-  return sum(phase2[:max(1, len(phase2) // 20)]) / max(1, len(phase2) // 20), \
-      runs.tail_mean(list(train.loss))
+  start = phase2[:max(1, len(phase2) // 20)]
+  return sum(start) / len(start), runs.tail_mean(list(train.loss))
 
 
 BETTER = "better: the 95% interval of the difference lies above 0"

@@ -46,8 +46,11 @@ def measured(results_dir: Path, scale: str) -> pd.DataFrame:
   frame = runs.load(results_dir)
   frame = frame[(frame.scale == scale) & (frame.status == vocab.COMPLETED)] if len(frame) \
       else frame
+  # The loader counted each run's noise records: only those runs' files are read again.
+  measuring = pd.to_numeric(frame.get("noise_records"), errors="coerce").fillna(0) > 0 \
+      if len(frame) else frame.status.astype(bool)
   rows = []
-  for _, run in frame.iterrows():
+  for _, run in frame[measuring].iterrows():
     records = _records(run)
     if not records:
       continue

@@ -68,8 +68,8 @@ SUMMARY_KEYS = ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s",
                 "diverged_at_step", "device_kind", "device_count", "data", "error")
 # Rows every frame has, so that selectors never meet a missing column.
 COLUMNS = ("experiment", "scale", "run", "path", "status", "runner_status", "diverged_because",
-           "divergence_unchecked", "loss_start", "loss_end", "chance_accuracy", "chance_loss",
-           "eval_examples", *SUMMARY_KEYS)
+           "divergence_unchecked", "noise_records", "loss_start", "loss_end", "chance_accuracy",
+           "chance_loss", "eval_examples", *SUMMARY_KEYS)
 DIVERGED_MEANS = ("the runner stopped at a non-finite value, or the training loss ended (mean of the "
                   "last 5% of steps) more than 5% above where it started or above the chance "
                   "level ln(classes); a run that never left its start is not diverged but sits "
@@ -89,22 +89,34 @@ def _signature(run_dir: Path) -> tuple:
   return tuple(out)
 
 
-def train_losses(run_dir: Path | str) -> Optional[list]:
-  """Every recorded training loss of a run, in order; None when metrics.jsonl is missing or
-  cannot be read."""
+def _records(run_dir: Path | str) -> Optional[list]:
   try:
-    records = results.read_jsonl(Path(run_dir) / results.METRICS)
+    return results.read_jsonl(Path(run_dir) / results.METRICS)
   except (results.UnreadableError, OSError):
     return None
+
+
+def _losses(records: list) -> list:
   return [float(r["loss"]) for r in records
           if r.get("split") == "train" and isinstance(r.get("loss"), (int, float))]
 
 
+def train_losses(run_dir: Path | str) -> Optional[list]:
+  """Every recorded training loss of a run, in order; None when metrics.jsonl is missing or
+  cannot be read."""
+  records = _records(run_dir)
+  return None if records is None else _losses(records)
+
+
+def tail(losses: list) -> list:
+  """The last 5% of a loss curve (one step at least): where it ends, so that one noisy step
+  does not decide."""
+  return losses[-max(1, len(losses) // 20):]
+
+
 def tail_mean(losses: list) -> float:
-  """Where a loss curve ends: the mean of its last 5% (one step at least), so that one noisy
-  step does not decide."""
-  tail = max(1, len(losses) // 20)
-  return sum(losses[-tail:]) / tail
+  end = tail(losses)
+  return sum(end) / len(end)
 
 
 def _chance(config: dict, summary: dict) -> tuple:
@@ -121,7 +133,10 @@ def _divergence(row: dict, run_dir: Path) -> None:
   completed run without readable training losses is marked `divergence_unchecked`."""
   if row["status"] not in (vocab.COMPLETED, vocab.DIVERGED):
     return
-  losses = train_losses(run_dir)
+  records = _records(run_dir) or []
+  # Read once here: the critical-batch section reads again only runs that measured noise.
+  row["noise_records"] = sum(r.get("split") == "noise" for r in records)
+  losses = _losses(records)
   row["divergence_unchecked"] = not losses and row["status"] == vocab.COMPLETED
   if losses:
     row["loss_start"], row["loss_end"] = losses[0], tail_mean(losses)

@@ -125,6 +125,24 @@ def choose(runs: pd.DataFrame, settings: Sequence[str], metric: str, *, group=No
   return Choice(group, None, found, vocab.DIVERGED if diverged else vocab.INCOMPLETE, [])
 
 
+def unplaced(frame: pd.DataFrame) -> list:
+  """'run unreadable' for each run of `frame` whose config.json could not be read: no row or
+  side can claim it, and it may have been anyone's best."""
+  if not len(frame):
+    return []
+  config = frame[[c for c in frame if c.startswith("config.")]]
+  lost = (frame.status == vocab.UNREADABLE) & config.isna().all(axis=1)
+  return [f"{run} {vocab.UNREADABLE}" for run in frame.run[lost]]
+
+
+def held_back(choice: Choice, lost: Sequence[str]) -> Choice:
+  """`choice` without a number while `lost` runs (see `unplaced`) might belong to it."""
+  if not lost:
+    return choice
+  return dataclasses.replace(choice, best=None, status=vocab.UNREADABLE,
+                             partial=choice.partial + list(lost))
+
+
 def choose_each(runs: pd.DataFrame, by: str, settings: Sequence[str], metric: str,
                 higher_is_better: bool = True) -> dict:
   """{value of `by`: Choice} — one choice per optimizer (or per variant, per batch...)."""

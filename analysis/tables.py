@@ -279,24 +279,10 @@ def _close(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
   return (pd.to_numeric(frame[column], errors="coerce") - value).abs() <= 1e-9 * abs(value)
 
 
-def _unplaced(frame: pd.DataFrame) -> list:
-  """'run unreadable' for each run whose config.json could not be read: no printed row can claim
-  it, so every cell of its table that chooses from runs shows its name instead of a number (it
-  may have been the best)."""
-  if not len(frame):
-    return []
-  config = frame[[c for c in frame if c.startswith("config.")]]
-  lost = (frame.status == vocab.UNREADABLE) & config.isna().all(axis=1)
-  return [f"{run} {vocab.UNREADABLE}" for run in frame.run[lost]]
-
-
 def _choose(group: pd.DataFrame, settings: Sequence[str], metric: str, unplaced: Sequence = (),
             higher_is_better: bool = True) -> select.Choice:
-  choice = select.choose(group, settings, metric, higher_is_better=higher_is_better)
-  if unplaced:  # the lost run may belong here and be the best: no number until it is readable
-    choice = dataclasses.replace(choice, best=None, status=vocab.UNREADABLE,
-                                 partial=choice.partial + list(unplaced))
-  return choice
+  return select.held_back(
+      select.choose(group, settings, metric, higher_is_better=higher_is_better), unplaced)
 
 
 def _first(group: pd.DataFrame, column: str) -> float:
@@ -349,7 +335,7 @@ def _notes(frame, scale, results_dir, first: str) -> list:
 def table7(results_dir, scale: str) -> Rendered:
   paper = reported.load(7)
   frame = _frame(results_dir, "table7", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():
     group = _where(frame, OPTIMIZER, rep.optimizer.lower())
@@ -380,7 +366,7 @@ def _setting_text(choice: select.Choice, with_decay: bool) -> str:
 def table6(results_dir, scale: str) -> Rendered:
   paper = reported.load(6)
   frame = _frame(results_dir, "table6", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():
     key = rep.optimizer.lower()
@@ -401,7 +387,7 @@ def table6(results_dir, scale: str) -> Rendered:
 def table3(results_dir, scale: str) -> Rendered:
   paper = reported.load(3)
   frame = _frame(results_dir, "table3", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():
     group = _where(frame, "config.variant", rep.optimizer.lower())
@@ -419,7 +405,7 @@ def table3(results_dir, scale: str) -> Rendered:
 def table5(results_dir, scale: str) -> Rendered:
   paper = reported.load(5)
   frame = _frame(results_dir, "table5", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.groupby("batch_size", sort=True):
     label = rep.batch_size_text.iloc[0]
@@ -463,7 +449,7 @@ def tuning_grid(table: int):
     paper = reported.load(table)
     paper = paper[paper.metric == "top1_accuracy"]
     frame = _frame(results_dir, f"table{table}", scale)
-    unplaced = _unplaced(frame)
+    unplaced = select.unplaced(frame)
     rows = []
     for _, rep in paper.iterrows():
       matches = _close(frame, LR, rep.learning_rate)
@@ -566,7 +552,7 @@ def table2(results_dir, scale: str) -> Rendered:
 def table4(results_dir, scale: str) -> Rendered:
   paper = reported.load(4)
   frame = _frame(results_dir, "table4", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for batch, rep in paper.groupby("batch_size", sort=True):
     record = lambda metric: rep[rep.metric == metric].iloc[0]
@@ -615,7 +601,7 @@ def _table8_runs(frame: pd.DataFrame, first) -> pd.DataFrame:
 def table8(results_dir, scale: str) -> Rendered:
   paper = reported.load(8)
   frame = _frame(results_dir, "table8", scale)
-  unplaced = _unplaced(frame)
+  unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.groupby("row", sort=True):
     record = lambda metric: rep[rep.metric == metric].iloc[0]
