@@ -92,6 +92,14 @@ def section(results_dir: Path, scale: str) -> list:
   return lines + _ladders(results_dir, scale, table) + [""]
 
 
+def task_estimate(table: pd.DataFrame, task: str):
+  """(B_simple, low, high) of `task`: its most precise second-half measurement whose interval
+  excludes zero; None when it has none."""
+  late = [iv for iv in table[table.task == task].late if iv is not None and iv[1] > 0] \
+      if len(table) else []
+  return min(late, key=lambda iv: iv[2] - iv[1]) if late else None
+
+
 def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
   lines = []
   for experiment in LADDERS:
@@ -99,13 +107,12 @@ def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
     if not len(frame) or "config.batch_size" not in frame:
       continue
     task = stats.task_key(frame.iloc[:1]).iloc[0]
-    late = [iv for iv in table[table.task == task].late if iv is not None and iv[1] > 0] \
-        if len(table) else []
-    if not late:
+    estimate = task_estimate(table, task)
+    if estimate is None:
       lines.append(f"- {experiment}: its task ({task}) has no second-half measurement of the "
                    "noise scale whose interval excludes zero.")
       continue
-    value, lo, hi = min(late, key=lambda iv: iv[2] - iv[1])  # the most precise run
+    value, lo, hi = estimate
     batches = sorted(set(pd.to_numeric(frame["config.batch_size"], errors="coerce").dropna()))
     rungs = ", ".join(f"{int(x)} ({x / value:.2g}x{', far beyond' if x / hi >= FAR else ''})"
                       for x in batches)

@@ -16,6 +16,7 @@ ranks last), labels from `analysis.vocabulary`, the paper's numbers from `analys
     figure6                     Figure 6      BERT pre-training loss across batch sizes
     figure7                     Figure 7      mixed-batch BERT pre-training loss
     figure8                     Figure 8      scaling efficiency (paper's Table 1 times, cost model)
+    imagenet_ladders            Tables 3, 5   LAMB, momentum and LARS across ImageNet batch sizes
     table9_grid .. table25_grid Tables 9-25   a tuning grid, paper above measured (`grids`: all)
 
 What every figure keeps to: the title says the scale and, below paper scale, the stand-in data; a
@@ -49,7 +50,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
-from analysis import reported, runs, select  # noqa: E402
+from analysis import critical_batch, reported, runs, select, stats  # noqa: E402
 from analysis import vocabulary as vocab  # noqa: E402
 from lamb.train import cost_model  # noqa: E402  (pure Python: no jax)
 from lamb.train import results as result_files  # noqa: E402  (file formats only: no jax)
@@ -457,6 +458,95 @@ def figure1(results_dir, scale):
            f"ImageNet/ResNet-50, batch 32K{_run_batch(frame, scale)})")
   fig, _ = _curves_figure(entries, title, scale, frame, "top-1 validation accuracy")
   return fig
+
+
+# --- the ImageNet batch ladders: LAMB, momentum and LARS across batch sizes --------------------
+
+# (optimizer, experiments holding its rungs): runs are placed by their recorded paper batch.
+LADDER_SOURCES = (("lamb", ("table5", "lars_imagenet")),
+                  ("momentum", ("table3", "momentum_ladder")),
+                  ("lars", ("lars_imagenet",)))
+
+
+def _ladder_points(results_dir, scale, optimizer: str, experiments) -> list:
+  """[(paper batch, {seed: accuracy}, status)] of one optimizer's rungs, smallest first."""
+  frames = [runs.of_scale(results_dir, e, scale) for e in experiments]
+  frame = pd.concat([f for f in frames if len(f)]) if any(len(f) for f in frames) else None
+  if frame is None or "config.paper.batch_size" not in frame:
+    return []
+  frame = frame[_column(frame, "config.optimizer.name") == optimizer]
+  points = []
+  for batch, group in frame.groupby("config.paper.batch_size"):
+    choice = select.choose(group, select.SETTINGS, METRIC)
+    best = choice.best
+    points.append((int(batch), dict(best.values) if best else {}, choice.status))
+  return points
+
+
+def _paper_ladders() -> dict:
+  """The paper's ImageNet top-1 by optimizer: Table 5's LAMB, Table 3's momentum (Goyal et al.)
+  and Section 4.2's LARS at 2K and 32K."""
+  t5 = reported.load(5)
+  t5 = t5[t5.metric == "top1_accuracy"]
+  t3 = reported.load(3).set_index("optimizer")
+  text = reported.figures().set_index("quantity").value
+  return {"lamb": list(zip(t5.batch_size, t5.value)),
+          "momentum": [(16384, float(t3.loc["Momentum", "value"]))],
+          "lars": [(2048, text["lars_2k_top1_percent"] / 100),
+                   (32768, text["lars_32k_top1_percent"] / 100)]}
+
+
+def imagenet_ladders(results_dir, scale):
+  """Final top-1 of LAMB, momentum and LARS at each ImageNet batch they run (Tables 3 and 5,
+  Section 4.2), beside the paper's, with the task's measured critical batch."""
+  measured = {o: _ladder_points(results_dir, scale, o, e) for o, e in LADDER_SOURCES}
+  if not any(measured.values()):
+    raise NoData("no runs of table5, table3, momentum_ladder or lars_imagenet record their paper "
+                 "batch (python experiments/run.py --config=table5)")
+  fig, (ax, right) = plt.subplots(1, 2, figsize=(8.6, 3.6), sharex=True, layout="constrained")
+  for optimizer, points in measured.items():
+    color, label = COLORS[optimizer], vocab.optimizer_label(optimizer)
+    done = [(b, list(v.values())) for b, v, _ in points if v]
+    for b, values in done:
+      ax.scatter([b] * len(values), values, color=color, s=10, alpha=0.6, zorder=3)
+    if done:
+      ax.plot([b for b, _ in done], [np.mean(v) for _, v in done], color=color, marker="o",
+              label=label)
+    for b, values, status in points:
+      if not values:
+        ax.annotate(status, (b, 0.02), xycoords=("data", "axes fraction"), color=color,
+                    fontsize=CELL, rotation=90, ha="center")
+  frame = runs.of_scale(results_dir, "table5", scale)
+  estimate = None
+  if len(frame) and scale != "paper":
+    table = critical_batch.measured(results_dir, scale)
+    estimate = critical_batch.task_estimate(table, stats.task_key(frame.iloc[:1]).iloc[0]) \
+        if len(table) else None
+  if estimate is not None:  # B_simple in examples of the batch that runs, drawn in paper batches
+    divisor = _number(frame["config.paper.batch_size"].iloc[0]) / \
+        _number(frame["config.batch_size"].iloc[0])
+    value, lo, hi = (x * divisor for x in estimate)
+    ax.axvspan(max(lo, 1.0), hi, color="grey", alpha=0.15, lw=0)
+    ax.axvline(value, color="grey", ls="--", lw=1,
+               label=_wrap(f"critical batch B_simple (95%), x{divisor:g}"))
+  for optimizer, points in _paper_ladders().items():
+    right.plot(*zip(*points), color=COLORS[optimizer], marker="o",
+               label=vocab.optimizer_label(optimizer))
+  for a, what in ((ax, "measured final top-1 (dots: seeds, line: mean)"),
+                  (right, "paper's top-1 (ImageNet, 90 epochs)")):
+    a.set_xscale("log", base=2)
+    a.xaxis.set_major_formatter(FuncFormatter(lambda x, _: vocab.batch_label(x)))
+    a.xaxis.set_minor_formatter(NullFormatter())
+    a.set_xlabel("batch size (paper's; this scale runs it / 64)" if a is ax and scale != "paper"
+                 else "batch size", fontsize=LABEL)
+    a.set_ylabel(_wrap(what, 34), fontsize=LABEL)
+    a.grid(alpha=0.3)
+  _legend(right)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=LEGEND, frameon=False, loc="lower left")
+  fig.suptitle(_title("LAMB, momentum and LARS across ImageNet batch sizes (Tables 3 and 5, "
+                      "Section 4.2)", scale, frame if len(frame) else None, 8.6), fontsize=TITLE)
+  return _finish(fig)
 
 
 FIGURE2_LABELS = {"correction_warmup": "adam-correction + warmup",
@@ -991,7 +1081,7 @@ def _grid_figure(table: int) -> Callable:
 
 FIGURES = {"trust_ratio": trust_ratio, "figure1": figure1, "figure2": figure2,
            "figure3": figure3, "figure4": figure4, "figure5": figure5, "figure6": figure6,
-           "figure7": figure7, "figure8": figure8,
+           "figure7": figure7, "figure8": figure8, "imagenet_ladders": imagenet_ladders,
            **{f"table{t}_grid": _grid_figure(t) for t in GRID_TABLES}}
 ALIASES = {"grids": [f"table{t}_grid" for t in GRID_TABLES]}
 

@@ -63,8 +63,12 @@ class Interval:
 
 
 def task_key(frame: pd.DataFrame) -> pd.Series:
-  """What makes runs comparable for their seed noise: the model and the data at one scale."""
-  cols = [c for c in ("scale", "config.data.name", "config.model.name") if c in frame]
+  """What makes runs comparable for their seed noise: the model, the data and how long it trains
+  at one scale (the ImageNet stand-in's short shape and its ladder sized from the top are two
+  tasks)."""
+  cols = [c for c in ("scale", "config.data.name", "config.model.name",
+                      "config.data.train_examples", "config.data.eval_split",
+                      "config.num_epochs") if c in frame]
   return frame[cols].map(str).agg("/".join, axis=1) if cols else pd.Series("", frame.index)
 
 

@@ -402,18 +402,39 @@ def table3(results_dir, scale: str) -> Rendered:
                    frame, notes, scale)
 
 
+def rows_at_scale(frame: pd.DataFrame) -> Optional[set]:
+  """The paper rows the runs' config runs at their scale (`paper.rows_at_scale`), None when the
+  runs do not record it (every row is then expected)."""
+  column = "config.paper.rows_at_scale"
+  values = frame[column].dropna() if column in frame else ()
+  return set(values.iloc[0]) if len(values) else None
+
+
+def _left_out(paper: tuple) -> Measure:
+  return Measure(status=vocab.NOT_AT_SCALE, text=vocab.NOT_AT_SCALE, reported=paper[0],
+                 reported_text=paper[1])
+
+
+def _batch_order(label: str) -> float:
+  return float(label[:-1]) * 1024 if label.endswith("K") else float(label)
+
+
 def table5(results_dir, scale: str) -> Rendered:
   paper = reported.load(5)
   frame = _frame(results_dir, "table5", scale)
   unplaced = select.unplaced(frame)
+  at_scale = rows_at_scale(frame)
   rows = []
   for _, rep in paper.groupby("batch_size", sort=True):
     label = rep.batch_size_text.iloc[0]
     group = _where(frame, "config.variant", label)
     record = lambda metric: rep[rep.metric == metric].iloc[0]
-    top1 = _of_choice(_choose(group, [], ACCURACY, unplaced), _paper(record("top1_accuracy")))
-    top5 = _of_choice(_choose(group, [], "final.top5_accuracy", unplaced),
-                      _paper(record("top5_accuracy")))
+    if at_scale is not None and label not in at_scale and not len(group):
+      top1, top5 = (_left_out(_paper(record(m))) for m in ("top1_accuracy", "top5_accuracy"))
+    else:
+      top1 = _of_choice(_choose(group, [], ACCURACY, unplaced), _paper(record("top1_accuracy")))
+      top5 = _of_choice(_choose(group, [], "final.top5_accuracy", unplaced),
+                        _paper(record("top5_accuracy")))
     rows.append({"batch (paper)": label,
                  "batch run": _int_or_dash(_first(group, "config.batch_size")),
                  "learning rate": record("learning_rate").value,
@@ -423,7 +444,9 @@ def table5(results_dir, scale: str) -> Rendered:
                  "measured top-5": top5})
   notes = _notes(frame, scale, results_dir,
                  "Untuned LAMB across the batch ladder: square-root learning-rate scaling and "
-                 "linear-epoch warmup (cpu scale: batches / 64, warmup as the same fraction).")
+                 "linear-epoch warmup (cpu scale: batches / 64, warmup as the same fraction)." +
+                 (f" This scale runs the rows {', '.join(sorted(at_scale, key=_batch_order))}; "
+                  f"'{vocab.NOT_AT_SCALE}' marks the others." if at_scale else ""))
   return _rendered(5, f"Table 5: LAMB's batch ladder on ImageNet/ResNet-50 ({scale} scale)",
                    rows, ["batch (paper)"], frame, notes, scale)
 

@@ -13,6 +13,8 @@ from lamb.train.results import COMPLETED, DIVERGED, FAILED  # no jax: file forma
 
 INCOMPLETE, UNREADABLE, NOT_RUN = "incomplete", "unreadable", "not run"
 MISPLACED = "misplaced"  # its own files name another experiment or scale than its folder
+# A paper row this scale's config leaves out (its runs record `paper.rows_at_scale`).
+NOT_AT_SCALE = "not at this scale"
 STATUSES = (COMPLETED, DIVERGED, FAILED, INCOMPLETE, UNREADABLE, MISPLACED)
 # What keeps a run out of every choice (it may have been the best): named wherever it counts.
 BLOCKING = (UNREADABLE, MISPLACED, FAILED, INCOMPLETE)

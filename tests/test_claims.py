@@ -181,8 +181,18 @@ def test_a_clear_gap_is_held_and_the_reverse_not_held(tmp_path):
   assert _verdict(tmp_path, "9").status == vocab.NOT_HELD
 
 
+def _seeds(root, experiment, variant, values, **config):
+  for seed, acc in enumerate(values):
+    _run(root, experiment, f"{variant}_seed{seed}", {"variant": variant, "seed": seed, **config},
+         accuracy=acc, steps=claims.MIN_STEPS)
+
+
 def test_a_run_at_chance_or_diverged_is_not_testable(tmp_path):
   _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], "momentum": [0.10, 0.11, 0.09]})
+  verdict = _verdict(tmp_path, "10")
+  assert verdict.status == vocab.NOT_RUN and "32K: not run" in verdict.evidence
+  _seeds(tmp_path, "table5", "32K", [0.80, 0.81, 0.79])
+  _seeds(tmp_path, "momentum_ladder", "32K", [0.10, 0.11, 0.09])
   verdict = _verdict(tmp_path, "10")
   assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
   for seed in range(3):
@@ -190,6 +200,19 @@ def test_a_run_at_chance_or_diverged_is_not_testable(tmp_path):
          {"variant": "momentum", "seed": seed}, accuracy=0.5, losses=(2.3, 4.0, 9.0))
   verdict = _verdict(tmp_path, "10")
   assert verdict.status == vocab.NOT_TESTABLE and "diverged" in verdict.evidence
+
+
+def test_lamb_against_lars_on_imagenet_reads_two_experiments(tmp_path):
+  """Claim 11: LAMB's 2K from lars_imagenet, its 32K from Table 5's ladder."""
+  _seeds(tmp_path, "lars_imagenet", "lamb_2K", [0.80, 0.81, 0.79])
+  _seeds(tmp_path, "lars_imagenet", "lars_2K", [0.70, 0.72, 0.69])
+  _seeds(tmp_path, "lars_imagenet", "lars_32K", [0.60, 0.61, 0.62])
+  assert _verdict(tmp_path, "11").status == vocab.NOT_RUN  # Table 5's 32K is missing
+  _seeds(tmp_path, "table5", "32K", [0.75, 0.76, 0.77])
+  verdict = _verdict(tmp_path, "11")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  _seeds(tmp_path, "table5", "32K", [0.40, 0.41, 0.39])
+  assert _verdict(tmp_path, "11").status == vocab.NOT_HELD
 
 
 def test_one_seed_without_any_replicated_setting_is_not_testable(tmp_path):
@@ -229,6 +252,32 @@ def test_a_ladder_whose_top_rung_trains_too_few_steps_is_not_testable(tmp_path):
        steps=claims.MIN_STEPS)
   verdict = _verdict(tmp_path, "12")
   assert verdict.status == vocab.NOT_HELD and "32K 0.3000" in verdict.evidence
+
+
+def test_a_ladder_run_in_part_at_this_scale_is_tested_on_its_recorded_rows(tmp_path):
+  """Runs that record `paper.rows_at_scale` expect only those rungs; the evidence says the claim
+  is tested from the smallest of them, and Table 5 marks the rest 'not at this scale'."""
+  from analysis import tables  # pylint: disable=import-outside-toplevel
+  rows = ("4K", "8K", "16K", "32K")
+  for k, label in enumerate(rows):
+    for seed, acc in enumerate((0.80, 0.81, 0.79)):
+      _run(tmp_path, "table5", f"batch{label}_seed{seed}",
+           {"variant": label, "seed": seed, "batch_size": 64 * 2 ** k,
+            "paper": {"row": label, "rows_at_scale": list(rows)}},
+           accuracy=acc, steps=max(claims.MIN_STEPS, 2048 // 2 ** k))
+  verdict = _verdict(tmp_path, "12")
+  assert "4 of the paper's 7 rungs (4K-32K)" in verdict.evidence
+  assert verdict.status == vocab.INCONCLUSIVE, verdict.evidence  # equal, margin below noise
+  rendered = tables.table5(tmp_path, "cpu")
+  statuses = {c["row_keys"]: c["status"] for c in rendered.cells if c["column"] == "measured top-1"}
+  assert statuses["batch=512"] == vocab.NOT_AT_SCALE
+  assert statuses["batch=4K"] == vocab.COMPLETED
+  # A recorded rung that is missing is 'not run', never 'not at this scale'.
+  for seed in range(3):
+    (tmp_path / "table5" / "cpu" / f"batch8K_seed{seed}" / "summary.json").unlink()
+    (tmp_path / "table5" / "cpu" / f"batch8K_seed{seed}" / "config.json").unlink()
+  verdict = _verdict(tmp_path, "12")
+  assert verdict.status == vocab.NOT_RUN and "missing: 8K" in verdict.evidence
 
 
 def test_lars_diverging_at_32k_with_a_finite_loss_is_held(tmp_path):

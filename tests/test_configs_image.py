@@ -117,12 +117,85 @@ def test_table5_ladder_is_the_printed_one():
     assert run.optimizer.learning_rate == pytest.approx(lr[batch])
     assert run.optimizer.schedule.warmup_ratio * 90 == pytest.approx(warmup[batch])
     assert run.num_epochs == 90 and run.optimizer.name == "lamb"
-  # cpu scale: the same learning rates and warmup fractions, batches / 64.
-  divisor = importlib.import_module("experiments.configs.common").IMAGENET_CPU["batch_divisor"]
-  cpu = {run.batch_size * divisor: run for run in runs(config("table5", "cpu"))}
-  for batch, run in cpu.items():
+  # cpu scale: the same learning rates and warmup fractions, batches / 64, the top four rungs on
+  # three seeds, each run recording the paper row it stands for.
+  divisor = common.IMAGENET_CPU["batch_divisor"]
+  cpu_runs = runs(config("table5", "cpu"))
+  assert len(cpu_runs) == 4 * 3
+  for run in cpu_runs:
+    batch = run.batch_size * divisor
     assert run.optimizer.learning_rate == pytest.approx(lr[batch])
     assert run.optimizer.schedule.warmup_ratio * 90 == pytest.approx(warmup[batch])
+    assert run.paper.batch_size == batch and run.paper.row == run.variant
+    assert run.paper.learning_rate == pytest.approx(lr[batch])
+    assert tuple(run.paper.rows_at_scale) == ("4K", "8K", "16K", "32K")
+  assert {run.seed for run in cpu_runs} == {0, 1, 2}
+
+
+def test_imagenet_ladder_is_sized_from_the_top():
+  """The cpu ladder's largest batch trains at least the claims' step floor."""
+  from analysis import claims  # pylint: disable=import-outside-toplevel
+  cpu = config("table5", "cpu")
+  top = max(runs(cpu), key=lambda run: run.batch_size)
+  steps = cpu.num_epochs * cpu.data.train_examples // top.batch_size
+  assert steps >= claims.MIN_STEPS
+  assert cpu.noise_scale_every_epochs > 0  # the ladder measures its critical batch
+
+
+def test_table3_cpu_baselines_follow_their_own_rules():
+  variants = dict(config("table3", "cpu").variants)
+  momentum = dict(variants["momentum"])["optimizer"]
+  assert momentum["learning_rate"] == pytest.approx(0.1 * 256 / 256)  # Goyal et al.'s rule
+  lamb_cpu = dict(variants["lamb"])["optimizer"]["learning_rate"]
+  lamb_paper = dict(dict(config("table3").variants)["lamb"])["optimizer"]["learning_rate"]
+  assert lamb_cpu == pytest.approx(lamb_paper)  # the square-root rule keeps the batch ratio
+  assert dict(variants["momentum"])["paper"]["learning_rate"] == pytest.approx(6.4)
+
+
+def test_table3_cpu_baselines_are_the_committed_cpu_grids_best():
+  """CPU_TUNED is data read off the committed cpu-scale grids: the selector still agrees."""
+  from analysis import runs as runs_lib, select  # pylint: disable=import-outside-toplevel
+  module = importlib.import_module("experiments.configs.table3")
+  every = runs_lib.load(Path(__file__).resolve().parents[1] / "results")
+  for label, tuned in module.CPU_TUNED.items():
+    frame = every[(every.experiment == f"table{tuned['table']}") & (every.scale == "cpu")]
+    best = select.choose(frame, select.SETTINGS, "final.accuracy").settings[0]
+    assert best.key[0] == pytest.approx(tuned["learning_rate"]), label
+    if "weight_decay" in tuned:
+      assert best.key[1] == pytest.approx(tuned["weight_decay"]), label
+    grid = importlib.import_module("experiments.configs._imagenet_tuning").GRIDS[tuned["table"]]
+    assert grid[0] == tuned["name"] and grid[1] == tuned["goyal"], label
+    assert grid[2] in (None, tuned.get("l2_regularization")), label
+  # Each tuned label takes the best of all the grids of its optimizer and recipe.
+  for label, tuned in module.CPU_TUNED.items():
+    same = [t for t, g in importlib.import_module("experiments.configs._imagenet_tuning")
+            .GRIDS.items() if (g[0], g[1]) == (tuned["name"], tuned["goyal"])]
+    means = {t: select.choose(every[(every.experiment == f"table{t}") & (every.scale == "cpu")],
+                              select.SETTINGS, "final.accuracy").settings[0].mean for t in same}
+    assert max(means, key=means.get) == tuned["table"], label
+
+
+def test_tuned_and_reported_splits_are_disjoint():
+  """The grids choose on the first 1000 test images; the runs that report their choice read the
+  other 9000."""
+  grid, t3 = config("table17", "cpu"), config("table3", "cpu")
+  assert (grid.data.eval_split, grid.data.eval_examples) == ("test", 1000)
+  assert t3.data.eval_split == "test[1000:]" and not t3.data.eval_examples
+
+
+def test_lars_imagenet_and_momentum_ladder():
+  lars = {run.variant: run for run in runs(config("lars_imagenet"))}
+  assert lars["lars_32K"].optimizer.learning_rate == 32.0
+  assert lars["lars_32K"].optimizer.schedule.warmup_ratio * 90 == pytest.approx(14.0)
+  assert lars["lars_2K"].optimizer.kwargs.form == "you2017"
+  assert lars["lamb_2K"].optimizer.learning_rate == pytest.approx(0.01)  # Table 5's 2K row
+  momentum = {run.batch_size: run for run in runs(config("momentum_ladder", "cpu"))}
+  assert sorted(momentum) == [128, 512]
+  assert momentum[512].optimizer.learning_rate == pytest.approx(0.1 * 512 / 256)
+  # At the cpu scale its 16K rung is Table 3's momentum row: the same optimizer section.
+  table3_momentum = dict(dict(config("table3", "cpu").variants)["momentum"])["optimizer"]
+  ladder = config("momentum_ladder", "cpu")
+  assert common.goyal_momentum(ladder, 256) == table3_momentum
 
 
 def _caption_grid(caption_start: str) -> list:
@@ -175,7 +248,8 @@ def test_figure2_and_figure3_ablations():
 
 
 @pytest.mark.parametrize("name", ["table3", "table5", "table6", "figure1", "figure2", "figure3",
-                                  "figures9_14"] + [f"table{t}" for t in range(9, 26)])
+                                  "figures9_14", "lars_imagenet", "momentum_ladder"]
+                         + [f"table{t}" for t in range(9, 26)])
 def test_cpu_scale_names_its_stand_in(name):
   cfg = config(name, "cpu")
   assert "Fashion-MNIST" in cfg.shrink_note and "stand-in" in cfg.shrink_note
@@ -192,10 +266,17 @@ def test_cpu_tuning_grids_shrink_data_not_grid(table):
   assert len(runs(cpu)) == len(runs(paper))
 
 
-@pytest.mark.parametrize("name", ["table3", "table5", "figure1", "figure2", "figure3",
-                                  "figures9_14"])
-def test_other_imagenet_configs_keep_the_full_stand_in(name):
-  assert config(name, "cpu").data.train_examples == common.IMAGENET_CPU["train_examples"]
+@pytest.mark.parametrize("name,shape", [
+    ("table3", common.IMAGENET_CPU), ("table5", common.IMAGENET_CPU),
+    ("lars_imagenet", common.IMAGENET_CPU), ("momentum_ladder", common.IMAGENET_CPU),
+    ("figure1", common.IMAGENET_CPU_SHORT), ("figure2", common.IMAGENET_CPU_SHORT),
+    ("figure3", common.IMAGENET_CPU_SHORT), ("figures9_14", common.IMAGENET_CPU_SHORT),
+    ("noise_scale", common.IMAGENET_CPU_SHORT)])
+def test_other_imagenet_configs_keep_the_full_stand_in(name, shape):
+  cfg = config(name, "cpu")
+  assert cfg.data.train_examples == shape["train_examples"]
+  assert (cfg.data.eval_split, cfg.num_epochs) == (shape["eval_split"], shape["epochs"])
+  assert f"{shape['epochs']} epochs instead of 90" in cfg.shrink_note
 
 
 def test_command_line_overrides_win_over_variants():

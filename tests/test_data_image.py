@@ -346,3 +346,20 @@ def test_fashion_mnist_tfds_mock(no_download, tmp_path):
   assert labels.shape == (12,) and labels.dtype == np.int32 and labels.max() < 10
   with pytest.raises(DatasetNotFoundError, match="tfds build fashion_mnist"):
     fm.load("test", source="tfds", data_dir=str(tmp_path))
+
+
+def test_eval_split_slices_name_the_held_out_part():
+  """`eval_split="test[1000:]"` (TFDS's slice syntax) evaluates on the test images after the
+  first 1000, the ones the cpu tuning grids never chose on."""
+  from experiments.configs import table3  # pylint: disable=import-outside-toplevel
+  from lamb.train import image_task, tasks  # pylint: disable=import-outside-toplevel
+  assert image_task.split_and_slice("test") == ("test", slice(None))
+  assert image_task.split_and_slice("test[1000:]") == ("test", slice(1000, None))
+  assert image_task.split_and_slice("train[:50]") == ("train", slice(None, 50))
+  with pytest.raises(ValueError, match="only slices of example counts"):
+    image_task.split_and_slice("test[10%:]")
+  config = table3.get_config("cpu,num_epochs=1")
+  task = tasks.build(config)
+  images, labels = fm.load("test", image_size=32, channels=3)
+  assert len(task.eval_arrays["label"]) == 9000
+  np.testing.assert_array_equal(task.eval_arrays["label"], labels[1000:])

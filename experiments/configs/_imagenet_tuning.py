@@ -47,7 +47,7 @@ def get_config(table: int, arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   optimizer, goyal, l2, weight_decays, learning_rates = GRIDS[table]
   config = common.base_config(name=f"table{table}", scale=scale)
-  common.imagenet_resnet50(config, scale)
+  common.imagenet_resnet50(config, scale, cpu=common.IMAGENET_CPU_SHORT)
   kwargs = {}
   if l2 is not None:
     kwargs["l2_regularization"] = l2
@@ -66,6 +66,6 @@ def get_config(table: int, arg: str = "cpu"):
   config.sweep = common.sweep(*axes)
   if scale == "cpu":
     config.data.train_examples = common.IMAGENET_TUNING_CPU_EXAMPLES
-    config.shrink_note = common.IMAGENET_CPU_NOTE_TEMPLATE.format(
-        train_examples=common.IMAGENET_TUNING_CPU_EXAMPLES) + "; the paper's full grid"
+    config.shrink_note = common.imagenet_cpu_note(
+        common.IMAGENET_CPU_SHORT, common.IMAGENET_TUNING_CPU_EXAMPLES) + "; the paper's full grid"
   return common.apply_options(config, options)

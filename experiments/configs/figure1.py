@@ -12,7 +12,7 @@ DOZAT = dict(b1=0.975, b2=0.999, eps=1e-8)
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure1", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
   goyal = common.goyal_schedule(config)
   lamb = _imagenet_lamb.section(BATCH)
   variants = {"lamb": (("optimizer", lamb),),

@@ -8,7 +8,7 @@ BATCH = 16384
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure2", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
   lamb = _imagenet_lamb.section(BATCH)
   variants = {}
   for correction in (True, False):

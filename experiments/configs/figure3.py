@@ -9,7 +9,7 @@ NORMS = ("l1", "l2", "linf")
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure3", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
   config.optimizer = _imagenet_lamb.section(BATCH, norm="l2")
   seeds = (0,) if scale == "paper" else (0, 1)
   config.sweep = common.sweep(("optimizer.kwargs.norm", NORMS, ""), ("seed", seeds, "seed"))

@@ -8,7 +8,7 @@ BATCH = 16384
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figures9_14", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH)
+  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
   config.optimizer = _imagenet_lamb.section(BATCH)
   # Trust ratios of every layer: each 100 of the 7038 steps at paper scale, every step of the
   # short cpu-scale run.

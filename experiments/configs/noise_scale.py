@@ -16,7 +16,7 @@ PARTS = 4  # each measurement compares the batch with its quarters
 
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
-  config = table5.get_config(scale)
+  config = table5.ladder_config(scale, cpu=common.IMAGENET_CPU_SHORT)
   config.name = "noise_scale"
   divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
   variants = {}
