@@ -432,3 +432,16 @@ def test_the_mixed_batch_claims_read_the_mixed_batch_runs(tmp_path):
   assert verdict.status == vocab.HELD and "every AdamW setting diverged" in verdict.evidence
   mixed("adamw_lr0.0002", "adamw", [0.45, 0.46, 0.44], lr=2e-4)  # one setting beats LAMB
   assert _verdict(tmp_path, "7").status == vocab.NOT_HELD
+
+
+def test_the_multiplier_choice_is_shown_per_optimizer_and_held_back_when_unfinished(tmp_path):
+  bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
+  for name, scores in (("lamb", {4.0: 0.10, 8.0: 0.12}), ("adamw", {4.0: 0.09, 8.0: None})):
+    for m, acc in scores.items():
+      _run(tmp_path, "bert_multipliers", f"{name}_x{m:g}",
+           {"optimizer": {"name": name}, "learning_rate_multiplier": m}, base=bert,
+           status="completed" if acc is not None else "incomplete", accuracy=acc,
+           metric="masked_lm_accuracy")
+  lines = "\n".join(report.multiplier_section(tmp_path, "cpu"))
+  assert "| LAMB | 0.1000 | **0.1200** | x8 |" in lines
+  assert "| AdamW | 0.0900 | incomplete | held back: not every run finished |" in lines

@@ -379,3 +379,31 @@ def test_cache(corpus, vocab, tmp_path, monkeypatch):
   assert pt.fingerprint(corpus, vocab, **dict(kw, random_seed=12345)) == fp  # the default
   with pytest.raises(AssertionError, match="made again"):
     pt.load_or_create(corpus, vocab, tmp_path, **dict(kw, random_seed=7))
+
+
+def test_validation_documents_are_a_seeded_disjoint_sample_of_the_training_text():
+  from lamb.data import bert_corpus  # pylint: disable=import-outside-toplevel
+  docs = [[f"doc {i} sentence."] for i in range(50)]
+  train, validation = bert_corpus.split_validation(docs, 5, seed=12345)
+  assert len(train) == 45 and len(validation) == 5
+  assert not {d[0] for d in train} & {d[0] for d in validation}
+  assert bert_corpus.split_validation(docs, 5, seed=12345) == (train, validation)
+  assert bert_corpus.split_validation(docs, 5, seed=1)[1] != validation
+  with pytest.raises(ValueError, match="validation_documents=50"):
+    bert_corpus.split_validation(docs, 50, seed=0)
+
+
+def test_the_multiplier_choice_never_reads_the_reported_novel():
+  """bert_multipliers evaluates on chapters of the training novels, each a chapter the runs do
+  not train on; the reported novel ("Sense and Sensibility") is not part of it."""
+  from experiments.configs import bert_multipliers  # pylint: disable=import-outside-toplevel
+  from lamb.data import bert_corpus, janeausten  # pylint: disable=import-outside-toplevel
+  config = bert_multipliers.get_config("cpu")
+  assert config.data.validation_documents == bert_multipliers.VALIDATION_DOCUMENTS
+  train_docs, held_out, _ = bert_corpus.documents(config.data)
+  train, validation = bert_corpus.split_validation(
+      train_docs, config.data.validation_documents, config.data.random_seed)
+  assert not {tuple(d) for d in held_out} & {tuple(d) for d in validation}
+  assert {tuple(d) for d in validation} <= {tuple(d) for d in train_docs}
+  assert len(train) + len(validation) == len(train_docs)
+  assert janeausten.HELD_OUT == config.data.held_out

@@ -133,14 +133,37 @@ def _subset(arrays: dict, n) -> dict:
   return {k: v[:n] for k, v in arrays.items()}
 
 
+def split_validation(train_docs: list, n: int, seed: int) -> tuple:
+  """(train, validation): `n` documents drawn at random (seeded) from the training documents.
+
+  For choosing a setting without looking at the reported text: a run evaluated on these never
+  reads the held-out novel.
+  """
+  if not 0 < n < len(train_docs):
+    raise ValueError(f"data.validation_documents={n} must be in [1, {len(train_docs) - 1}] "
+                     f"(the training split has {len(train_docs)} documents)")
+  chosen = set(np.random.default_rng(seed).choice(len(train_docs), n, replace=False).tolist())
+  return ([d for i, d in enumerate(train_docs) if i not in chosen],
+          [d for i, d in enumerate(train_docs) if i in chosen])
+
+
 def load(data, data_dir=None) -> tuple:
   """(train arrays, eval arrays, vocabulary, description) of a data section.
 
   The evaluation examples use the same flags with `eval_dupe_factor` (default 1) and the
-  seed + 1, so they are fixed whatever the training split's duplication.
+  seed + 1, so they are fixed whatever the training split's duplication. With
+  `validation_documents` N > 0 the evaluation split is N documents drawn from the training
+  documents (which then train without them) instead of the held-out text; the vocabulary is
+  still the one of the whole training split, so that a setting chosen there transfers as is.
   """
   train_docs, eval_docs, description = documents(data, data_dir)
   vocab = vocabulary(data, train_docs)
+  n_validation = int(data.get("validation_documents") or 0)
+  if n_validation:
+    seed = int(flags(data).get("random_seed", pretraining.DEFAULTS["random_seed"]))
+    train_docs, eval_docs = split_validation(train_docs, n_validation, seed)
+    description += (f"; evaluated on {n_validation} documents drawn from the training text "
+                    "(a validation split), not on the held-out text")
   p = flags(data)
   folder = cache_dir(data)
   train = pretraining.load_or_create(train_docs, vocab, folder, **p)

@@ -75,11 +75,12 @@ def _check_intervals(config, where: str) -> None:
 
 def _check_data(config, where: str) -> None:
   data = config.get("data") or {}
-  for field in ("train_examples", "eval_examples"):
+  for field in ("train_examples", "eval_examples", "validation_documents"):
     value = data.get(field)
     if value is not None and (not _is_int(value) or value < 0):
-      raise ValueError(f"{where}data.{field} must be a non-negative integer (0: the whole "
-                       f"split), got {value!r}")
+      raise ValueError(f"{where}data.{field} must be a non-negative integer (0: "
+                       f"{'none' if field == 'validation_documents' else 'the whole split'}), "
+                       f"got {value!r}")
 
 
 def _check_numbers(section, path: str) -> None:
