@@ -152,7 +152,7 @@ def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
     # Runs pair up by position: table8's names carry the (scaled) rate, the others do not.
     for (key, run), (paper_key, paper_run) in zip(cpu.items(), paper.items()):
       assert name == "table8" or key == paper_key
-      d = common.BERT_CPU["batch_divisor"]
+      d = _bert.BERT_CPU["batch_divisor"]
       assert tuple(b * d for b in batches(run)) == batches(paper_run)
       assert run.learning_rate_multiplier == multiplier
       assert paper_run.learning_rate_multiplier == 1

@@ -15,7 +15,7 @@ import pytest
 
 from analysis import reported
 from experiments import sweep
-from experiments.configs import common
+from experiments.configs import _imagenet, common
 from lamb.train import tasks
 from lamb.train import plan as plan_lib
 
@@ -119,7 +119,7 @@ def test_table5_ladder_is_the_printed_one():
     assert run.num_epochs == 90 and run.optimizer.name == "lamb"
   # cpu scale: the same learning rates and warmup fractions, batches / 64, the top four rungs on
   # three seeds, each run recording the paper row it stands for.
-  divisor = common.IMAGENET_CPU["batch_divisor"]
+  divisor = _imagenet.IMAGENET_CPU["batch_divisor"]
   cpu_runs = runs(config("table5", "cpu"))
   assert len(cpu_runs) == 4 * 3
   for run in cpu_runs:
@@ -195,7 +195,7 @@ def test_lars_imagenet_and_momentum_ladder():
   # At the cpu scale its 16K rung is Table 3's momentum row: the same optimizer section.
   table3_momentum = dict(dict(config("table3", "cpu").variants)["momentum"])["optimizer"]
   ladder = config("momentum_ladder", "cpu")
-  assert common.goyal_momentum(ladder, 256) == table3_momentum
+  assert _imagenet.goyal_momentum(ladder, 256) == table3_momentum
 
 
 def _caption_grid(caption_start: str) -> list:
@@ -260,18 +260,18 @@ def test_cpu_scale_names_its_stand_in(name):
 def test_cpu_tuning_grids_shrink_data_not_grid(table):
   """At cpu scale the grids run on fewer images (stated in the note), never on fewer points."""
   cpu, paper = config(f"table{table}", "cpu"), config(f"table{table}")
-  assert cpu.data.train_examples == common.IMAGENET_TUNING_CPU_EXAMPLES
-  assert f"{common.IMAGENET_TUNING_CPU_EXAMPLES} training" in cpu.shrink_note
+  assert cpu.data.train_examples == _imagenet.IMAGENET_TUNING_CPU_EXAMPLES
+  assert f"{_imagenet.IMAGENET_TUNING_CPU_EXAMPLES} training" in cpu.shrink_note
   assert "the paper's full grid" in cpu.shrink_note
   assert len(runs(cpu)) == len(runs(paper))
 
 
 @pytest.mark.parametrize("name,shape", [
-    ("table3", common.IMAGENET_CPU), ("table5", common.IMAGENET_CPU),
-    ("lars_imagenet", common.IMAGENET_CPU), ("momentum_ladder", common.IMAGENET_CPU),
-    ("figure1", common.IMAGENET_CPU_SHORT), ("figure2", common.IMAGENET_CPU_SHORT),
-    ("figure3", common.IMAGENET_CPU_SHORT), ("figures9_14", common.IMAGENET_CPU_SHORT),
-    ("noise_scale", common.IMAGENET_CPU_SHORT)])
+    ("table3", _imagenet.IMAGENET_CPU), ("table5", _imagenet.IMAGENET_CPU),
+    ("lars_imagenet", _imagenet.IMAGENET_CPU), ("momentum_ladder", _imagenet.IMAGENET_CPU),
+    ("figure1", _imagenet.IMAGENET_CPU_SHORT), ("figure2", _imagenet.IMAGENET_CPU_SHORT),
+    ("figure3", _imagenet.IMAGENET_CPU_SHORT), ("figures9_14", _imagenet.IMAGENET_CPU_SHORT),
+    ("noise_scale", _imagenet.IMAGENET_CPU_SHORT)])
 def test_other_imagenet_configs_keep_the_full_stand_in(name, shape):
   cfg = config(name, "cpu")
   assert cfg.data.train_examples == shape["train_examples"]

@@ -8,7 +8,7 @@ eta_0 (1 - t/T) with no warmup (the appendix prints no warmup for them); "+" (Ta
 "L2 regularization: default (0.01)" is an L2 term 0.01/2 ||x||^2 in the loss next to the
 decoupled weight decay; "disable" drops it.
 """
-from experiments.configs import common
+from experiments.configs import _imagenet, common
 
 LR_ADAGRAD = (0.0001, 0.001, 0.002, 0.004, 0.008, 0.01, 0.02, 0.04, 0.08, 0.1, 0.2, 0.4, 0.8,
               1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 30.0, 40.0, 50.0)
@@ -47,16 +47,16 @@ def get_config(table: int, arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   optimizer, goyal, l2, weight_decays, learning_rates = GRIDS[table]
   config = common.base_config(name=f"table{table}", scale=scale)
-  common.imagenet_resnet50(config, scale, cpu=common.IMAGENET_CPU_SHORT)
+  _imagenet.imagenet_resnet50(config, scale, cpu=_imagenet.IMAGENET_CPU_SHORT)
   kwargs = {}
   if l2 is not None:
     kwargs["l2_regularization"] = l2
     kwargs["l2_mask"] = common.BN_AND_BIAS
   if weight_decays is not None:
     kwargs["weight_decay_mask"] = common.BN_AND_BIAS
-    kwargs["decay_scaled_by_lr"] = common.IMAGENET_ADAMW_DECAY_SCALED_BY_LR
+    kwargs["decay_scaled_by_lr"] = _imagenet.IMAGENET_ADAMW_DECAY_SCALED_BY_LR
   config.optimizer = dict(name=optimizer, learning_rate=learning_rates[0],
-                          schedule=common.goyal_schedule(config) if goyal else dict(common.POLY),
+                          schedule=_imagenet.goyal_schedule(config) if goyal else dict(common.POLY),
                           kwargs=kwargs)
   axes = []
   if weight_decays is not None:
@@ -65,7 +65,8 @@ def get_config(table: int, arg: str = "cpu"):
   axes.append(("optimizer.learning_rate", learning_rates, "lr"))
   config.sweep = common.sweep(*axes)
   if scale == "cpu":
-    config.data.train_examples = common.IMAGENET_TUNING_CPU_EXAMPLES
-    config.shrink_note = common.imagenet_cpu_note(
-        common.IMAGENET_CPU_SHORT, common.IMAGENET_TUNING_CPU_EXAMPLES) + "; the paper's full grid"
+    config.data.train_examples = _imagenet.IMAGENET_TUNING_CPU_EXAMPLES
+    config.shrink_note = _imagenet.imagenet_cpu_note(
+        _imagenet.IMAGENET_CPU_SHORT,
+        _imagenet.IMAGENET_TUNING_CPU_EXAMPLES) + "; the paper's full grid"
   return common.apply_options(config, options)

@@ -1,7 +1,7 @@
 """The cpu scale's BERT rate multiplier, chosen per optimizer on a validation split.
 
 The tiny BERT of the cpu scale needs larger rates than BERT-Large; every printed BERT rate is
-multiplied by `common.BERT_CPU["lr_multiplier"]` (x8), a value chosen for LAMB alone by looking at
+multiplied by `_bert.BERT_CPU["lr_multiplier"]` (x8), a value chosen for LAMB alone by looking at
 the held-out novel that the tables report. This experiment chooses it again the way it should be
 chosen: for each optimizer of the BERT tables (LAMB, LARS, AdamW) at the smallest batch of the
 ladder (512; 8 at the cpu scale), each multiplier of MULTIPLIERS, evaluated on 22 chapters drawn

@@ -1,6 +1,6 @@
 """Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam (Goyal et al.'s recipe, tuned) and momentum
 for ResNet-50 on ImageNet at batch 32K (Appendix D: b1 = 0.975, b2 = 0.999, eps = 1e-8)."""
-from experiments.configs import _imagenet_lamb, common
+from experiments.configs import _imagenet, common
 from lamb.optim import schedules
 
 BATCH = 32768
@@ -12,9 +12,9 @@ DOZAT = dict(b1=0.975, b2=0.999, eps=1e-8)
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure1", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
-  goyal = common.goyal_schedule(config)
-  lamb = _imagenet_lamb.section(BATCH)
+  _imagenet.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=_imagenet.IMAGENET_CPU_SHORT)
+  goyal = _imagenet.goyal_schedule(config)
+  lamb = _imagenet.lamb_section(BATCH)
   variants = {"lamb": (("optimizer", lamb),),
               "nlamb": (("optimizer", dict(lamb, name="nlamb", kwargs=dict(lamb["kwargs"], **DOZAT))),),
               "nnlamb": (("optimizer", dict(lamb, name="nnlamb",

@@ -1,6 +1,6 @@
 """Figure 2: adam-correction acts like learning-rate warmup: LAMB with and without the bias
 correction, with and without warmup, for ResNet-50 on ImageNet at batch 16K (Appendix E)."""
-from experiments.configs import _imagenet_lamb, common
+from experiments.configs import _imagenet, common
 
 BATCH = 16384
 
@@ -8,8 +8,8 @@ BATCH = 16384
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure2", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
-  lamb = _imagenet_lamb.section(BATCH)
+  _imagenet.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=_imagenet.IMAGENET_CPU_SHORT)
+  lamb = _imagenet.lamb_section(BATCH)
   variants = {}
   for correction in (True, False):
     for warmup in (True, False):

@@ -1,6 +1,6 @@
 """Figure 3: LAMB with the l1, l2 and l-infinity norms in the trust ratio, ResNet-50 on ImageNet
 at batch 16K (Appendix F: the accuracy differs by less than 0.1%)."""
-from experiments.configs import _imagenet_lamb, common
+from experiments.configs import _imagenet, common
 
 BATCH = 16384
 NORMS = ("l1", "l2", "linf")
@@ -9,8 +9,8 @@ NORMS = ("l1", "l2", "linf")
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="figure3", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=common.IMAGENET_CPU_SHORT)
-  config.optimizer = _imagenet_lamb.section(BATCH, norm="l2")
+  _imagenet.imagenet_resnet50(config, scale, batch_size=BATCH, cpu=_imagenet.IMAGENET_CPU_SHORT)
+  config.optimizer = _imagenet.lamb_section(BATCH, norm="l2")
   seeds = (0,) if scale == "paper" else (0, 1)
   config.sweep = common.sweep(("optimizer.kwargs.norm", NORMS, ""), ("seed", seeds, "seed"))
   return common.apply_options(config, options)

@@ -11,7 +11,7 @@ adapted; each rung at the rate of the paper batch it stands for, as LAMB's rungs
 Table 5's untuned rung: its 2K runs here (the cpu ladder starts at 4K), its 32K is Table 5's
 `batch32K` (the claim reads it from there).
 """
-from experiments.configs import common, table5
+from experiments.configs import _imagenet, common, table5
 
 BATCHES = (2048, 32768)
 # batch -> (peak rate, warmup epochs of 90): the references' table for the two batches.
@@ -23,7 +23,7 @@ def lars_section(batch: int) -> dict:
   rate, warmup_epochs = LARS_RECIPE[batch]
   return dict(name="lars", learning_rate=rate, weight_decay=1e-4, momentum=0.9,
               schedule=dict(name="warmup_polynomial_decay",
-                            warmup_ratio=warmup_epochs / common.GOYAL_EPOCHS, power=2.0,
+                            warmup_ratio=warmup_epochs / _imagenet.GOYAL_EPOCHS, power=2.0,
                             end_value=1e-4, decay_from_start=False),
               kwargs=dict(form="you2017", weight_decay_mask=common.BN_AND_BIAS,
                           adaptation_mask=common.BN_AND_BIAS))
@@ -33,10 +33,10 @@ def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = table5.ladder_config(scale)
   config.name = "lars_imagenet"
-  divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
+  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
   variants = {}
   for batch in BATCHES:
-    label = table5.label(batch)
+    label = common.batch_label(batch)
     rate = LARS_RECIPE[batch][0]
     variants[f"lars_{label}"] = (
         ("batch_size", batch // divisor), ("optimizer", lars_section(batch)),

@@ -5,7 +5,7 @@ higher than the momentum"): Goyal et al.'s momentum (0.1 per 256 examples, their
 At the cpu scale the 16K rung is Table 3's `momentum` row (the same run: batch 256, the same
 rule), so this config trains 8K and 32K; the claim reads the three together.
 """
-from experiments.configs import common, table5
+from experiments.configs import _imagenet, common
 
 BATCHES = (8192, 16384, 32768)
 CPU_BATCHES = (8192, 32768)
@@ -15,17 +15,17 @@ CPU_SEEDS = (0, 1, 2)
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="momentum_ladder", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCHES[0])
-  divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
+  _imagenet.imagenet_resnet50(config, scale, batch_size=BATCHES[0])
+  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
   batches = BATCHES if scale == "paper" else CPU_BATCHES
-  rows = tuple(table5.label(b) for b in batches)
-  config.optimizer = common.goyal_momentum(config, BATCHES[0] // divisor)
+  rows = tuple(common.batch_label(b) for b in batches)
+  config.optimizer = _imagenet.goyal_momentum(config, BATCHES[0] // divisor)
   variants = {}
   for batch in batches:
-    section = common.goyal_momentum(config, batch // divisor)
-    variants[table5.label(batch)] = (
+    section = _imagenet.goyal_momentum(config, batch // divisor)
+    variants[common.batch_label(batch)] = (
         ("batch_size", batch // divisor), ("optimizer", section),
-        ("paper", dict(table=0, row=f"momentum {table5.label(batch)}", batch_size=batch,
+        ("paper", dict(table=0, row=f"momentum {common.batch_label(batch)}", batch_size=batch,
                        learning_rate=section["learning_rate"] * divisor, rows_at_scale=rows)))
   config.paper = dict(variants[rows[0]][-1][1])
   config.variants = tuple(variants.items())

@@ -7,8 +7,7 @@ budget more than the optimizer; the report places the ladder against the measure
 two rungs measure it twice; their slices differ in size (16 and 64 examples, each normalised by
 its own batch-norm statistics), so they need not agree exactly.
 """
-from experiments.configs import common, table5
-from lamb.optim import schedules
+from experiments.configs import _imagenet, common, table5
 
 RUNGS = (4096, 16384)
 PARTS = 4  # each measurement compares the batch with its quarters
@@ -16,17 +15,16 @@ PARTS = 4  # each measurement compares the batch with its quarters
 
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
-  config = table5.ladder_config(scale, cpu=common.IMAGENET_CPU_SHORT)
+  config = table5.ladder_config(scale, cpu=_imagenet.IMAGENET_CPU_SHORT)
   config.name = "noise_scale"
-  divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
+  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
   variants = {}
   for batch in RUNGS:
-    warmup = schedules.linear_epoch_warmup(table5.BASE_WARMUP_EPOCHS, table5.BASE_BATCH, batch)
-    variants[table5.label(batch)] = (
+    section = _imagenet.lamb_section(batch)
+    variants[common.batch_label(batch)] = (
         ("batch_size", max(PARTS, batch // divisor)),
-        ("optimizer.learning_rate",
-         schedules.sqrt_scaled_lr(table5.BASE_LR, table5.BASE_BATCH, batch)),
-        ("optimizer.schedule.warmup_ratio", warmup / common.GOYAL_EPOCHS),
+        ("optimizer.learning_rate", section["learning_rate"]),
+        ("optimizer.schedule.warmup_ratio", section["schedule"]["warmup_ratio"]),
     )
   config.variants = tuple(variants.items())
   config.sweep = common.sweep(("variant", tuple(variants), "batch"))

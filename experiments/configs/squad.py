@@ -26,7 +26,7 @@ def get_config(arg: str = "cpu"):
     config.eval_batch_size = 64
     config.shrink_note = ""
   else:
-    c = common.BERT_CPU
+    c = _bert.BERT_CPU
     config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"])
     config.data = dict(name="janeausten_cloze", held_out="sensesensibility", text_dir="",
                        vocab_file="", vocab_size=c["vocab_size"], cache_dir="",

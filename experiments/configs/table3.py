@@ -6,8 +6,7 @@ LAMB its square-root rule from its base (Table 5's rung), momentum Goyal et al.'
 and each adaptive baseline the best setting of its cpu-scale grid (Tables 9-25, chosen on the
 first 1000 test images; Table 3 reports the other 9000). 3 seeds.
 """
-from experiments.configs import common
-from lamb.optim import schedules
+from experiments.configs import _imagenet, common
 
 BATCH = 16384
 # The best setting of each baseline's tuning grid (Appendix H.1; tests check these against the
@@ -44,10 +43,10 @@ CPU_SEEDS = (0, 1, 2)
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="table3", scale=scale)
-  common.imagenet_resnet50(config, scale, batch_size=BATCH)
-  goyal = common.goyal_schedule(config)
+  _imagenet.imagenet_resnet50(config, scale, batch_size=BATCH)
+  goyal = _imagenet.goyal_schedule(config)
   poly = dict(common.POLY)
-  divisor = 1 if scale == "paper" else common.IMAGENET_CPU["batch_divisor"]
+  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
   tuned = TUNED if scale == "paper" else CPU_TUNED
   variants = {}
   for label, t in tuned.items():
@@ -55,20 +54,15 @@ def get_config(arg: str = "cpu"):
     if "l2_regularization" in t:
       kwargs = dict(l2_regularization=t["l2_regularization"], l2_mask=common.BN_AND_BIAS,
                     weight_decay_mask=common.BN_AND_BIAS,
-                    decay_scaled_by_lr=common.IMAGENET_ADAMW_DECAY_SCALED_BY_LR)
+                    decay_scaled_by_lr=_imagenet.IMAGENET_ADAMW_DECAY_SCALED_BY_LR)
     section = dict(name=t["name"], learning_rate=t["learning_rate"],
                    weight_decay=t.get("weight_decay", 0.0), momentum=0.9,
                    schedule=goyal if t["goyal"] else poly, kwargs=kwargs)
     variants[label] = (("optimizer", section),)
   # Momentum as Goyal et al. ran it (their 0.7520 is the reported number), at the batch that runs.
-  variants["momentum"] = (("optimizer", common.goyal_momentum(config, BATCH // divisor)),)
-  # LAMB untuned at 16K: Table 5's square-root scaled rate and linear-epoch warmup.
-  warmup_epochs = schedules.linear_epoch_warmup(0.3125, 512, BATCH)
-  variants["lamb"] = (("optimizer", dict(
-      name="lamb", learning_rate=schedules.sqrt_scaled_lr(4 / (2 ** 3.0 * 100), 512, BATCH),
-      weight_decay=0.01, momentum=0.9,
-      schedule=dict(common.POLY, warmup_ratio=warmup_epochs / common.GOYAL_EPOCHS),
-      kwargs=dict(weight_decay_mask=common.BN_AND_BIAS, adaptation_mask=common.BN_AND_BIAS))),)
+  variants["momentum"] = (("optimizer", _imagenet.goyal_momentum(config, BATCH // divisor)),)
+  # LAMB untuned at 16K: Table 5's rule (square-root scaled rate, linear-epoch warmup).
+  variants["lamb"] = (("optimizer", dict(_imagenet.lamb_section(BATCH), momentum=0.9)),)
   for label, overrides in variants.items():
     section = overrides[0][1]
     paper = dict(table=3, row=label, batch_size=BATCH,

@@ -1,6 +1,6 @@
 """Table 6: DavidNet on CIFAR-10 at batch 512 for 24 epochs: Adagrad, Adam, AdamW, momentum and
 LAMB, each tuned over the paper's 34 learning rates (and AdamW over 5 weight decays)."""
-from experiments.configs import common
+from experiments.configs import _cifar, common
 
 LEARNING_RATES = (0.0001, 0.0002, 0.0004, 0.0006, 0.0008, 0.001, 0.002, 0.004, 0.006, 0.008,
                   0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 4.0, 6.0, 8.0,
@@ -12,7 +12,7 @@ WARMUP_EPOCHS = 5  # DavidNet's schedule: linear up to the peak at epoch 5, down
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="table6", scale=scale)
-  common.cifar10_davidnet(config, scale)
+  _cifar.cifar10_davidnet(config, scale)
   # Every optimizer gets DavidNet's piecewise-linear schedule (the momentum baseline's, "tuned by
   # the baseline implementer"), its warmup a fixed fraction of training.
   schedule = dict(name="warmup_polynomial_decay", warmup_ratio=WARMUP_EPOCHS / 24,

@@ -4,7 +4,7 @@ Austen, LAMB or the 64K/32K mixed-batch schedule) with both phases cut to a hand
 `get_config("cpu")` is LAMB at cpu batch 8 (steps 3 + 2); `get_config("cpu,mixed=1")` the
 mixed-batch schedule with batches 16 then 8. Used as `run.py --config=tests/helpers/...`.
 """
-from experiments.configs import common, table1
+from experiments.configs import _bert, common, table1
 
 STEPS = (3, 2)
 
@@ -18,7 +18,7 @@ def get_config(arg: str = "cpu"):
   for path, value in variant:
     config[path] = value
   batches = (16, 8) if mixed else (8, 8)
-  lengths, predictions = common.BERT_CPU["sequence_lengths"], common.BERT_CPU["max_predictions"]
+  lengths, predictions = _bert.BERT_CPU["sequence_lengths"], _bert.BERT_CPU["max_predictions"]
   config.phases = tuple(
       {"name": f"seq{length}", "overrides": {"batch_size": b, "num_steps": n,
                                              "data.max_seq_length": length,
