@@ -20,7 +20,7 @@ from lamb.train import noise_scale
 from lamb.train import results as result_files  # file formats only: no jax
 
 FAR = 10.0  # a rung this many times above B_simple (its interval's upper end) is "far beyond"
-LADDERS = ("table5", "table4", "table2", "table1")
+LADDERS = ("table5", "momentum_ladder", "lars_imagenet", "table4", "table2", "table1")
 CAVEATS = (
     "Caveats. A measurement compares the batch with its slices, each a batch of b examples "
     "normalised on its own (batch norm in training mode; BERT's masked-LM loss per masked "
