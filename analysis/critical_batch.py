@@ -85,7 +85,8 @@ def section(results_dir: Path, scale: str) -> list:
   lines += ["| run | task | batch (slices of) | B_simple, first half [95%] (measurements) | "
             "second half |", "|---|---|---|---|---|"]
   for _, r in table.iterrows():
-    lines.append(f"| `{r.experiment}/{r.run}` | {r.task} | {r.batch} ({r.b_small}) | "
+    lines.append(f"| `{r.experiment}/{r.run}` | {stats.task_label(r.task)} | {r.batch} "
+                 f"({r.b_small}) | "
                  f"{_fmt(r.early, r.early_n)} | {_fmt(r.late, r.late_n)} |")
   lines += ["", "'lost in noise': the mean |G|² of that half is within 2 standard errors of "
             "zero, or its mean tr(Σ) is not positive, so it gives no value. " + CAVEATS, ""]
@@ -109,8 +110,8 @@ def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
     task = stats.task_key(frame.iloc[:1]).iloc[0]
     estimate = task_estimate(table, task)
     if estimate is None:
-      lines.append(f"- {experiment}: its task ({task}) has no second-half measurement of the "
-                   "noise scale whose interval excludes zero.")
+      lines.append(f"- {experiment}: its task ({stats.task_label(task)}) has no second-half "
+                   "measurement of the noise scale whose interval excludes zero.")
       continue
     value, lo, hi = estimate
     batches = sorted(set(pd.to_numeric(frame["config.batch_size"], errors="coerce").dropna()))

@@ -120,10 +120,13 @@ def multiplier_section(results_dir: Path, scale: str) -> list:
   used = runs.of_scale(results_dir, "table4", scale)
   used = sorted(set(pd.to_numeric(used.get("config.learning_rate_multiplier"),
                                   errors="coerce").dropna())) if len(used) else []
+  documents = pd.to_numeric(frame.get("config.data.validation_documents"), errors="coerce").max()
+  batch = pd.to_numeric(frame.get("config.batch_size"), errors="coerce").max()
   lines = ["### The BERT rate multiplier, chosen on a validation split", "",
-           "Held-out masked-LM accuracy at batch 512 (8 here) on 22 chapters drawn from the "
-           "training novels (not trained on, and not the reported novel), one seed per cell "
-           "(`bert_multipliers`); **bold**: the best of each optimizer. The BERT tables ran "
+           f"Held-out masked-LM accuracy at batch {batch:g} on {documents:g} documents drawn from "
+           "the training text (not trained on, and not the reported text), one seed per cell "
+           "(`bert_multipliers`); **bold**: the best of each optimizer (a diverged or failed run "
+           "loses; an unfinished or unreadable one holds the choice back). The BERT tables ran "
            + (", ".join(f"x{m:g}" for m in used) if used else "no committed multiplier")
            + " for every optimizer.", "",
            "| optimizer | " + " | ".join(f"x{m:g}" for m in multipliers) + " | best |",
@@ -137,11 +140,13 @@ def multiplier_section(results_dir: Path, scale: str) -> list:
       cells[m] = (float(value.mean()) if len(value) else None,
                   str(runs_m.status.iloc[0]) if len(runs_m) else vocab.NOT_RUN)
     scored = {m: v for m, (v, _) in cells.items() if v is not None}
-    best = max(scored, key=scored.get) if scored and len(scored) == len(cells) else None
+    waiting = any(status in vocab.BLOCKING + (vocab.NOT_RUN,) for v, status in cells.values()
+                  if v is None and status != vocab.FAILED)
+    best = max(scored, key=scored.get) if scored and not waiting else None
     shown = [(f"**{v:.4f}**" if m == best else f"{v:.4f}") if v is not None else status
              for m, (v, status) in cells.items()]
-    lines.append(f"| {vocab.optimizer_label(name)} | " + " | ".join(shown) +
-                 f" | {f'x{best:g}' if best is not None else 'held back: not every run finished'} |")
+    chosen = f"x{best:g}" if best is not None else "held back: not every run finished"
+    lines.append(f"| {vocab.optimizer_label(name)} | " + " | ".join(shown) + f" | {chosen} |")
   return lines + [""]
 
 

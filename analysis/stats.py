@@ -62,14 +62,33 @@ class Interval:
     return f"{self.diff:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]"
 
 
+TASK_COLUMNS = ("scale", "config.data.name", "config.model.name", "config.data.train_examples",
+                "config.data.eval_split", "config.data.validation_documents", "config.num_epochs")
+
+
+def _part(value) -> str:
+  """One column's part of a task key, written the same whatever the frame's column dtype (4, 4.0
+  and '4' are one value; a missing value is '-')."""
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return "-"
+  try:
+    return f"{float(value):g}"
+  except (TypeError, ValueError):
+    return str(value)
+
+
 def task_key(frame: pd.DataFrame) -> pd.Series:
-  """What makes runs comparable for their seed noise: the model, the data and how long it trains
-  at one scale (the ImageNet stand-in's short shape and its ladder sized from the top are two
-  tasks)."""
-  cols = [c for c in ("scale", "config.data.name", "config.model.name",
-                      "config.data.train_examples", "config.data.eval_split",
-                      "config.num_epochs") if c in frame]
-  return frame[cols].map(str).agg("/".join, axis=1) if cols else pd.Series("", frame.index)
+  """What makes runs comparable for their seed noise: the model, the data (and the part of it
+  evaluated on) and how long it trains, at one scale (the ImageNet stand-in's short shape and its
+  ladder sized from the top are two tasks). Every column counts, present or not, so that keys
+  built from different frames of the same runs agree."""
+  return pd.Series(["/".join(_part(row.get(c)) for c in TASK_COLUMNS)
+                    for _, row in frame.iterrows()], index=frame.index, dtype=object)
+
+
+def task_label(key: str) -> str:
+  """A task key as the report prints it: its recorded parts only."""
+  return "/".join(part for part in key.split("/") if part != "-")
 
 
 def task_noise(all_runs: pd.DataFrame, task: str, metric: str) -> Optional[Noise]:

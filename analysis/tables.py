@@ -410,6 +410,17 @@ def rows_at_scale(frame: pd.DataFrame) -> Optional[set]:
   return set(values.iloc[0]) if len(values) else None
 
 
+def recorded_rows(frame: pd.DataFrame) -> tuple:
+  """(the runs that record `paper.rows_at_scale`, the names of the others) when any run records
+  it: runs of an older config of the same experiment (another shape, no recorded rows) left in
+  the folder are set aside and named, never mixed into the ladder."""
+  column = "config.paper.rows_at_scale"
+  if column not in frame or not frame[column].notna().any():
+    return frame, []
+  keep = frame[column].notna() | frame.status.isin(vocab.BLOCKING)
+  return frame[keep], sorted(frame.run[~keep])
+
+
 def _left_out(paper: tuple) -> Measure:
   return Measure(status=vocab.NOT_AT_SCALE, text=vocab.NOT_AT_SCALE, reported=paper[0],
                  reported_text=paper[1])
@@ -421,7 +432,7 @@ def _batch_order(label: str) -> float:
 
 def table5(results_dir, scale: str) -> Rendered:
   paper = reported.load(5)
-  frame = _frame(results_dir, "table5", scale)
+  frame, stale = recorded_rows(_frame(results_dir, "table5", scale))
   unplaced = select.unplaced(frame)
   at_scale = rows_at_scale(frame)
   rows = []
@@ -446,7 +457,8 @@ def table5(results_dir, scale: str) -> Rendered:
                  "Untuned LAMB across the batch ladder: square-root learning-rate scaling and "
                  "linear-epoch warmup (cpu scale: batches / 64, warmup as the same fraction)." +
                  (f" This scale runs the rows {', '.join(sorted(at_scale, key=_batch_order))}; "
-                  f"'{vocab.NOT_AT_SCALE}' marks the others." if at_scale else ""))
+                  f"'{vocab.NOT_AT_SCALE}' marks the others." if at_scale else "") +
+                 (f" Set aside, as runs of an older config: {', '.join(stale)}." if stale else ""))
   return _rendered(5, f"Table 5: LAMB's batch ladder on ImageNet/ResNet-50 ({scale} scale)",
                    rows, ["batch (paper)"], frame, notes, scale)
 

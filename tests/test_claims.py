@@ -39,13 +39,13 @@ def _run(root, experiment, name, config, status="completed", accuracy=None, step
   return d
 
 
-def _table3(root, scores: dict):
+def _table3(root, scores: dict, steps=64):
   """Table 3 runs: {variant: [accuracy per seed]}."""
   for variant, values in scores.items():
     for seed, acc in enumerate(values):
       _run(root, "table3", f"{variant}_seed{seed}",
            {"variant": variant, "seed": seed, "optimizer": {"name": variant.rstrip("+")}},
-           accuracy=acc)
+           accuracy=acc, steps=steps)
 
 
 def _verdict(root, claim_id):
@@ -188,7 +188,8 @@ def _seeds(root, experiment, variant, values, **config):
 
 
 def test_a_run_at_chance_or_diverged_is_not_testable(tmp_path):
-  _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], "momentum": [0.10, 0.11, 0.09]})
+  _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], "momentum": [0.10, 0.11, 0.09]},
+          steps=claims.MIN_STEPS)
   verdict = _verdict(tmp_path, "10")
   assert verdict.status == vocab.NOT_RUN and "32K: not run" in verdict.evidence
   _seeds(tmp_path, "table5", "32K", [0.80, 0.81, 0.79])
@@ -197,7 +198,8 @@ def test_a_run_at_chance_or_diverged_is_not_testable(tmp_path):
   assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
   for seed in range(3):
     _run(tmp_path, "table3", f"momentum_seed{seed}",
-         {"variant": "momentum", "seed": seed}, accuracy=0.5, losses=(2.3, 4.0, 9.0))
+         {"variant": "momentum", "seed": seed}, accuracy=0.5, losses=(2.3, 4.0, 9.0),
+         steps=claims.MIN_STEPS)
   verdict = _verdict(tmp_path, "10")
   assert verdict.status == vocab.NOT_TESTABLE and "diverged" in verdict.evidence
 
@@ -213,6 +215,17 @@ def test_lamb_against_lars_on_imagenet_reads_two_experiments(tmp_path):
   assert verdict.status == vocab.HELD, verdict.evidence
   _seeds(tmp_path, "table5", "32K", [0.40, 0.41, 0.39])
   assert _verdict(tmp_path, "11").status == vocab.NOT_HELD
+  # A LAMB 32K of another task (an older, shorter shape) is never compared with LARS's.
+  _run(tmp_path, "table5", "32K_seed0", {"variant": "32K", "seed": 0, "num_epochs": 2},
+       accuracy=0.40, steps=claims.MIN_STEPS)
+  verdict = _verdict(tmp_path, "11")
+  assert verdict.status == vocab.NOT_TESTABLE and "different tasks" in verdict.evidence
+  _seeds(tmp_path, "table5", "32K", [0.40, 0.41, 0.39])
+  for seed in range(3):  # too short a 32K run is a verdict on the step budget
+    _run(tmp_path, "lars_imagenet", f"lars_32K_seed{seed}", {"variant": "lars_32K",
+                                                             "seed": seed}, accuracy=0.6, steps=32)
+  verdict = _verdict(tmp_path, "11")
+  assert verdict.status == vocab.NOT_TESTABLE and "lars 32K trains 32 steps" in verdict.evidence
 
 
 def test_one_seed_without_any_replicated_setting_is_not_testable(tmp_path):
@@ -272,6 +285,14 @@ def test_a_ladder_run_in_part_at_this_scale_is_tested_on_its_recorded_rows(tmp_p
   statuses = {c["row_keys"]: c["status"] for c in rendered.cells if c["column"] == "measured top-1"}
   assert statuses["batch=512"] == vocab.NOT_AT_SCALE
   assert statuses["batch=4K"] == vocab.COMPLETED
+  # Runs of an older config (no recorded rows) left in the folder are set aside and named.
+  _run(tmp_path, "table5", "batch512", {"variant": "512", "batch_size": 8}, accuracy=0.2,
+       steps=2048)
+  verdict = _verdict(tmp_path, "12")
+  assert "set aside as runs of an older config: batch512" in verdict.evidence
+  assert verdict.status == vocab.INCONCLUSIVE
+  rendered = tables.table5(tmp_path, "cpu")
+  assert any("older config: batch512" in note for note in rendered.notes)
   # A recorded rung that is missing is 'not run', never 'not at this scale'.
   for seed in range(3):
     (tmp_path / "table5" / "cpu" / f"batch8K_seed{seed}" / "summary.json").unlink()
@@ -436,12 +457,29 @@ def test_the_mixed_batch_claims_read_the_mixed_batch_runs(tmp_path):
 
 def test_the_multiplier_choice_is_shown_per_optimizer_and_held_back_when_unfinished(tmp_path):
   bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
-  for name, scores in (("lamb", {4.0: 0.10, 8.0: 0.12}), ("adamw", {4.0: 0.09, 8.0: None})):
+  for name, scores in (("lamb", {4.0: 0.10, 8.0: 0.12}), ("adamw", {4.0: 0.09, 8.0: None}),
+                       ("lars", {4.0: 0.08, 8.0: "diverged"})):
     for m, acc in scores.items():
       _run(tmp_path, "bert_multipliers", f"{name}_x{m:g}",
-           {"optimizer": {"name": name}, "learning_rate_multiplier": m}, base=bert,
-           status="completed" if acc is not None else "incomplete", accuracy=acc,
-           metric="masked_lm_accuracy")
+           {"optimizer": {"name": name}, "learning_rate_multiplier": m, "batch_size": 8,
+            "data": {"name": "janeausten", "validation_documents": 22}}, base=bert,
+           status=acc if isinstance(acc, str) else "completed" if acc else "incomplete",
+           accuracy=acc if isinstance(acc, float) else None, metric="masked_lm_accuracy")
   lines = "\n".join(report.multiplier_section(tmp_path, "cpu"))
+  assert "at batch 8 on 22 documents" in lines
   assert "| LAMB | 0.1000 | **0.1200** | x8 |" in lines
   assert "| AdamW | 0.0900 | incomplete | held back: not every run finished |" in lines
+  assert "| LARS | **0.0800** | diverged | x4 |" in lines  # a diverged multiplier loses
+
+
+def test_a_task_key_is_the_same_from_any_frame_of_its_runs(tmp_path):
+  """A frame mixing tasks stores num_epochs as floats (NaN elsewhere): the key must not change."""
+  image = {"data": {"name": "fashion_mnist", "train_examples": 32768}, "num_epochs": 4,
+           "model": {"name": "resnet", "num_classes": 10}}
+  _run(tmp_path, "table5", "a", {}, base=image, accuracy=0.8)
+  _run(tmp_path, "table4", "b", {}, base={"data": {"name": "janeausten"},
+                                          "model": {"name": "bert"}}, accuracy=0.1)
+  every = runs.load(tmp_path)
+  mixed = stats.task_key(every)[every.experiment == "table5"].iloc[0]
+  alone = stats.task_key(every[every.experiment == "table5"].iloc[:1]).iloc[0]
+  assert mixed == alone == "cpu/fashion_mnist/resnet/32768/-/-/4"

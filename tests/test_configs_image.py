@@ -272,7 +272,7 @@ def test_cpu_tuning_grids_shrink_data_not_grid(table):
     ("figure1", _imagenet.IMAGENET_CPU_SHORT), ("figure2", _imagenet.IMAGENET_CPU_SHORT),
     ("figure3", _imagenet.IMAGENET_CPU_SHORT), ("figures9_14", _imagenet.IMAGENET_CPU_SHORT),
     ("noise_scale", _imagenet.IMAGENET_CPU_SHORT)])
-def test_other_imagenet_configs_keep_the_full_stand_in(name, shape):
+def test_each_imagenet_config_runs_its_stand_in_shape(name, shape):
   cfg = config(name, "cpu")
   assert cfg.data.train_examples == shape["train_examples"]
   assert (cfg.data.eval_split, cfg.num_epochs) == (shape["eval_split"], shape["epochs"])

@@ -352,12 +352,23 @@ def test_eval_split_slices_name_the_held_out_part():
   """`eval_split="test[1000:]"` (TFDS's slice syntax) evaluates on the test images after the
   first 1000, the ones the cpu tuning grids never chose on."""
   from experiments.configs import table3  # pylint: disable=import-outside-toplevel
-  from lamb.train import image_task, tasks  # pylint: disable=import-outside-toplevel
-  assert image_task.split_and_slice("test") == ("test", slice(None))
-  assert image_task.split_and_slice("test[1000:]") == ("test", slice(1000, None))
-  assert image_task.split_and_slice("train[:50]") == ("train", slice(None, 50))
+  from lamb.data import splits  # pylint: disable=import-outside-toplevel
+  from lamb.train import plan, tasks  # pylint: disable=import-outside-toplevel
+  assert splits.split_and_slice("test") == ("test", slice(None))
+  assert splits.split_and_slice("test[1000:]") == ("test", slice(1000, None))
+  assert splits.split_and_slice("train[:50]") == ("train", slice(None, 50))
   with pytest.raises(ValueError, match="only slices of example counts"):
-    image_task.split_and_slice("test[10%:]")
+    splits.split_and_slice("test[10%:]")
+  # A config with a slice it cannot read is refused before any run starts (dry runs included),
+  # and one that selects nothing when its data loads.
+  bad = table3.get_config("cpu")
+  bad.data.eval_split = "test[10%:]"
+  with pytest.raises(ValueError, match="data.eval_split"):
+    plan.check_config(bad)
+  empty = table3.get_config("cpu,num_epochs=1")
+  empty.data.eval_split = "test[20000:]"
+  with pytest.raises(ValueError, match="selects no example"):
+    tasks.build(empty)
   config = table3.get_config("cpu,num_epochs=1")
   task = tasks.build(config)
   images, labels = fm.load("test", image_size=32, channels=3)

@@ -365,3 +365,35 @@ def test_path_mask_joins_sequence_indices():
   params = {"blocks": [{"kernel": np.zeros(2)}, {"bias": np.zeros(2)}]}
   mask = optim.path_mask(include=(r"^blocks/1/",))(params)
   assert [bool(m) for m in jax.tree.leaves(mask)] == [False, True]
+
+
+@pytest.mark.parametrize("form", ["paper", "you2017"])
+def test_lars_l2_term_is_the_gradient_of_half_l2_in_the_loss(form):
+  """l2_regularization = lambda2 gives the updates LARS makes on gradients g + lambda2 x (outside
+  the mask), as the L2 term of the TensorFlow ResNet-50 LARS references does."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  from lamb import optim  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  params = {"dense": {"kernel": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
+                      "bias": jnp.asarray(rng.normal(size=(3,)), jnp.float32)}}
+  not_bias = jax.tree_util.tree_map_with_path(
+      lambda path, _: path[-1].key != "bias", params)
+  kw = dict(learning_rate=0.1, momentum=0.9, weight_decay=1e-3, form=form)
+  with_l2 = optim.lars(**kw, l2_regularization=0.05, l2_mask=not_bias)
+  plain = optim.lars(**kw)
+  p1, p2 = params, params
+  s1, s2 = with_l2.init(p1), plain.init(p2)
+  for step in range(3):
+    grads = jax.tree_util.tree_map(
+        lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), params)
+    u1, s1 = with_l2.update(grads, s1, p1)
+    g2 = jax.tree_util.tree_map(lambda g, x, m: g + 0.05 * x * m, grads, p2, not_bias)
+    u2, s2 = plain.update(g2, s2, p2)
+    p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)
+    for a, b in zip(jax.tree_util.tree_leaves(p1), jax.tree_util.tree_leaves(p2)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+  # Without the term the state keeps the shape older checkpoints have.
+  assert jax.tree_util.tree_structure(plain.init(params)) == jax.tree_util.tree_structure(
+      optim.lars(**kw, l2_regularization=0.0).init(params))

@@ -1,5 +1,7 @@
-"""BERT-Large pre-training as Section 4.1 runs it, shared by Tables 1, 2, 4, 8 and Figures 6, 7.
+"""BERT-Large pre-training as Section 4.1 runs it, shared by every BERT config (Tables 1, 2, 4,
+8, Figures 6, 7, squad, mixed_batch, noise_scale_bert, bert_multipliers).
 
+It owns Devlin et al.'s constants and the cpu scale's shrink of them (`BERT_CPU`, its note).
 `pretraining(config, scale)` sets the task, model, data, logging and hardware; `phases(...)`
 the two phases of a batch (or of the 64K/32K mixed run) with their step counts from
 lamb.optim.schedules; `lamb_section(batch)` is Table 4's untuned LAMB at a batch of the ladder

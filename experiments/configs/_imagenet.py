@@ -8,7 +8,10 @@ of its ladder (`lamb_section`: the square-root scaled rate and linear-epoch warm
 `lars_imagenet` all run.
 """
 from experiments.configs import common
+from lamb.data import splits
 from lamb.optim import schedules
+
+FASHION_MNIST_TEST = 10_000  # the stand-in's test split
 
 # Goyal et al. (2017)'s recipe, the "+" of Tables 3 and 9-25: 5-epoch linear warmup, then the
 # rate x0.1 at epochs 30, 60 and 80 (of 90).
@@ -20,8 +23,7 @@ GOYAL = dict(name="goyal", warmup_epochs=5.0, decay_epochs=(30.0, 60.0, 80.0), d
 # do; TensorFlow's AdamWOptimizer (DecoupledWeightDecayExtension) works this way.
 IMAGENET_ADAMW_DECAY_SCALED_BY_LR = False
 # ImageNet / ResNet-50 (Section 4.2). The cpu scale keeps the optimizers, schedules, grids and
-# the ratios of the batch ladder, and shrinks the rest (see IMAGENET_CPU_NOTE).
-IMAGENET_TRAIN = 1_281_167
+# the ratios of the batch ladder, and shrinks the rest (see `imagenet_cpu_note`).
 # Sized from the top: the ladder's largest batch (32K / 64 = 512) trains 256 steps (32768 images
 # x 4 epochs), so that no rung's verdict is one on the step budget (`analysis.claims.MIN_STEPS`).
 # Evaluation reads the 9000 test images after the first 1000, which the tuning grids (Tables
@@ -43,14 +45,24 @@ IMAGENET_CPU_SHORT = dict(width=0.125, train_examples=8192, eval_split="test",
 
 
 def imagenet_cpu_note(cpu: dict, train_examples: int | None = None) -> str:
-  eval_text = ("9000 (test[1000:])" if cpu["eval_split"] == "test[1000:]"
+  _, part = splits.split_and_slice(cpu["eval_split"])
+  held = len(range(FASHION_MNIST_TEST)[part])
+  eval_text = (f"{held} ({cpu['eval_split']})" if part != slice(None)
                else str(cpu["eval_examples"]))
   return IMAGENET_CPU_NOTE_TEMPLATE.format(
       train_examples=train_examples or cpu["train_examples"], eval_text=eval_text,
       epochs=cpu["epochs"])
 
 
-IMAGENET_CPU_NOTE = imagenet_cpu_note(IMAGENET_CPU)
+# The seeds of every claim-bearing cpu experiment of this task: claims pair them across configs.
+CPU_SEEDS = (0, 1, 2)
+# A noise-scale measurement compares the batch with its quarters (`lamb.train.noise_scale`).
+NOISE_PARTS = 4
+
+
+def divisor(scale: str, cpu: dict = IMAGENET_CPU) -> int:
+  """What the cpu shape divides the paper's batches by (1 at the paper scale)."""
+  return 1 if scale == "paper" else cpu["batch_divisor"]
 # The 17 tuning grids of Tables 9-25 are 343 runs: at 8192 images (64 steps, ~10 s a run here)
 # they took ~70 min, so they train on the first 6144 of the same images (48 steps, 2 epochs)
 # to fit an hour and still run every printed grid point.

@@ -9,14 +9,13 @@ from experiments.configs import _imagenet, common
 
 BATCHES = (8192, 16384, 32768)
 CPU_BATCHES = (8192, 32768)
-CPU_SEEDS = (0, 1, 2)
 
 
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="momentum_ladder", scale=scale)
   _imagenet.imagenet_resnet50(config, scale, batch_size=BATCHES[0])
-  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
+  divisor = _imagenet.divisor(scale)
   batches = BATCHES if scale == "paper" else CPU_BATCHES
   rows = tuple(common.batch_label(b) for b in batches)
   config.optimizer = _imagenet.goyal_momentum(config, BATCHES[0] // divisor)
@@ -31,8 +30,8 @@ def get_config(arg: str = "cpu"):
   config.variants = tuple(variants.items())
   axes = [("variant", rows, "batch")]
   if scale == "cpu":
-    axes.append(("seed", CPU_SEEDS, "seed"))
+    axes.append(("seed", _imagenet.CPU_SEEDS, "seed"))
     config.shrink_note += (f"; momentum by Goyal et al.'s rule at the batch that runs; 16K is "
-                           f"Table 3's momentum row; {len(CPU_SEEDS)} seeds")
+                           f"Table 3's momentum row; {len(_imagenet.CPU_SEEDS)} seeds")
   config.sweep = common.sweep(*axes)
   return common.apply_options(config, options)

@@ -10,19 +10,18 @@ its own batch-norm statistics), so they need not agree exactly.
 from experiments.configs import _imagenet, common, table5
 
 RUNGS = (4096, 16384)
-PARTS = 4  # each measurement compares the batch with its quarters
 
 
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = table5.ladder_config(scale, cpu=_imagenet.IMAGENET_CPU_SHORT)
   config.name = "noise_scale"
-  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
+  divisor = _imagenet.divisor(scale, _imagenet.IMAGENET_CPU_SHORT)
   variants = {}
   for batch in RUNGS:
     section = _imagenet.lamb_section(batch)
     variants[common.batch_label(batch)] = (
-        ("batch_size", max(PARTS, batch // divisor)),
+        ("batch_size", max(_imagenet.NOISE_PARTS, batch // divisor)),
         ("optimizer.learning_rate", section["learning_rate"]),
         ("optimizer.schedule.warmup_ratio", section["schedule"]["warmup_ratio"]),
     )
@@ -30,5 +29,5 @@ def get_config(arg: str = "cpu"):
   config.sweep = common.sweep(("variant", tuple(variants), "batch"))
   # 16 measurements over the cpu scale's 2 epochs; one per epoch over the paper's 90.
   config.noise_scale_every_epochs = 1.0 if scale == "paper" else 0.125
-  config.noise_scale_parts = PARTS
+  config.noise_scale_parts = _imagenet.NOISE_PARTS
   return common.apply_options(config, options)

@@ -37,7 +37,6 @@ CPU_TUNED = {
     "adamw+": dict(name="adamw", learning_rate=0.02, goyal=True, weight_decay=0.0001,
                    l2_regularization=0.0, table=24),
 }
-CPU_SEEDS = (0, 1, 2)
 
 
 def get_config(arg: str = "cpu"):
@@ -46,7 +45,7 @@ def get_config(arg: str = "cpu"):
   _imagenet.imagenet_resnet50(config, scale, batch_size=BATCH)
   goyal = _imagenet.goyal_schedule(config)
   poly = dict(common.POLY)
-  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
+  divisor = _imagenet.divisor(scale)
   tuned = TUNED if scale == "paper" else CPU_TUNED
   variants = {}
   for label, t in tuned.items():
@@ -75,7 +74,7 @@ def get_config(arg: str = "cpu"):
   config.variants = tuple(variants.items())
   config.optimizer = variants["lamb"][0][1]
   config.paper = dict(variants["lamb"][1][1])
-  seeds = (0,) if scale == "paper" else CPU_SEEDS
+  seeds = (0,) if scale == "paper" else _imagenet.CPU_SEEDS
   config.sweep = common.sweep(("variant", tuple(variants), ""), ("seed", seeds, "seed"))
   if scale == "cpu":
     config.shrink_note += ("; each optimizer by its own rule at batch 256: LAMB square-root "

@@ -2,17 +2,17 @@
 square-root learning-rate scaling and linear-epoch warmup; top-1 and top-5 accuracy.
 
 The cpu scale runs the ladder's top four rungs (4K-32K; batches 64-512) on 3 seeds, sized so that
-its largest batch trains 256 steps; the rungs below 4K would need 8-64x more steps of batch 8-32
-(the slowest shapes here, ~200 images/s at batch 8) and are left to the paper scale.
+its largest batch trains 256 steps; the rungs below 4K would take 2-8x longer at batch 8-32 (the
+slowest shapes here, ~200 images/s at batch 8) and are left to the paper scale, except 2K, which
+`lars_imagenet` trains (LAMB against LARS) and which this table does not show.
 """
 from experiments.configs import _imagenet, common
 
 BATCHES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 CPU_BATCHES = (4096, 8192, 16384, 32768)
-CPU_SEEDS = (0, 1, 2)
 # Gradient noise scale measurements (`lamb.train.noise_scale`): 8 per cpu run, each comparing the
 # batch with its quarters, so the report places the ladder against the critical batch.
-CPU_NOISE_EVERY_EPOCHS, NOISE_PARTS = 0.5, 4
+CPU_NOISE_EVERY_EPOCHS = 0.5
 
 
 def rung(batch: int, divisor: int, rows: tuple = ()) -> tuple:
@@ -44,7 +44,7 @@ def ladder_config(scale: str, cpu: dict = _imagenet.IMAGENET_CPU):
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = ladder_config(scale)
-  divisor = 1 if scale == "paper" else _imagenet.IMAGENET_CPU["batch_divisor"]
+  divisor = _imagenet.divisor(scale)
   batches = BATCHES if scale == "paper" else CPU_BATCHES
   rows = tuple(common.batch_label(b) for b in batches)
   config.paper = dict(table=5, row="", batch_size=_imagenet.LAMB_BASE_BATCH,
@@ -52,10 +52,10 @@ def get_config(arg: str = "cpu"):
   config.variants = tuple((common.batch_label(b), rung(b, divisor, rows)) for b in batches)
   axes = [("variant", tuple(common.batch_label(b) for b in batches), "batch")]
   if scale == "cpu":
-    axes.append(("seed", CPU_SEEDS, "seed"))
+    axes.append(("seed", _imagenet.CPU_SEEDS, "seed"))
     config.noise_scale_every_epochs = CPU_NOISE_EVERY_EPOCHS
-    config.noise_scale_parts = NOISE_PARTS
+    config.noise_scale_parts = _imagenet.NOISE_PARTS
     config.shrink_note += (f"; the top {len(batches)} rungs ({common.batch_label(batches[0])}-"
-                           f"{common.batch_label(batches[-1])}), {len(CPU_SEEDS)} seeds")
+                           f"{common.batch_label(batches[-1])}), {len(_imagenet.CPU_SEEDS)} seeds")
   config.sweep = common.sweep(*axes)
   return common.apply_options(config, options)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from typing import Callable, Optional
 
 import jax
@@ -20,7 +19,7 @@ import numpy as np
 import optax
 
 from lamb.data import batches as batches_lib
-from lamb.data import fashion_mnist, image_pipelines, mnist
+from lamb.data import fashion_mnist, image_pipelines, mnist, splits
 from lamb.models.davidnet import DavidNet
 from lamb.models.lenet import LeNet5
 from lamb.models.resnet import ResNet
@@ -49,25 +48,6 @@ class _ImageData:
   example_dtype: type
   train_source: Optional[Callable] = None
   eval_source: Optional[Callable] = None
-
-
-_SLICE = re.compile(r"^(\w+)\[(\d*):(\d*)\]$")
-
-
-def split_and_slice(split: str) -> tuple[str, slice]:
-  """TFDS's slice syntax for in-memory splits: "test[1000:]" -> ("test", slice(1000, None)).
-
-  Only example counts, as tfds takes them; a held-out part of a split (say the test images a
-  tuning grid never saw) is named in the config the way a TFDS user writes it.
-  """
-  match = _SLICE.match(split)
-  if match is None:
-    if "[" in split:
-      raise ValueError(f"split {split!r}: only slices of example counts like 'test[1000:]' "
-                       "are understood")
-    return split, slice(None)
-  name, start, stop = match.groups()
-  return name, slice(int(start) if start else None, int(stop) if stop else None)
 
 
 def _subset(images, labels, n):
@@ -122,9 +102,12 @@ def _in_memory(config, data_dir, load_data):
   if load_data:
     train = _subset(*source.load("train", source=data.source, data_dir=data_dir, **shape_kwargs),
                     data.get("train_examples"))
-    eval_split, part = split_and_slice(data.eval_split)
+    eval_split, part = splits.split_and_slice(data.eval_split)
     images, labels = source.load(eval_split, source=data.source, data_dir=data_dir,
                                  **shape_kwargs)
+    if not len(labels[part]):
+      raise ValueError(f"data.eval_split={data.eval_split!r} selects no example of the "
+                       f"{len(labels)} of {eval_split!r}")
     evals = _subset(images[part], labels[part], data.get("eval_examples"))
     image_shape, num_train = train[0].shape[1:], len(train[1])
   else:  # shapes only (the cost model); nothing is read

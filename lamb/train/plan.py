@@ -21,6 +21,7 @@ import math
 from typing import Any, Optional
 
 from lamb.data import batches as batches_lib
+from lamb.data import splits
 from lamb.train import phases as phases_lib
 
 # Intervals a config may give in steps or in epochs (`<what>_every_steps|epochs`); 0 = only at
@@ -75,6 +76,11 @@ def _check_intervals(config, where: str) -> None:
 
 def _check_data(config, where: str) -> None:
   data = config.get("data") or {}
+  if data.get("eval_split"):
+    try:
+      splits.split_and_slice(str(data.get("eval_split")))
+    except ValueError as e:
+      raise ValueError(f"{where}data.eval_split: {e}") from None
   for field in ("train_examples", "eval_examples", "validation_documents"):
     value = data.get(field)
     if value is not None and (not _is_int(value) or value < 0):
