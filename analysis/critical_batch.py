@@ -41,8 +41,9 @@ def _records(run) -> list:
 
 
 def measured(results_dir: Path, scale: str) -> pd.DataFrame:
-  """One row per completed run with noise records: task, batch, and B_simple with its interval
-  over the first and the second half of its measurements (None: not measurable)."""
+  """One row per setting with noise records (its completed seeds pooled): task, batch, and
+  B_simple with its interval over the first and the second half of its measurements (None: not
+  measurable)."""
   frame = runs.load(results_dir)
   frame = frame[(frame.scale == scale) & (frame.status == vocab.COMPLETED)] if len(frame) \
       else frame
@@ -50,16 +51,25 @@ def measured(results_dir: Path, scale: str) -> pd.DataFrame:
   measuring = pd.to_numeric(frame.get("noise_records"), errors="coerce").fillna(0) > 0 \
       if len(frame) else frame.status.astype(bool)
   rows = []
-  for _, run in frame[measuring].iterrows():
-    records = _records(run)
+  # The seeds of one setting measure one task at one batch: their records are pooled, so that a
+  # short run's few measurements per half add up (runs named <setting>_seed<k>).
+  measuring = frame[measuring]
+  setting = measuring.run.str.replace(r"_seed\d+$", "", regex=True) if len(measuring) else []
+  for (experiment, name), group in measuring.groupby([measuring.experiment, setting], sort=True):
+    records, last = [], 0
+    for _, run in group.iterrows():
+      mine = _records(run)
+      records += mine
+      if mine:  # the halves of what was measured: BERT's first phase, an image run's length
+        phased = any(r.get("phase") for r in mine)
+        last = max(last, max(r["step"] for r in mine) if phased
+                   else max(max(r["step"] for r in mine), run.total_steps or 0))
     if not records:
       continue
-    # The halves of what was measured: a BERT run's first phase, an image run's whole length.
-    phased = any(r.get("phase") for r in records)
-    last = max(r["step"] for r in records)
-    early, late = noise_scale.halves(records, last if phased else max(last, run.total_steps or 0))
-    rows.append({"experiment": run.experiment, "run": run.run,
-                 "task": stats.task_key(pd.DataFrame([run])).iloc[0],
+    early, late = noise_scale.halves(records, last)
+    seeds = len(group)
+    rows.append({"experiment": experiment, "run": name + (f" ({seeds} seeds)" if seeds > 1 else ""),
+                 "task": stats.task_key(group.iloc[:1]).iloc[0],
                  "batch": int(records[0]["b_big"]), "b_small": int(records[0]["b_small"]),
                  "early_n": len(early), "late_n": len(late),
                  "early": noise_scale.interval(early), "late": noise_scale.interval(late)})

@@ -125,3 +125,12 @@ def test_the_report_places_a_ladder_against_the_measured_noise_scale(tmp_path):
                        for s, e in zip(range(1, 9), [3, -3, 2, -2, 1, -1, 3, -3])))
   text = "\n".join(critical_batch.section(tmp_path, "cpu"))
   assert "lost in noise (4)" in text and "has no second-half measurement" in text
+  # The seeds of one setting pool their measurements: two runs of 4 give one row of 8.
+  for seed in (0, 1):
+    run("table5", f"batch32K_seed{seed}", 64, [
+        noise_scale.record(s, (1 + 100 / 16) * w, (1 + 100 / 64) * w, 16, 64)
+        for s, w in zip(range(1, 9, 2), wobble)])
+  table = critical_batch.measured(tmp_path, "cpu")
+  pooled = table[table.run == "batch32K (2 seeds)"].iloc[0]
+  assert (pooled.early_n, pooled.late_n) == (4, 4)
+  assert pooled.late[0] == pytest.approx(100, rel=0.05)
