@@ -13,7 +13,9 @@ Two sources of noise are counted (`difference`):
   examples, so treating them as independent overstates this part (per-example predictions are
   not recorded): the interval errs wide.
 
-The interval is mean difference ± t(0.975, df) × standard error, df those of the seed part.
+The interval is mean difference ± t(0.975, df) × standard error. The seed part is estimated
+(its df: seeds − 1, or the pooled df); the binomial part is known given p, so the df of their sum
+are Welch-Satterthwaite's: df (var_seed + var_test)² / var_seed².
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ METHOD = ("analytic: mean difference ± t(0.975, df) × standard error. The seed
           "seed variance (each shown setting of the same model and data that ran several seeds) "
           "over its number of seeds; the test set's binomial error sqrt(p(1-p)/n) is added in "
           "quadrature for each side, as if independent (both sides use the same examples, so "
-          "the interval errs wide).")
+          "the interval errs wide); df by Welch-Satterthwaite, the binomial part counting as "
+          "known.")
 MIN_PAIRED = 3  # with 2 common seeds a paired difference has 1 degree of freedom: pooled wins
 
 
@@ -155,5 +158,7 @@ def difference(a: select.Setting, b: select.Setting, noise: Optional[Noise], *,
     how += (f"; + test-set sampling error ({a.eval_examples:d} / {b.eval_examples:d} examples, "
             "binomial, counted as independent)")
   se = math.sqrt(var + eval_var)
+  # Welch-Satterthwaite: only the seed part is estimated, so the sum has more df than it.
+  df = df * (var + eval_var) ** 2 / var ** 2 if var > 0 else math.inf
   half = scipy_stats.t.ppf(0.5 + LEVEL / 2, max(df, 1)) * se
   return Interval(diff, diff - half, diff + half, se, df, how)

@@ -141,7 +141,8 @@ def test_paired_interval_matches_a_t_test_written_out(tmp_path):
   d = np.subtract(a, b)
   seed_var = d.var(ddof=1) / len(d)
   eval_var = np.mean(a) * (1 - np.mean(a)) / 1000 + np.mean(b) * (1 - np.mean(b)) / 1000
-  half = scipy_stats.t.ppf(0.975, len(d) - 1) * math.sqrt(seed_var + eval_var)
+  df = (len(d) - 1) * (seed_var + eval_var) ** 2 / seed_var ** 2  # Welch-Satterthwaite
+  half = scipy_stats.t.ppf(0.975, df) * math.sqrt(seed_var + eval_var)
   assert iv.diff == pytest.approx(d.mean())
   assert (iv.lo, iv.hi) == pytest.approx((d.mean() - half, d.mean() + half))
   assert "paired over 4 seeds" in iv.how
