@@ -394,6 +394,19 @@ def test_lars_l2_term_is_the_gradient_of_half_l2_in_the_loss(form):
     p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)
     for a, b in zip(jax.tree_util.tree_leaves(p1), jax.tree_util.tree_leaves(p2)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
-  # Without the term the state keeps the shape older checkpoints have.
-  assert jax.tree_util.tree_structure(plain.init(params)) == jax.tree_util.tree_structure(
-      optim.lars(**kw, l2_regularization=0.0).init(params))
+
+
+def test_lars_numbers_may_be_traced():
+  """A sweep shares one compiled program across settings by tracing the optimizer's numbers, so
+  no number may decide the chain's structure (an `if l2_regularization:` failed there)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lamb import optim  # pylint: disable=import-outside-toplevel
+  params = {"w": jnp.ones((3, 2))}
+
+  @jax.jit
+  def step(l2, wd):
+    opt = optim.lars(0.1, weight_decay=wd, l2_regularization=l2, form="you2017")
+    return opt.update(params, opt.init(params), params)[0]
+
+  assert jax.tree_util.tree_leaves(step(1e-4, 1e-4))[0].shape == (3, 2)

@@ -36,10 +36,9 @@ def lars(learning_rate, momentum=0.9, weight_decay=0.0, *,
       trust_coefficient=(1.0 if form == "paper" else 1e-3) if trust_coefficient is None
       else trust_coefficient)
   decay = optax.add_decayed_weights(weight_decay, weight_decay_mask)  # g_t + lambda x_t
-  # The loss's L2 term, when there is one (absent otherwise, so that the state keeps its shape).
-  l2 = [optax.add_decayed_weights(l2_regularization, l2_mask)] if l2_regularization else []
+  l2 = optax.add_decayed_weights(l2_regularization, l2_mask)  # the loss's L2 term (0: none)
   if form == "paper":
-    return optax.chain(*l2, decay, scale_by_ema_momentum(momentum, nesterov=nesterov), trust,
+    return optax.chain(l2, decay, scale_by_ema_momentum(momentum, nesterov=nesterov), trust,
                        optax.scale_by_learning_rate(learning_rate))
-  return optax.chain(*l2, decay, trust, optax.scale_by_learning_rate(learning_rate),
+  return optax.chain(l2, decay, trust, optax.scale_by_learning_rate(learning_rate),
                      optax.trace(decay=momentum, nesterov=nesterov))
