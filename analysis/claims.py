@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
-from analysis import reported, runs, select, stats, tables
+from analysis import reported, runs, select, stats
 from lamb.train import results as result_files  # file formats only: no jax
 from analysis import verdicts as v
 from analysis import vocabulary as vocab
@@ -107,8 +107,8 @@ def _too_few_steps(ctx: Context, side: v.Side, what: str,
 
 def _ladder(ctx: Context, experiment: str, metric: str, prefix: str = "") -> list:
   """[(batch label, Side)] of a batch ladder, smallest batch first (runs of an older config that
-  record no rows beside ones that do are set aside: `tables.recorded_rows`)."""
-  frame, _ = tables.recorded_rows(ctx.frame(experiment))
+  record no rows beside ones that do are set aside: `runs.recorded_rows`)."""
+  frame, _ = runs.recorded_rows(ctx.frame(experiment))
   if not len(frame) or "config.variant" not in frame:
     return []
   out = []
@@ -133,7 +133,7 @@ def _ladder_claim(ctx: Context, experiment: str, table: int, paper_metric: str,
                   metric: str) -> v.Verdict:
   ladder = _ladder(ctx, experiment, metric)
   paper_rows = reported.load(table).batch_size_text.unique()
-  at_scale = tables.rows_at_scale(ctx.frame(experiment))
+  at_scale = runs.rows_at_scale(ctx.frame(experiment))
   expected = [r for r in paper_rows if at_scale is None or r in at_scale]
   missing = [r for r in expected if r not in dict(ladder)]
   if missing:
@@ -147,7 +147,7 @@ def _ladder_claim(ctx: Context, experiment: str, table: int, paper_metric: str,
   margin = relative * small.setting.mean if small.setting else 0.0
   parts = [ctx.compare("no worse", side, small, metric, margin) for _, side in ladder[1:]]
   verdict = v.combine(parts)
-  stale = tables.recorded_rows(ctx.frame(experiment))[1]
+  stale = runs.recorded_rows(ctx.frame(experiment))[1]
   covers = (f"set aside as runs of an older config: {', '.join(stale)}; " if stale else "") + (
       "" if len(expected) == len(paper_rows) else (
       f"this scale runs {len(expected)} of the paper's {len(paper_rows)} rungs "

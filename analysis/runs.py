@@ -230,3 +230,22 @@ def trust_ratios(run_path: Path | str) -> pd.DataFrame:
   """One run's trust_ratios.csv (step, path, slice, ratio); a row still being written is left out."""
   rows = results.read_trust_rows(Path(run_path, "trust_ratios.csv"))
   return pd.read_csv(io.StringIO(results.TRUST_HEADER + "".join(r + "\n" for r in rows)))
+
+
+def rows_at_scale(frame: pd.DataFrame) -> Optional[set]:
+  """The paper rows the runs' config runs at their scale (`paper.rows_at_scale`), None when the
+  runs do not record it (every row is then expected)."""
+  column = "config.paper.rows_at_scale"
+  values = frame[column].dropna() if column in frame else ()
+  return set(values.iloc[0]) if len(values) else None
+
+
+def recorded_rows(frame: pd.DataFrame) -> tuple:
+  """(the runs that record `paper.rows_at_scale`, the names of the others) when any run records
+  it: runs of an older config of the same experiment (another shape, no recorded rows) left in
+  the folder are set aside and named, never mixed into the ladder."""
+  column = "config.paper.rows_at_scale"
+  if column not in frame or not frame[column].notna().any():
+    return frame, []
+  keep = frame[column].notna() | frame.status.isin(vocab.BLOCKING)
+  return frame[keep], sorted(frame.run[~keep])

@@ -402,25 +402,6 @@ def table3(results_dir, scale: str) -> Rendered:
                    frame, notes, scale)
 
 
-def rows_at_scale(frame: pd.DataFrame) -> Optional[set]:
-  """The paper rows the runs' config runs at their scale (`paper.rows_at_scale`), None when the
-  runs do not record it (every row is then expected)."""
-  column = "config.paper.rows_at_scale"
-  values = frame[column].dropna() if column in frame else ()
-  return set(values.iloc[0]) if len(values) else None
-
-
-def recorded_rows(frame: pd.DataFrame) -> tuple:
-  """(the runs that record `paper.rows_at_scale`, the names of the others) when any run records
-  it: runs of an older config of the same experiment (another shape, no recorded rows) left in
-  the folder are set aside and named, never mixed into the ladder."""
-  column = "config.paper.rows_at_scale"
-  if column not in frame or not frame[column].notna().any():
-    return frame, []
-  keep = frame[column].notna() | frame.status.isin(vocab.BLOCKING)
-  return frame[keep], sorted(frame.run[~keep])
-
-
 def _left_out(paper: tuple) -> Measure:
   return Measure(status=vocab.NOT_AT_SCALE, text=vocab.NOT_AT_SCALE, reported=paper[0],
                  reported_text=paper[1])
@@ -432,9 +413,9 @@ def _batch_order(label: str) -> float:
 
 def table5(results_dir, scale: str) -> Rendered:
   paper = reported.load(5)
-  frame, stale = recorded_rows(_frame(results_dir, "table5", scale))
+  frame, stale = runs.recorded_rows(_frame(results_dir, "table5", scale))
   unplaced = select.unplaced(frame)
-  at_scale = rows_at_scale(frame)
+  at_scale = runs.rows_at_scale(frame)
   rows = []
   for _, rep in paper.groupby("batch_size", sort=True):
     label = rep.batch_size_text.iloc[0]
