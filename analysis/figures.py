@@ -763,12 +763,14 @@ def _ladder(frame) -> list:
 
 
 def figure6(results_dir, scale):
-  """Training loss against the fraction of training, one curve per batch of the ladder (every
-  step is recorded, so Table 4's runs serve when figure6's own are absent)."""
+  """Training loss against the fraction of training, one curve per batch of the ladder: Table
+  4's runs (`figure6` is Table 4's sweep; a figure6 folder of an older layout is read when Table
+  4 has none), runs of an older config beside the ladder's set aside."""
   try:
-    frame, source = _frame(results_dir, "figure6", scale), "figure6"
-  except NoData:
     frame, source = _frame(results_dir, "table4", scale), "table4"
+  except NoData:
+    frame, source = _frame(results_dir, "figure6", scale), "figure6"
+  frame = runs.recorded_rows(frame)[0]
   plotted = []
   for i, (label, done, diverged) in enumerate(_ladder(frame)):
     for runs_, ls, note in ((done, "-", ""), (diverged, "--", ", diverged")):
@@ -850,8 +852,9 @@ def _bert_flops(length: int) -> float:
 
 
 def _predicted_hours(batch: int, steps: int) -> float:
-  """The cost model's time for a Table 1 row (`run.py --config=table1:paper --estimate` gives
-  the same with XLA's own FLOP count)."""
+  """The cost model's time for a Table 1 row (`run.py --config=table4:paper --estimate` gives
+  the same with XLA's own FLOP count for the LAMB rows, `table1:paper` for the baseline and the
+  mixed batch)."""
   hardware = cost_model.slice_from("tpu_v3", batch // BERT_BATCH_PER_CHIP)
   phases = [cost_model.Phase(f"seq{length}", n, batch, _bert_flops(length),
                              optimizer_flops=20 * BERT_LARGE["params"])
@@ -902,7 +905,8 @@ def figure8(results_dir, scale):
   fig.suptitle("\n".join(textwrap.fill(line, 112) for line in (
       "Figure 8: scaling BERT pre-training, from the paper's Table 1 times and the cost model "
       "(no runs of ours)", _figure8_note(predicted),
-      "per row: run.py --config=table1:paper --estimate")), fontsize=TITLE)
+      "per row: run.py --config=table4:paper --estimate (LAMB), table1:paper (baseline, "
+      "64K/32K)")), fontsize=TITLE)
   return _finish(fig)
 
 

@@ -89,6 +89,13 @@ def defaults() -> pd.DataFrame:
     return df
 
 
+def nado2021() -> pd.DataFrame:
+    """What could be read of Nado et al. 2021's published numbers (secondary sources, named)."""
+    df = _read_str(DATA_DIR / "nado2021.csv")
+    df["value"] = pd.to_numeric(df["value"].replace("", None)).astype("float64")
+    return df
+
+
 def figures() -> pd.DataFrame:
     """Numbers stated in figure captions and in the running text."""
     df = _read_str(DATA_DIR / "figures.csv")

@@ -66,7 +66,8 @@ class Interval:
 
 
 TASK_COLUMNS = ("scale", "config.data.name", "config.model.name", "config.data.train_examples",
-                "config.data.eval_split", "config.data.validation_documents", "config.num_epochs")
+                "config.data.eval_split", "config.data.validation_documents", "config.num_epochs",
+                "config.train_sequences")
 
 
 def _part(value) -> str:

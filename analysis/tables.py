@@ -521,59 +521,99 @@ def _table1_run(first) -> str:
   return "lamb_64K-32K"
 
 
+def _bert_left_out(f1) -> dict:
+  return {BERT_METRIC_LABEL: _left_out(_paper(f1, F1)), BERT_LOSS_LABEL: _left_out(NO_PAPER)}
+
+
+def _lamb_ladder(results_dir, scale: str) -> tuple:
+  """(runs, rows at this scale or None, runs set aside) of the one LAMB ladder: Table 4's runs,
+  which Tables 1 and 2 and Figure 6 read too."""
+  frame, stale = runs.recorded_rows(_frame(results_dir, "table4", scale))
+  return frame, runs.rows_at_scale(frame), stale
+
+
+def _expected(at_scale, row: str, group: pd.DataFrame) -> bool:
+  """Whether a row with no runs is missing (not run) rather than left out at this scale."""
+  return at_scale is None or row in at_scale or len(group) > 0
+
+
+def _set_aside(stale: Sequence) -> str:
+  return f" Set aside, as runs of an older config: {', '.join(stale)}." if stale else ""
+
+
 def table1(results_dir, scale: str) -> Rendered:
   paper = reported.load(1)
-  frame = _frame(results_dir, "table1", scale)
+  frame, stale = runs.recorded_rows(_frame(results_dir, "table1", scale))
+  ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
+  own_rows = runs.rows_at_scale(frame)
   rows = []
   for _, rep in paper.groupby("row", sort=True):
     record = lambda metric: rep[rep.metric == metric].iloc[0]
     first = rep.iloc[0]
-    group = _where(frame, "run", _table1_run(first))
+    name = _table1_run(first)
+    if name.startswith("lamb_") and name != "lamb_64K-32K":  # a rung of Table 4's ladder
+      label, at_scale, source = name[len("lamb_"):], ladder_rows, ladder
+    else:
+      label, at_scale, source = name, own_rows, frame
+    group = _where(source, "config.variant", label)
     hours, hours_text = _paper(record("time_hours"))
+    shown = (_bert_measures(group, record("f1"), select.unplaced(source))
+             if _expected(at_scale, label, group) else _bert_left_out(record("f1")))
     rows.append({"solver": first.optimizer_text, "batch": first.batch_size_text,
                  "paper steps": record("steps").value_text,
                  "steps run": _of_run(group, _first(group, "steps"), _paper(record("steps"))),
-                 "paper F1": record("f1").value, **_bert_measures(group, record("f1")),
+                 "paper F1": record("f1").value, **shown,
                  "paper TPUs": int(first.tpus), "paper time": hours_text,
                  "measured train minutes": _of_run(group, _first(group, "train_time_s") / 60,
                                                    (hours * 60, hours_text))})
-  notes = _bert_notes(frame, scale, results_dir,
+  notes = _bert_notes(pd.concat([frame, ladder]), scale, results_dir,
                       "BERT-Large pre-training, fixed epochs: LAMB from 512 to 32K (untuned, Table "
-                      "4's rules) and 64K/32K mixed-batch with re-warm-up, against BERT's AdamW "
-                      "baseline; the paper's times are on its TPUs, ours on this machine.")
+                      "4's rules; the LAMB rows are Table 4's runs) and 64K/32K mixed-batch with "
+                      "re-warm-up, against BERT's AdamW baseline; the paper's times are on its "
+                      "TPUs, ours on this machine; train minutes are the first seed's." +
+                      _set_aside(stale + ladder_stale))
   return _rendered(1, f"Table 1: BERT pre-training with LAMB ({scale} scale)", rows,
-                   ["solver", "batch"], frame, notes, scale)
+                   ["solver", "batch"], pd.concat([frame, ladder]), notes, scale)
 
 
 def table2(results_dir, scale: str) -> Rendered:
   paper = reported.load(2)
-  frame = _frame(results_dir, "table2", scale)
+  frame, stale = runs.recorded_rows(_frame(results_dir, "table2", scale))
+  ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
+  lars_rows = runs.rows_at_scale(frame)
   rows = []
   for batch, rep in paper.groupby("batch_size", sort=True):
+    label = vocab.batch_label(int(batch))
     row = {"batch": rep.batch_size_text.iloc[0]}
-    for optimizer in ("LARS", "LAMB"):
+    for optimizer, source, name, at_scale in (("LARS", frame, f"lars_{label}", lars_rows),
+                                              ("LAMB", ladder, label, ladder_rows)):
       f1 = rep[rep.optimizer == optimizer].iloc[0]
-      group = _where(frame, "run", f"{optimizer.lower()}_{vocab.batch_label(int(batch))}")
+      group = _where(source, "config.variant", name)
       row[f"paper {optimizer} F1"] = f1.value if f1.status == "ok" else f1.status
-      for label, m in _bert_measures(group, f1).items():
-        row[f"{optimizer}: {label}"] = m
+      shown = (_bert_measures(group, f1, select.unplaced(source))
+               if _expected(at_scale, name, group) else _bert_left_out(f1))
+      for label_, m in shown.items():
+        row[f"{optimizer}: {label_}"] = m
     rows.append(row)
-  notes = _bert_notes(frame, scale, results_dir,
+  notes = _bert_notes(pd.concat([frame, ladder]), scale, results_dir,
                       "LARS against LAMB over the batch ladder (fixed epochs); LARS runs LAMB's "
-                      "untuned learning rates and warmups (its own are not printed).")
+                      "untuned learning rates and warmups (its own are not printed); the LAMB "
+                      "column is Table 4's runs." + _set_aside(stale + ladder_stale))
   return _rendered(2, f"Table 2: LARS vs LAMB for BERT pre-training ({scale} scale)", rows,
-                   ["batch"], frame, notes, scale)
+                   ["batch"], pd.concat([frame, ladder]), notes, scale)
 
 
 def table4(results_dir, scale: str) -> Rendered:
   paper = reported.load(4)
-  frame = _frame(results_dir, "table4", scale)
+  frame, at_scale, stale = _lamb_ladder(results_dir, scale)
   unplaced = select.unplaced(frame)
   rows = []
   for batch, rep in paper.groupby("batch_size", sort=True):
     record = lambda metric: rep[rep.metric == metric].iloc[0]
     label = rep.batch_size_text.iloc[0]
     group = _where(frame, "config.variant", label)
+    shown = (_bert_measures(group, record("f1"), unplaced)
+             if _expected(at_scale, label, group) else _bert_left_out(record("f1")))
     rows.append({"batch (paper)": label,
                  "batch run": _int_or_dash(_first(group, "config.batch_size")),
                  "learning rate": f"{record('learning_rate').value:.6g}",
@@ -581,10 +621,13 @@ def table4(results_dir, scale: str) -> Rendered:
                  "warmup ratio": f"{record('warmup_ratio').value:.6g}",
                  "steps run": _of_run(group, _first(group, "steps")),
                  "paper F1": record("f1").value, "paper EM": record("exact_match").value,
-                 **_bert_measures(group, record("f1"), unplaced)})
+                 **shown})
   notes = _bert_notes(frame, scale, results_dir,
                       "Untuned LAMB across the batch ladder: square-root learning-rate scaling "
-                      "and linear-epoch warmup (a ratio of all steps), fixed epochs.")
+                      "and linear-epoch warmup (a ratio of all steps), fixed epochs." +
+                      (f" This scale runs the rows {', '.join(sorted(at_scale, key=_batch_order))}"
+                       f"; '{vocab.NOT_AT_SCALE}' marks the others." if at_scale else "") +
+                      _set_aside(stale))
   return _rendered(4, f"Table 4: LAMB's batch ladder for BERT pre-training ({scale} scale)",
                    rows, ["batch (paper)"], frame, notes, scale)
 

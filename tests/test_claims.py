@@ -483,4 +483,111 @@ def test_a_task_key_is_the_same_from_any_frame_of_its_runs(tmp_path):
   every = runs.load(tmp_path)
   mixed = stats.task_key(every)[every.experiment == "table5"].iloc[0]
   alone = stats.task_key(every[every.experiment == "table5"].iloc[:1]).iloc[0]
-  assert mixed == alone == "cpu/fashion_mnist/resnet/32768/-/-/4"
+  assert mixed == alone == "cpu/fashion_mnist/resnet/32768/-/-/4/-"
+
+
+BERT = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
+
+
+def _bert_seeds(root, experiment, variant, values, batch, rows, steps=claims.MIN_STEPS,
+                optimizer="lamb"):
+  for seed, acc in enumerate(values):
+    _run(root, experiment, f"{variant}_seed{seed}",
+         {"variant": variant, "seed": seed, "batch_size": batch,
+          "optimizer": {"name": optimizer}, "paper": {"rows_at_scale": list(rows)}},
+         accuracy=acc, steps=steps, base=BERT, metric="masked_lm_accuracy",
+         losses=(9.7, 7.0, 6.5))
+
+
+def test_the_bert_claims_read_one_lamb_ladder(tmp_path):
+  """Tables 1 and 2's LAMB is Table 4's ladder: claims 2 and 5a pair it with table1's baseline
+  and table2's LARS; rows this scale leaves to the paper scale are not testable, not 'not run'."""
+  ladder = ("4K", "32K")
+  _bert_seeds(tmp_path, "table4", "4K", [0.20, 0.21, 0.19], 64, ladder, steps=2048)
+  _bert_seeds(tmp_path, "table4", "32K", [0.18, 0.19, 0.17], 512, ladder)
+  assert _verdict(tmp_path, "5a").status == vocab.NOT_RUN  # no LARS yet
+  lars = ("lars_4K", "lars_32K")
+  _bert_seeds(tmp_path, "table2", "lars_4K", [0.10, 0.11, 0.09], 64, lars, steps=2048,
+              optimizer="lars")
+  _bert_seeds(tmp_path, "table2", "lars_32K", [0.08, 0.09, 0.07], 512, lars, optimizer="lars")
+  verdict = _verdict(tmp_path, "5a")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "LAMB 4K" in verdict.evidence and "LARS 4K" in verdict.evidence
+  verdict = _verdict(tmp_path, "5c")
+  assert verdict.status == vocab.NOT_TESTABLE and "lars_16K" in verdict.evidence
+  _bert_seeds(tmp_path, "table1", "baseline", [0.15, 0.16, 0.14], 8, ("baseline",),
+              steps=16384, optimizer="adamw")
+  verdict = _verdict(tmp_path, "2")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "LAMB 4K" in verdict.evidence and "LAMB 32K" in verdict.evidence
+  verdict = _verdict(tmp_path, "3")
+  assert verdict.status == vocab.NOT_TESTABLE and "lamb_64K-32K" in verdict.evidence
+  _bert_seeds(tmp_path, "table4", "32K", [0.05, 0.06, 0.04], 512, ladder)
+  assert _verdict(tmp_path, "2").status == vocab.NOT_HELD
+
+
+def test_lamb_against_tuned_nesterov_reads_nado_imagenet(tmp_path):
+  """Claim 10b: LAMB and Nesterov at 32K, each at the best of the same tuning budget."""
+  assert _verdict(tmp_path, "10b").status == vocab.NOT_RUN
+  for variant, values in (("lamb_32K", [0.85, 0.86, 0.84]), ("nesterov_32K", [0.80, 0.81, 0.79])):
+    for seed, acc in enumerate(values):
+      _run(tmp_path, "nado_imagenet", f"{variant}_seed{seed}",
+           {"variant": variant, "seed": seed, "batch_size": 512}, accuracy=acc,
+           steps=claims.MIN_STEPS)
+  verdict = _verdict(tmp_path, "10b")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "lamb 32K (tuned)" in verdict.evidence
+
+
+def test_the_tuning_budget_table_bolds_each_optimizers_best(tmp_path):
+  for variant, acc in (("lamb_x0.5", 0.86), ("lamb_x1", 0.85), ("nesterov_x1", 0.80),
+                       ("nesterov_x2", 0.82)):
+    rate = float(variant.split("_x")[1]) * (0.04 if variant.startswith("lamb") else 0.2)
+    _run(tmp_path, "nado_tuning", variant,
+         {"variant": variant, "optimizer": {"name": "lamb" if "lamb" in variant else "momentum",
+                                            "learning_rate": rate},
+          "data": {"name": "fashion_mnist", "eval_split": "test[:1000]"}}, accuracy=acc)
+  lines = "\n".join(report.tuning_budget_section(tmp_path, "cpu"))
+  assert "on `test[:1000]`" in lines
+  assert "| lamb | **0.8600** | 0.8500 | not run | x0.5 |" in lines
+  assert "| nesterov | not run | 0.8000 | **0.8200** | x2 |" in lines
+
+
+def test_claim_2_needs_every_lamb_row_and_sets_older_runs_aside(tmp_path):
+  ladder = ("4K", "32K")
+  _bert_seeds(tmp_path, "table4", "4K", [0.20, 0.21, 0.19], 64, ladder, steps=2048)
+  _bert_seeds(tmp_path, "table1", "baseline", [0.15, 0.16, 0.14], 8, ("baseline",),
+              steps=16384, optimizer="adamw")
+  verdict = _verdict(tmp_path, "2")
+  assert verdict.status == vocab.NOT_RUN and "missing: 32K" in verdict.evidence
+  _bert_seeds(tmp_path, "table4", "32K", [0.18, 0.19, 0.17], 512, ladder)
+  # a baseline of an older config (no recorded rows, seed 0) never joins the new seeds
+  _run(tmp_path, "table1", "baseline", {"variant": "baseline", "seed": 0, "batch_size": 8,
+                                        "optimizer": {"name": "adamw"}},
+       accuracy=0.01, steps=2000, base=BERT, metric="masked_lm_accuracy")
+  verdict = _verdict(tmp_path, "2")
+  assert verdict.status == vocab.HELD, verdict.evidence
+
+
+def test_runs_of_the_two_bert_cpu_shapes_are_different_tasks(tmp_path):
+  """The ladder shape records its budget (`train_sequences`); the shorter shape does not."""
+  from analysis import stats as stats_  # pylint: disable=import-outside-toplevel
+  _run(tmp_path, "table4", "batch32K_seed0", {"variant": "32K", "train_sequences": 131072},
+       accuracy=0.1, base=BERT, metric="masked_lm_accuracy")
+  _run(tmp_path, "table8", "warmup0.1_lr0.0002", {"variant": "x"}, accuracy=0.1, base=BERT,
+       metric="masked_lm_accuracy")
+  keys = stats_.task_key(runs.load(tmp_path)).tolist()
+  assert len(set(keys)) == 2
+
+
+def test_a_multiplier_outside_an_optimizers_grid_is_a_dash_not_a_missing_run(tmp_path):
+  """ladder_multipliers gives LAMB and LARS grids of the same size at different factors."""
+  for name, scores in (("lamb", {1.0: 0.10, 2.0: 0.12}), ("lars", {8.0: 0.08, 16.0: 0.09})):
+    for m, acc in scores.items():
+      _run(tmp_path, "ladder_multipliers", f"{name}_x{m:g}",
+           {"optimizer": {"name": name}, "learning_rate_multiplier": m, "batch_size": 64,
+            "data": {"name": "janeausten", "validation_documents": 22}}, base=BERT,
+           accuracy=acc, metric="masked_lm_accuracy")
+  lines = "\n".join(report.multiplier_section(tmp_path, "cpu", "ladder_multipliers", "T"))
+  assert "| LAMB | 0.1000 | **0.1200** | - | - | x2 |" in lines
+  assert "| LARS | - | - | 0.0800 | **0.0900** | x16 |" in lines

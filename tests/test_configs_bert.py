@@ -54,15 +54,19 @@ def test_bert_large_two_phases_as_section_4_1():
 
 
 def test_table1_steps_batches_and_chips_are_the_printed_ones():
+  """Table 1's rows: the baseline and mixed batch in table1, the LAMB rows in table4 (one ladder,
+  many views)."""
   paper = reported.load(1)
   got = runs(config("table1"))
+  ladder = {r.variant: r for r in runs(config("table4")).values()}
+  assert set(got) == {"baseline", "lamb_64K-32K"}
   for _, rep in paper[paper.metric == "steps"].iterrows():
     tpus = int(rep.tpus)
     if rep.optimizer == "Baseline":
       run = got["baseline"]
       assert run.optimizer.name == "adamw" and run.optimizer.learning_rate == 1e-4
     elif str(rep.batch_size).isdigit():
-      run = got[f"lamb_{_bert.label(int(rep.batch_size))}"]
+      run = ladder[_bert.label(int(rep.batch_size))]
       assert batches(run) == (rep.batch_size,) * 2
       assert sum(steps(run)) == int(rep.value)
     else:  # 64k/32k: the fixed-epoch rule gives 7032 + 1562 = 8594, printed 8599
@@ -77,8 +81,8 @@ def test_table1_steps_batches_and_chips_are_the_printed_ones():
       assert sum(steps(run)) == int(rep.value)
     assert run.hardware.chips == tpus and run.hardware.baseline_chips == 16
   # Section 4.1: 14063 iterations at length 128 and 1562 at 512 for 32K; baseline 900k + 100k
-  assert steps(got["lamb_32K"]) == (_figure("Section 4.1", "lamb_32k_steps_seq128"),
-                                    _figure("Section 4.1", "lamb_32k_steps_seq512"))
+  assert steps(ladder["32K"]) == (_figure("Section 4.1", "lamb_32k_steps_seq128"),
+                                  _figure("Section 4.1", "lamb_32k_steps_seq512"))
   assert steps(got["baseline"]) == (_figure("Section 4.1", "baseline_steps_seq128"),
                                     _figure("Section 4.1", "baseline_steps_seq512"))
 
@@ -90,11 +94,17 @@ def test_table4_rates_and_warmups_are_the_printed_ones():
   for scale in ("paper", "cpu"):
     got = {b * (_bert.divisor(scale)): r for r in runs(config("table4", scale)).values()
            for b in [r.batch_size]}
-    assert sorted(got) == sorted(lr.index)
+    # the cpu scale runs the rungs it names (sized from the top), the paper scale all seven
+    expected = lr.index if scale == "paper" else [
+        b for b in lr.index if _bert.label(b) in _bert.BERT_CPU_LADDER["rows"]]
+    assert sorted(got) == sorted(expected)
     for batch, run in got.items():
       assert run.optimizer.name == "lamb"
-      # cpu scale: every printed rate times the tiny model's multiplier, recorded in the config
-      assert run.learning_rate_multiplier == _bert.lr_multiplier(scale)
+      assert run.paper.batch_size == batch and run.paper.table == 4
+      assert run.paper.learning_rate == pytest.approx(lr[batch], rel=1e-12)
+      # cpu scale: every printed rate times LAMB's multiplier, recorded in the config
+      assert run.learning_rate_multiplier == _bert.lr_multiplier(scale, "lamb",
+                                                                 _bert.BERT_CPU_LADDER)
       assert run.optimizer.learning_rate == pytest.approx(
           lr[batch] * run.learning_rate_multiplier, rel=1e-12)
       assert run.optimizer.schedule.warmup_ratio == pytest.approx(warmup[batch], rel=1e-12)
@@ -107,15 +117,24 @@ def test_table4_rates_and_warmups_are_the_printed_ones():
   assert sum(steps(run)) * run.optimizer.schedule.warmup_ratio == pytest.approx(3125)
 
 
-def test_table2_ladder_for_lars_and_lamb():
+def test_table2_trains_lars_on_table4s_rungs():
+  """Table 2's LAMB column is Table 4's ladder; table2 trains LARS on the same rungs, at LAMB's
+  printed rates (times LARS's own multiplier at the cpu scale)."""
   paper = reported.load(2)
-  got = runs(config("table2"))
-  for optimizer in ("LARS", "LAMB"):
-    printed = sorted(paper[paper.optimizer == optimizer].batch_size)
-    mine = sorted(r.batch_size for n, r in got.items() if n.startswith(optimizer.lower()))
-    assert mine == printed
-  assert {r.optimizer.name for r in got.values()} == {"lars", "lamb"}
-  assert sum(steps(got["lars_32K"])) == 15625
+  for scale in ("paper", "cpu"):
+    got = runs(config("table2", scale))
+    lamb = {r.batch_size: r for r in runs(config("table4", scale)).values()}
+    assert {r.optimizer.name for r in got.values()} == {"lars"}
+    assert sorted({r.batch_size for r in got.values()}) == sorted(lamb)
+    if scale == "paper":
+      assert sorted(lamb) == sorted(paper[paper.optimizer == "LARS"].batch_size)
+      assert sum(steps(got["lars_32K"])) == 15625
+    for run in got.values():
+      twin = lamb[run.batch_size]
+      ratio = run.learning_rate_multiplier / twin.learning_rate_multiplier
+      assert run.optimizer.learning_rate == pytest.approx(twin.optimizer.learning_rate * ratio)
+      assert steps(run) == steps(twin) and run.paper.learning_rate == pytest.approx(
+          twin.paper.learning_rate)
 
 
 def test_table8_grid_is_the_printed_one():
@@ -144,23 +163,43 @@ def _printed(optimizer: dict, multiplier: float) -> dict:
 
 
 def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
-  multiplier = _bert.lr_multiplier("cpu")
-  assert multiplier > 1 and _bert.lr_multiplier("paper") == 1
+  assert _bert.lr_multiplier("cpu") > 1 and _bert.lr_multiplier("paper") == 1
+  ladder = _bert.BERT_CPU_LADDER
   for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
     cpu, paper = runs(config(name, "cpu")), runs(config(name, "paper"))
-    assert len(cpu) == len(paper)
-    # Runs pair up by position: table8's names carry the (scaled) rate, the others do not.
-    for (key, run), (paper_key, paper_run) in zip(cpu.items(), paper.items()):
-      assert name == "table8" or key == paper_key
+    shape = ladder if name in ("table1", "table2", "table4", "figure6") else _bert.BERT_CPU
+    paper_by_variant = {r.get("variant", k): r for k, r in paper.items()}
+    if shape is _bert.BERT_CPU:
+      assert len(cpu) == len(paper)
+    for key, run in cpu.items():
+      # Runs pair up by variant (seeds aside), or by position (table8's names carry the rate).
+      paper_run = (paper_by_variant[run.variant] if shape is ladder
+                   else list(paper.values())[list(cpu).index(key)])
       d = _bert.BERT_CPU["batch_divisor"]
       assert tuple(b * d for b in batches(run)) == batches(paper_run)
+      multiplier = _bert.lr_multiplier("cpu", run.optimizer.name, shape)
+      assert multiplier > 1
       assert run.learning_rate_multiplier == multiplier
       assert paper_run.learning_rate_multiplier == 1
       assert _printed(run.optimizer.to_dict(), multiplier) == _printed(
           paper_run.optimizer.to_dict(), 1.0)
       assert run.model.preset == "tiny" and run.data.name == "janeausten"
       assert "Jane Austen" in run.shrink_note and "Sense and Sensibility" in run.shrink_note
-      assert "SQuAD F1" in run.shrink_note and "learning rate x 8" in run.shrink_note
+      assert "SQuAD F1" in run.shrink_note
+      if shape is ladder:
+        assert f"{run.optimizer.name} x{multiplier:g}" in run.shrink_note
+        assert run.paper.rows_at_scale
+      else:
+        assert "learning rate x 8" in run.shrink_note
+
+
+def test_cpu_ladder_is_sized_from_the_top():
+  """The ladder's largest batch trains at least MIN_STEPS steps; each optimizer runs the
+  multiplier bert_multipliers chose for it."""
+  from analysis import claims  # pylint: disable=import-outside-toplevel
+  top = max(runs(config("table4", "cpu")).values(), key=lambda r: r.batch_size)
+  assert sum(steps(top)) >= claims.MIN_STEPS
+  assert len(set(_bert.CPU_SEEDS)) >= 3
 
 
 def test_every_new_config_dry_runs(capsys, tmp_path):
@@ -171,14 +210,33 @@ def test_every_new_config_dry_runs(capsys, tmp_path):
                       f"--results_dir={tmp_path / 'none'}"])
       out, err = capsys.readouterr()
       assert code == 0, out + err
-      assert f"runs of {name} ({scale})" in out
+      assert f"runs of {'table4' if name == 'figure6' else name} ({scale})" in out
 
 
 def test_estimate_prints_bert_large_and_figure_8():
-  proc = run_cli(["--config=table1:paper", "--estimate", "--only=^lamb_32K$"], timeout=300)
+  proc = run_cli(["--config=table4:paper", "--estimate", "--only=^batch32K$"], timeout=300)
   assert proc.returncode == 0, proc.stdout + proc.stderr
   out = proc.stdout
   assert "336,226,108 parameters" in out
   assert "14,063 steps x batch 32,768" in out and "1,562 steps x batch 32,768" in out
   assert "predicted scaling efficiency 16 -> 1024 chips" in out
   assert "the paper reports 76.8% (Figure 8)" in out
+
+
+def test_cpu_ladder_multipliers_are_the_committed_grids_choice():
+  """BERT_CPU_LADDER's per-optimizer multipliers are data read off committed runs on a
+  validation split of the training novels: LAMB's and LARS's off `ladder_multipliers` (at 4K,
+  the ladder's smallest rung), AdamW's (the baseline at 512) off `bert_multipliers` (at 512)."""
+  from pathlib import Path  # pylint: disable=import-outside-toplevel
+  from analysis import runs as runs_lib, select  # pylint: disable=import-outside-toplevel
+  every = runs_lib.load(Path(__file__).resolve().parents[1] / "results")
+  source = {"lamb": "ladder_multipliers", "lars": "ladder_multipliers",
+            "adamw": "bert_multipliers"}
+  for name, multiplier in _bert.BERT_CPU_LADDER["lr_multipliers"].items():
+    grid = every[(every.experiment == source[name]) & (every.scale == "cpu")]
+    group = grid[grid["config.optimizer.name"] == name]
+    assert len(group) >= 4, name
+    best = select.choose(group, select.SETTINGS, "final.masked_lm_accuracy").best
+    assert best is not None, name
+    chosen = float(best.runs["config.learning_rate_multiplier"].iloc[0])
+    assert chosen == multiplier, (name, chosen)

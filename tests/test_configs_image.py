@@ -16,6 +16,7 @@ import pytest
 from analysis import reported
 from experiments import sweep
 from experiments.configs import _imagenet, common
+from lamb.data import splits
 from lamb.train import tasks
 from lamb.train import plan as plan_lib
 
@@ -303,3 +304,47 @@ def test_growing_a_grid_keeps_finished_runs_the_same_run():
   with cfg.unlocked():
     cfg.variants = tuple(cfg.variants) + (("nadam_lr0.5", (("optimizer.learning_rate", 0.5),)),)
   assert sweep.fingerprint(sweep.run_config(cfg, values).to_dict()) == before
+
+
+def test_nado_tuning_gives_both_optimizers_one_budget_on_a_split_never_reported():
+  """Nado et al.'s test: the same number of rates for LAMB and Nesterov, each around its own
+  rule; the tuning and the reported runs read disjoint parts of the test split."""
+  module = importlib.import_module("experiments.configs.nado_tuning")
+  tuning = config("nado_tuning", "cpu")
+  variants = {name: dict(o) for name, o in tuning.variants}
+  budgets = {}
+  for name in variants:
+    budgets[name.split("_x")[0]] = budgets.get(name.split("_x")[0], 0) + 1
+  assert budgets == {"lamb": module.TUNING_BUDGET, "nesterov": module.TUNING_BUDGET}
+  # LAMB at x1 is Table 5's 32K rung; Nesterov at x1 Goyal et al.'s 0.1 x B/256
+  rung = dict(dict(config("table5", "cpu").variants)["32K"])
+  assert variants["lamb_x1"]["optimizer.learning_rate"] == rung["optimizer.learning_rate"]
+  assert variants["lamb_x1"]["batch_size"] == rung["batch_size"] == 512
+  nesterov = variants["nesterov_x1"]["optimizer"]
+  assert nesterov["learning_rate"] == pytest.approx(0.1 * 512 / 256)
+  assert nesterov["kwargs"]["nesterov"] is True
+  for name, overrides in variants.items():
+    assert overrides["paper"]["tuning_budget"] == module.TUNING_BUDGET, name
+  final = config("nado_imagenet", "cpu")
+  _, tuned = splits.split_and_slice(tuning.data.eval_split)
+  _, reported_part = splits.split_and_slice(final.data.eval_split)
+  held = set(range(10_000)[tuned]) & set(range(10_000)[reported_part])
+  assert not held and tuning.data.eval_split == "test[:1000]"
+  seeds = dict((p, v) for p, v, _ in final.sweep)["seed"]
+  assert 0 not in seeds and len(seeds) >= 3  # the tuning's seed is not reported
+  with pytest.raises(ValueError, match="PAPER_TUNED"):
+    config("nado_imagenet", "paper")  # refused until the paper scale's tuning has run
+
+
+def test_nado_imagenet_runs_the_committed_tuning_grids_best():
+  """CPU_TUNED is data read off the committed nado_tuning runs: the selector still agrees."""
+  from analysis import runs as runs_lib, select  # pylint: disable=import-outside-toplevel
+  module = importlib.import_module("experiments.configs.nado_imagenet")
+  every = runs_lib.load(Path(__file__).resolve().parents[1] / "results")
+  grid = every[(every.experiment == "nado_tuning") & (every.scale == "cpu")]
+  for name, factor in module.CPU_TUNED.items():
+    group = grid[grid["config.variant"].str.startswith(f"{name}_x")]
+    assert len(group) == importlib.import_module(
+        "experiments.configs.nado_tuning").TUNING_BUDGET, name
+    best = select.choose(group, select.SETTINGS, "final.accuracy").best
+    assert best.runs["config.variant"].iloc[0] == f"{name}_x{factor:g}", name

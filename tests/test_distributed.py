@@ -147,3 +147,26 @@ def test_run_finished_by_another_process_during_data_loading_is_not_redone(tmp_p
                    if k != ".lock" and before.get(k) != after.get(k))
   summary = read_json(run_dir(results) / "summary.json")
   assert not changed, f"rewrote {changed}; summary.json is now {summary}"
+
+
+def test_a_launchers_environment_joins_the_job_without_flags(monkeypatch):
+  """No --coordinator_address: a SLURM, Open MPI or multi-host TPU environment makes jax read
+  the job itself; a lone process (or a one-task SLURM job) initializes nothing."""
+  from lamb.train import mesh  # pylint: disable=import-outside-toplevel
+  assert mesh.cluster_environment({}) is None
+  assert mesh.cluster_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}) is None
+  assert mesh.cluster_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "16"}) == "SLURM"
+  assert mesh.cluster_environment({"OMPI_COMM_WORLD_SIZE": "4"}) == "Open MPI"
+  assert mesh.cluster_environment({"TPU_WORKER_HOSTNAMES": "10.0.0.2"}) is None
+  assert mesh.cluster_environment({"TPU_WORKER_HOSTNAMES": "10.0.0.2,10.0.0.3"})
+  calls = []
+  monkeypatch.setattr(mesh.jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  for var in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_NPROCS", "OMPI_COMM_WORLD_SIZE",
+              "TPU_WORKER_HOSTNAMES"):
+    monkeypatch.delenv(var, raising=False)
+  mesh.initialize_distributed(None, None, None)
+  assert calls == []
+  monkeypatch.setenv("SLURM_JOB_ID", "7")
+  monkeypatch.setenv("SLURM_NTASKS", "2")
+  mesh.initialize_distributed(None, None, None)
+  assert calls == [{}]  # no arguments: jax reads the job from SLURM's variables

@@ -380,3 +380,12 @@ def test_every_printed_cell_has_a_record(printed):
         else:
             expected = len(rows)
         assert len(reported.load(t)) == expected, t
+
+
+def test_nado2021_numbers_name_their_source_and_match_their_text():
+  """The later-evidence numbers are data with a source each, never presented as the paper's."""
+  frame = reported.nado2021()
+  assert len(frame) and frame.source.str.len().min() > 10
+  for _, row in frame[frame.value.notna()].iterrows():
+    printed = float(row.value_text.replace(",", "").rstrip("%").rstrip("k") or "nan")
+    assert printed in (row.value, row.value / 1024), row.to_dict()

@@ -19,8 +19,10 @@ def _done(accuracy, steps):
 
 
 def test_bert_tables_put_measured_beside_printed(tmp_path):
-  _fake_run(tmp_path, "table1", "lamb_32K", {"batch_size": 512}, _done(0.25, 40))
-  _fake_run(tmp_path, "table1", "lamb_64K-32K", {"batch_size": 1024}, _done(0.2, 22))
+  # Table 1's LAMB rows are Table 4's ladder; table1 holds the baseline and the mixed batch
+  _fake_run(tmp_path, "table4", "batch32K", {"variant": "32K", "batch_size": 512}, _done(0.25, 40))
+  _fake_run(tmp_path, "table1", "lamb_64K-32K", {"variant": "lamb_64K-32K", "batch_size": 1024},
+            _done(0.2, 22))
   t1 = tables.table1(tmp_path, "cpu").frame
   assert len(t1) == 9 and list(t1.solver)[:2] == ["Baseline", "LAMB"]
   row = t1[t1.batch == "32k"].iloc[0]
@@ -28,6 +30,7 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   assert row["steps run"] == 40 and row["measured train minutes"] == 1.0
   assert row[tables.BERT_LOSS_LABEL].startswith("7.0000")
   assert t1[t1.batch == "64k/32k"].iloc[0]["paper steps"] == "8599"
+  assert t1[t1.batch == "64k/32k"].iloc[0][tables.BERT_METRIC_LABEL].startswith("0.2000")
   assert t1[t1.batch == "512"].iloc[0][tables.BERT_METRIC_LABEL] == "not run"
   # tidy: the measured accuracy beside the paper's F1, which says it is another metric
   cell = next(c for c in tables.table1(tmp_path, "cpu").cells
@@ -36,19 +39,22 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
   assert cell["reported"] == 91.475 and cell["reported_text"] == "SQuAD F1 91.475"
   assert cell["measured"] == 0.25 and cell["seeds"] == 1 and cell["status"] == "completed"
   # a run whose summary cannot be read is named in its cells
-  _fake_run(tmp_path, "table1", "lamb_1K", {"batch_size": 16}, _done(0.3, 1000))
-  (tmp_path / "table1/cpu/lamb_1K/summary.json").write_text("{")
+  _fake_run(tmp_path, "table4", "batch1K", {"variant": "1K", "batch_size": 16}, _done(0.3, 1000))
+  (tmp_path / "table4/cpu/batch1K/summary.json").write_text("{")
   row = tables.table1(tmp_path, "cpu").frame.set_index("batch").loc["1k"]
-  assert row[tables.BERT_METRIC_LABEL] == "lamb_1K unreadable"
+  assert row[tables.BERT_METRIC_LABEL] == "batch1K unreadable"
   assert row["steps run"] == "unreadable"
+  (tmp_path / "table4/cpu/batch1K/summary.json").write_text(json.dumps(
+      {"scale": "cpu", **_done(0.3, 1250)}))
 
-  _fake_run(tmp_path, "table2", "lars_32K", {}, {"status": "diverged", "steps": 7})
+  _fake_run(tmp_path, "table2", "lars_32K", {"variant": "lars_32K"},
+            {"status": "diverged", "steps": 7})
   t2 = tables.table2(tmp_path, "cpu").frame.set_index("batch")
   assert t2.loc["32K", "paper LARS F1"] == "diverge"
   assert t2.loc["32K", f"LARS: {tables.BERT_METRIC_LABEL}"] == "diverged"
+  assert t2.loc["32K", f"LAMB: {tables.BERT_METRIC_LABEL}"].startswith("0.2500")  # Table 4's
   assert any("lars_32K: a non-finite value" in n for n in tables.table2(tmp_path, "cpu").notes)
 
-  _fake_run(tmp_path, "table4", "batch1K", {"variant": "1K", "batch_size": 16}, _done(0.3, 1250))
   t4 = tables.table4(tmp_path, "cpu").frame.set_index("batch (paper)")
   assert len(t4) == 7 and t4.loc["1K", "paper EM"] == 85.26 and t4.loc["1K", "batch run"] == 16
   assert t4.loc["1K", tables.BERT_METRIC_LABEL].startswith("0.3000")
@@ -78,3 +84,31 @@ def test_bert_tables_put_measured_beside_printed(tmp_path):
     assert name in tables.TABLES
     text = tables.to_markdown(tables.TABLES[name](tmp_path, "cpu"))
     assert "SQuAD v1.1 F1" in text
+
+
+def test_bert_tables_mark_the_rows_this_scale_leaves_out(tmp_path):
+  """Runs that record `paper.rows_at_scale` make the other rows 'not at this scale', not 'not
+  run'; a run of an older config (no recorded rows) beside them is set aside and named."""
+  ladder = {"rows_at_scale": ["4K", "32K"]}
+  for label, batch in (("4K", 64), ("32K", 512)):
+    _fake_run(tmp_path, "table4", f"batch{label}_seed0",
+              {"variant": label, "batch_size": batch, "seed": 0, "paper": ladder},
+              _done(0.2, 256))
+  _fake_run(tmp_path, "table4", "batch512", {"variant": "512", "batch_size": 8}, _done(0.1, 2000))
+  _fake_run(tmp_path, "table1", "baseline_seed0",
+            {"variant": "baseline", "batch_size": 8, "seed": 0,
+             "paper": {"rows_at_scale": ["baseline"]}}, _done(0.15, 16384))
+  t4 = tables.table4(tmp_path, "cpu")
+  frame = t4.frame.set_index("batch (paper)")
+  assert frame.loc["16K", tables.BERT_METRIC_LABEL] == "not at this scale"
+  assert frame.loc["512", tables.BERT_METRIC_LABEL] == "not at this scale"  # set aside
+  assert frame.loc["32K", tables.BERT_METRIC_LABEL].startswith("0.2000")
+  assert any("Set aside, as runs of an older config: batch512" in n for n in t4.notes)
+  t1 = tables.table1(tmp_path, "cpu").frame
+  assert t1[t1.batch == "64k/32k"].iloc[0][tables.BERT_METRIC_LABEL] == "not at this scale"
+  assert t1[t1.batch == "4k"].iloc[0][tables.BERT_METRIC_LABEL].startswith("0.2000")
+  assert t1[t1.batch == "2k"].iloc[0][tables.BERT_METRIC_LABEL] == "not at this scale"
+  assert t1[t1.solver == "Baseline"].iloc[0][tables.BERT_METRIC_LABEL].startswith("0.1500")
+  t2 = tables.table2(tmp_path, "cpu").frame.set_index("batch")
+  assert t2.loc["16K", f"LAMB: {tables.BERT_METRIC_LABEL}"] == "not at this scale"
+  assert t2.loc["32K", f"LARS: {tables.BERT_METRIC_LABEL}"] == "not run"  # no LARS runs yet

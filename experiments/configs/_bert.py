@@ -44,6 +44,38 @@ BERT_CPU_NOTE = (
     "rates are the paper's); the recipe's masking (15%, 80/10/10) and short-sequence "
     "probability 0.1 as in BERT")
 
+# The ladder sized from the top (Tables 1, 2 and 4, Figure 6): 131,072 sequences, so that the
+# ladder's largest batch (32K / 64 = 512) trains 256 steps, above the floor of
+# `analysis.claims.MIN_STEPS` (250). Every optimizer runs its own multiplier, chosen on a
+# validation split of the training novels: LAMB x8 and LARS x32 by `ladder_multipliers` at 4K,
+# the smallest rung that runs (LAMB's x8 is the top of its grid: at x16 its 4K run ended at the
+# unigram guess; LARS x16-x32 are level and x64 collapses), AdamW x8 by `bert_multipliers` at
+# 512, the baseline's batch. Its rungs: 4K and 32K of LAMB and LARS and the baseline at 512
+# (3.5-6 minutes a run here); the others would take 2-4x longer each and are left to the paper
+# scale, as is the 64K/32K mixed batch, which would train 141 steps on this budget (250 would
+# need 1.8x it).
+BERT_CPU_LADDER = dict(BERT_CPU, base_steps=16384, lr_multiplier=None,
+                       lr_multipliers=dict(lamb=8.0, lars=32.0, adamw=8.0),
+                       rows=("4K", "32K"))
+
+
+def cpu_note(cpu: dict) -> str:
+  """What the cpu shape `cpu` shrinks (BERT_CPU_NOTE for the shape of the configs not yet rerun)."""
+  if cpu is BERT_CPU:
+    return BERT_CPU_NOTE
+  multipliers = ", ".join(f"{name} x{m:g}" for name, m in cpu["lr_multipliers"].items())
+  return (BERT_CPU_NOTE.split("; batch sizes")[0] + "; batch sizes / 64 (512 -> 8, 32K -> 512); "
+          f"{cpu['base_steps']:,} steps at batch 8 instead of 1000k at 512 (every batch sees the "
+          f"same {cpu['base_steps'] * BERT_BASE_BATCH // cpu['batch_divisor']:,} sequences); "
+          "dupe factor 1; float32; every printed learning rate times its optimizer's multiplier "
+          f"({multipliers}; `bert_multipliers`, chosen on a validation split of the training "
+          "novels; the ratios between rates are the paper's); the recipe's masking (15%, "
+          "80/10/10) and short-sequence probability 0.1 as in BERT")
+
+
+# The seeds of every claim-bearing cpu run of the ladder shape: claims pair them across configs.
+CPU_SEEDS = (0, 1, 2)
+
 BASE_LR = 5 / (2 ** 3.0 * 10 ** 3)  # Table 4 at 512
 BASE_WARMUP_RATIO = 1 / 320  # Table 4 at 512
 LADDER = (512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -57,21 +89,40 @@ EXCLUSIONS = dict(weight_decay_mask="exclude_bias_and_norm",
 label = common.batch_label
 
 
+def ladder_batches(scale: str, cpu: dict = BERT_CPU_LADDER) -> tuple:
+  """The ladder's batches (paper sizes) that run at `scale`."""
+  return LADDER if scale == "paper" else tuple(b for b in LADDER if label(b) in cpu["rows"])
+
+
+def paper_keys(table: int, row: str, batch: int, section: dict, scale: str, rows: tuple,
+               cpu: dict = BERT_CPU_LADDER) -> dict:
+  """A run's paper-facing keys: its table and row, the paper's batch and printed rate (the
+  rate run divided by its multiplier), and the rows this scale's config runs."""
+  multiplier = lr_multiplier(scale, section["name"], cpu)
+  return dict(table=table, row=row, batch_size=batch,
+              learning_rate=section["learning_rate"] / multiplier, rows_at_scale=tuple(rows))
+
+
 def divisor(scale: str) -> int:
   return 1 if scale == "paper" else BERT_CPU["batch_divisor"]
 
 
-def base_steps(scale: str) -> int:
+def base_steps(scale: str, cpu: dict = BERT_CPU) -> int:
   """Steps of the fixed-epoch budget at the base batch (512, or 512 / divisor at cpu)."""
-  return BERT_BASE_STEPS if scale == "paper" else BERT_CPU["base_steps"]
+  return BERT_BASE_STEPS if scale == "paper" else cpu["base_steps"]
 
 
-def phases(scale: str, batch1: int, batch2: int = None) -> tuple:
+def train_sequences(scale: str, cpu: dict = BERT_CPU) -> int:
+  """Sequences every run of the fixed-epoch budget trains on (at any batch)."""
+  return base_steps(scale, cpu) * BERT_BASE_BATCH // divisor(scale)
+
+
+def phases(scale: str, batch1: int, batch2: int = None, cpu: dict = BERT_CPU) -> tuple:
   """The two phases at paper batches `batch1` then `batch2` (default: the same): lengths 128
   then 512 (cpu: 32 then 64), steps = two_phase_steps of the fixed-epoch budget."""
   batch2 = batch2 or batch1
   d = divisor(scale)
-  steps = schedules.two_phase_steps(base_steps(scale), BERT_BASE_BATCH // d, batch1 // d,
+  steps = schedules.two_phase_steps(base_steps(scale, cpu), BERT_BASE_BATCH // d, batch1 // d,
                                     batch2 // d, BERT_PHASE1_FRACTION)
   if scale == "paper":
     lengths, predictions = BERT_SEQUENCE_LENGTHS, BERT_MAX_PREDICTIONS
@@ -95,12 +146,13 @@ def hardware(scale: str, batch: int, reported=("Figure 8", "scaling_efficiency_p
               reported_efficiency=reported)
 
 
-def pretraining(config, scale: str, batch: int = 512):
-  """Task, model, data, phases (at `batch`), logging and hardware of a BERT pre-training run."""
+def pretraining(config, scale: str, batch: int = 512, cpu: dict = BERT_CPU):
+  """Task, model, data, phases (at `batch`), logging and hardware of a BERT pre-training run;
+  `cpu` is the cpu scale's shape (BERT_CPU_LADDER, or BERT_CPU for the configs not yet rerun)."""
   config.task = "bert_pretraining"
   # A record, not a knob: the sections below already multiplied the rates; analysis divides
-  # by it to match runs with the printed rates. Change BERT_CPU["lr_multiplier"] instead.
-  config.learning_rate_multiplier = lr_multiplier(scale)
+  # by it to match runs with the printed rates. Change the shape's multipliers instead.
+  config.learning_rate_multiplier = lr_multiplier(scale, "lamb", cpu)
   config.eval_every_steps = 0  # the held-out split at the end of each phase
   config.trust_ratio_every_steps = 0
   if scale == "paper":
@@ -130,21 +182,25 @@ def pretraining(config, scale: str, batch: int = 512):
     config.eval_batch_size = 512
     config.checkpoint_every_steps = 500
     config.log_every_steps = 25
-    config.shrink_note = BERT_CPU_NOTE
-  set_batch(config, scale, batch)
+    config.shrink_note = cpu_note(cpu)
+    if cpu is not BERT_CPU:
+      # A record, not a knob: the fixed-epoch budget every run of this shape trains on, so that
+      # analysis never pairs runs of the two cpu shapes (`analysis.stats.TASK_COLUMNS`).
+      config.train_sequences = train_sequences(scale, cpu)
+  set_batch(config, scale, batch, cpu=cpu)
   return config
 
 
-def set_batch(config, scale: str, batch1: int, batch2: int = None):
+def set_batch(config, scale: str, batch1: int, batch2: int = None, cpu: dict = BERT_CPU):
   """Phases, batch size, step count and slice of a run at paper batch(es) (in place)."""
-  for path, value in batch_overrides(scale, batch1, batch2):
+  for path, value in batch_overrides(scale, batch1, batch2, cpu):
     config[path] = value
   return config
 
 
-def batch_overrides(scale: str, batch1: int, batch2: int = None) -> tuple:
+def batch_overrides(scale: str, batch1: int, batch2: int = None, cpu: dict = BERT_CPU) -> tuple:
   """The (path, value) pairs of a run at paper batch `batch1` (then `batch2`: the mixed run)."""
-  p = phases(scale, batch1, batch2)
+  p = phases(scale, batch1, batch2, cpu)
   reported = ("Figure 8", "mixed_batch_scaling_efficiency_percent" if batch2 and batch2 != batch1
               else "scaling_efficiency_percent")
   return (("phases", p), ("batch_size", p[0]["overrides"]["batch_size"]),
@@ -152,14 +208,17 @@ def batch_overrides(scale: str, batch1: int, batch2: int = None) -> tuple:
           ("hardware", hardware(scale, batch2 or batch1, reported)))
 
 
-def lr_multiplier(scale: str) -> float:
-  """The factor on every printed rate: 1 at paper scale, BERT_CPU["lr_multiplier"] at cpu."""
-  return 1.0 if scale == "paper" else BERT_CPU["lr_multiplier"]
+def lr_multiplier(scale: str, optimizer: str = "lamb", cpu: dict = BERT_CPU) -> float:
+  """The factor on `optimizer`'s printed rates: 1 at paper scale; at cpu the shape's one
+  multiplier, or its optimizer's own (`lr_multipliers`)."""
+  if scale == "paper":
+    return 1.0
+  return cpu["lr_multiplier"] or cpu["lr_multipliers"][optimizer]
 
 
-def lamb_section(batch: int, scale: str = "paper") -> dict:
+def lamb_section(batch: int, scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
   """Table 4's untuned LAMB at paper batch `batch`: one warmup + linear decay over all steps."""
-  base = BASE_LR * lr_multiplier(scale)
+  base = BASE_LR * lr_multiplier(scale, "lamb", cpu)
   return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(base, 512, batch),
               weight_decay=0.01,
               schedule=dict(name="warmup_polynomial_decay", power=1.0,
@@ -168,12 +227,12 @@ def lamb_section(batch: int, scale: str = "paper") -> dict:
               kwargs=dict(EXCLUSIONS, b1=0.9, b2=0.999, eps=1e-6))
 
 
-def mixed_lamb_section(scale: str = "paper") -> dict:
+def mixed_lamb_section(scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
   """LAMB for the 64K/32K run: warmup and decay over phase 1, then re-warm-up from zero and
   decay over phase 2 (Section 4.1). The rates and warmups are not printed; Table 4's rules
   give them: phase 1 at 64K, phase 2 at 32K, each warmup a ratio of its own phase."""
   batch1, batch2 = MIXED
-  base = BASE_LR * lr_multiplier(scale)
+  base = BASE_LR * lr_multiplier(scale, "lamb", cpu)
   return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(base, 512, batch1),
               weight_decay=0.01,
               schedule=dict(name="mixed_batch_rewarmup", power=1.0,
@@ -186,18 +245,21 @@ def mixed_lamb_section(scale: str = "paper") -> dict:
 
 
 def adamw_section(learning_rate: float = 1e-4, warmup_ratio: float = 0.01,
-                  scale: str = "paper") -> dict:
+                  scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
   """BERT's AdamW (optimization.py's AdamWeightDecayOptimizer): weight decay 0.01 without
   LayerNorm and biases, eps 1e-6, linear warmup then linear decay. The defaults are Devlin et
   al.'s: 1e-4, 10k warmup steps of 1000k."""
-  return dict(name="adamw", learning_rate=learning_rate * lr_multiplier(scale), weight_decay=0.01,
+  return dict(name="adamw", learning_rate=learning_rate * lr_multiplier(scale, "adamw", cpu),
+              weight_decay=0.01,
               schedule=dict(name="warmup_polynomial_decay", power=1.0, warmup_ratio=warmup_ratio),
               kwargs=dict(weight_decay_mask="exclude_bias_and_norm", b1=0.9, b2=0.999, eps=1e-6))
 
 
-def lars_section(batch: int, scale: str = "paper") -> dict:
+def lars_section(batch: int, scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
   """LARS (Algorithm 1) for Table 2. Its BERT learning rates are not printed: it runs LAMB's
   untuned ladder (Table 4's rates and warmups) with momentum 0.9 and the same exclusions."""
-  section = lamb_section(batch, scale)
+  section = lamb_section(batch, scale, cpu)
+  multiplier = lr_multiplier(scale, "lars", cpu) / lr_multiplier(scale, "lamb", cpu)
+  section["learning_rate"] *= multiplier
   return dict(section, name="lars", momentum=0.9,
               kwargs=dict(EXCLUSIONS, form="paper"))

@@ -7,7 +7,7 @@ def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   config = common.base_config(name="squad", scale=scale)
   config.task = "squad"
-  # A pre-training run folder (e.g. results/table4/cpu/batch32K) whose newest checkpoint gives
+  # A pre-training run folder (e.g. results/table4/cpu/batch32K_seed0) whose newest checkpoint gives
   # the bert/... weights; "" trains from scratch.
   config.init_from = ""
   config.eval_every_epochs = 0
