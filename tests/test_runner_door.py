@@ -350,10 +350,11 @@ def test_both_entry_points_run_without_path_edits(tmp_path):
 def test_dry_run_prints_each_runs_plan(tmp_path):
   proc = run_cli(["--config=table4", "--dry_run"], results_dir=tmp_path / "results", timeout=120)
   assert proc.returncode == 0, proc.stderr
-  line = next(l for l in proc.stdout.splitlines() if l.startswith("batch32K "))
-  # 32K at cpu scale is batch 512: 2000 x 8 / 512 steps split 9/10 + 1/10, lr 8 x 5e-3/2^3 x 2^3
-  assert "seq32 batch 512 x 29 steps" in line and "seq64 batch 512 x 3 steps" in line, line
-  assert "peak lr 0.04," in line and "warmup 6 steps" in line and "weight decay 0.01" in line
+  line = next(l for l in proc.stdout.splitlines() if l.startswith("batch32K_seed0 "))
+  # 32K at cpu scale is batch 512: 16384 x 8 / 512 = 256 steps split 9/10 + 1/10, lr 8 x
+  # 5e-3/2^3 x 2^3 (LAMB's ladder multiplier x8), warmup 1/5 of 256
+  assert "seq32 batch 512 x 231 steps" in line and "seq64 batch 512 x 25 steps" in line, line
+  assert "peak lr 0.04," in line and "warmup 51 steps" in line and "weight decay 0.01" in line
   assert not (tmp_path / "results").exists()
 
 
