@@ -206,7 +206,7 @@ def mixed_batch_reaches_baseline(ctx):
     return left
   mixed = ctx.side("table1", "LAMB 64K/32K", BERT_METRIC, variant="lamb_64K-32K")
   base = ctx.side("table1", "baseline", BERT_METRIC, variant="baseline")
-  blocked = v.precondition(mixed) or _too_few_steps(ctx, mixed, "the 64K/32K run")
+  blocked = _too_few_steps(ctx, mixed, "the 64K/32K run")
   return blocked or ctx.compare("no worse", mixed, base, BERT_METRIC)
 
 
@@ -214,7 +214,7 @@ def rewarmup_needed(ctx):
   """Section 4.1: the mixed batch with re-warm-up beats the same run decaying straight on."""
   rewarm = ctx.side("mixed_batch", "re-warm-up", BERT_METRIC, variant="lamb_rewarmup")
   straight = ctx.side("mixed_batch", "no re-warm-up", BERT_METRIC, variant="lamb_no_rewarmup")
-  blocked = v.precondition(rewarm) or _too_few_steps(ctx, rewarm, "the 64K/32K run")
+  blocked = _too_few_steps(ctx, rewarm, "the 64K/32K run")
   return blocked or ctx.compare("better", rewarm, straight, BERT_METRIC)
 
 
@@ -732,6 +732,11 @@ DISCLOSURES = (
                "that the committed top rungs train 18-63 steps (not from their scores): it "
                "turns those claims from verdicts on the step budget into 'not testable'.",
                ("1", "2", "3", "4", "5a", "5b", "5c", "6", "7", "12", "20", "21")),
+    Disclosure("A claimed winner left at the chance level where the other side learned became "
+               "'not held' (it was 'not testable'), after seeing that LAMB's 32K rung ends at "
+               "the unigram guess on every seed with 256 steps, while its 4K rung and the "
+               "baseline learn; it is the rule a divergence already followed, and it turns "
+               "claims 1 and 2 against the paper.", ("1", "2", "4", "7")),
 )
 
 

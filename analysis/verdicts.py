@@ -11,9 +11,11 @@ Three kinds of claim, each judged on the 95% interval of a difference a − b (`
 
 Before a rule runs, each side must exist (else **not run**) and have finished every run it needs
 (else not run, naming the runs). A claimed winner (or one of two claimed equals) that diverged
-where the other side finished fails the claim (**not held**); a baseline that diverged, or a side
-at the chance level, leaves it **not testable at this scale** (the shrunk setting decides, not
-the optimizer), as does a missing seed spread to measure noise with. A claim made of several comparisons takes
+where the other side finished fails the claim (**not held**), and so does one left at the chance
+level where the other side learned (the claims call this only once the run had the steps to
+learn: `analysis.claims.MIN_STEPS`); a baseline that diverged or sits at the chance level, or two
+sides both at it, leave it **not testable at this scale** (the shrunk setting decides, not the
+optimizer), as does a missing seed spread to measure noise with. A claim made of several comparisons takes
 the first of: not held, not run, not testable, inconclusive, held.
 """
 from __future__ import annotations
@@ -110,12 +112,26 @@ def _one_diverged(kind: str, a: Side, b: Side) -> Optional[Verdict]:
   return None
 
 
+def _one_at_chance(kind: str, a: Side, b: Side) -> Optional[Verdict]:
+  """A claimed winner (or an equal) left at the chance level where the other side learned fails
+  the claim, as a divergence does; at the chance level on both sides, nothing is compared."""
+  if a.setting is None or b.setting is None:
+    return None
+  pairs = ((a, b), (b, a)) if kind == "same" else ((a, b),)
+  for loser, other in pairs:
+    chance = at_chance(loser.setting)
+    if chance is not None and at_chance(other.setting) is None and not _diverged(other):
+      return Verdict(vocab.NOT_HELD, f"{loser.label} at the chance level ({loser.setting.mean:.4f}; "
+                     f"chance {chance:.4f}) where {other} learned")
+  return None
+
+
 def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
             margin: float = 0.0, accuracy: bool = True) -> Verdict:
   """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
   if kind not in ("better", "no worse", "same"):
     raise ValueError(f"unknown comparison {kind!r}")
-  decided = _one_diverged(kind, a, b)
+  decided = _one_diverged(kind, a, b) or _one_at_chance(kind, a, b)
   if decided:
     return decided
   for side in (a, b):

@@ -312,18 +312,39 @@ def test_lars_diverging_at_32k_with_a_finite_loss_is_held(tmp_path):
   assert verdict.status == vocab.HELD, verdict.evidence
 
 
-def test_bert_runs_at_the_unigram_level_are_not_testable(tmp_path):
+def _bert_ladder(root, accuracy, steps):
   bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
   for k, label in enumerate(LADDER):
     for seed in (0, 1):
-      _run(tmp_path, "table4", f"batch{label}_seed{seed}",
+      _run(root, "table4", f"batch{label}_seed{seed}",
            {"variant": label, "batch_size": 8 * 2 ** k, "seed": seed},
-           accuracy=0.0608 if label == "32K" else 0.12 + seed / 100, steps=300, base=bert,
+           accuracy=accuracy(label, seed), steps=steps, base=bert,
            metric="masked_lm_accuracy", final={"unigram_masked_lm_accuracy": 0.0608},
            losses=(9.7, 7.0, 6.5))
+
+
+def test_a_top_rung_left_at_the_unigram_level_fails_the_ladder_claim(tmp_path):
+  # It had the steps to learn (MIN_STEPS) and the smaller batches did: the claim fails, as
+  # it would had the run diverged.
+  _bert_ladder(tmp_path, lambda label, seed: 0.0608 if label == "32K" else 0.12 + seed / 100,
+               steps=300)
+  verdict = _verdict(tmp_path, "1")
+  assert verdict.status == vocab.NOT_HELD, verdict.evidence
+  assert "32K at the chance level (0.0608; chance 0.0608) where 512 0.1250" in verdict.evidence
+
+
+def test_a_top_rung_at_the_unigram_level_without_the_steps_is_not_testable(tmp_path):
+  _bert_ladder(tmp_path, lambda label, seed: 0.0608 if label == "32K" else 0.12 + seed / 100,
+               steps=claims.MIN_STEPS - 1)
+  verdict = _verdict(tmp_path, "1")
+  assert verdict.status == vocab.NOT_TESTABLE and "(< 250)" in verdict.evidence, verdict.evidence
+
+
+def test_every_rung_at_the_unigram_level_is_not_testable(tmp_path):
+  _bert_ladder(tmp_path, lambda label, seed: 0.0608, steps=300)
   verdict = _verdict(tmp_path, "1")
   assert verdict.status == vocab.NOT_TESTABLE, verdict.evidence
-  assert "32K at the chance level (0.0608; chance 0.0608)" in verdict.evidence
+  assert "32K at the chance level (0.0608; chance 0.0608): the shrunk setting" in verdict.evidence
 
 
 def test_the_norm_claim_is_inconclusive_when_the_noise_exceeds_the_paper_margin(tmp_path):
