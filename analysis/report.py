@@ -114,6 +114,9 @@ def claims_section(results_dir: Path, scale: str) -> list:
   lines += ([""] + multiplier_section(results_dir, scale)
             + multiplier_section(results_dir, scale, "ladder_multipliers",
                                  "The BERT ladder's multipliers, chosen at its smallest rung")
+            + multiplier_section(results_dir, scale, "top_rung_multipliers",
+                                 "LAMB's rate at the BERT ladder's top rung (a diagnosis beside "
+                                 "claim 1, which is about the untuned ladder)")
             + tuning_budget_section(results_dir, scale))
   return lines + [LATER_EVIDENCE, ""]
 
@@ -156,8 +159,8 @@ def multiplier_section(results_dir: Path, scale: str, experiment: str = "bert_mu
                        title: str = "The BERT rate multiplier, chosen on a validation split"
                        ) -> list:
   """The cpu scale's BERT rate multiplier chosen per optimizer on a validation split
-  (`bert_multipliers` at batch 8, `ladder_multipliers` at the ladder's 4K), beside the ones the
-  BERT runs ran (C1)."""
+  (`bert_multipliers` at batch 8, `ladder_multipliers` at the ladder's 4K, `top_rung_multipliers`
+  at its 32K), beside the ones the BERT runs ran (C1)."""
   frame = runs.of_scale(results_dir, experiment, scale)
   if not len(frame) or "config.learning_rate_multiplier" not in frame:
     return []

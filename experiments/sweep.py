@@ -23,7 +23,9 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 NOT_CONFIGS = {"__init__", "common"}
 # Keys that describe the grid rather than one run of it, or that feed only --estimate: they
 # never change what a run trains, so growing a grid does not orphan finished runs.
-NOT_IDENTITY = ("sweep", "variants", "hardware")
+# What describes a grid or a run without changing what it computes: two runs that differ only in
+# these are the same run (the shrink note is prose; the fields it describes are in the config).
+NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note")
 
 
 class UsageError(Exception):

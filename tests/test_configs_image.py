@@ -348,3 +348,24 @@ def test_nado_imagenet_runs_the_committed_tuning_grids_best():
         "experiments.configs.nado_tuning").TUNING_BUDGET, name
     best = select.choose(group, select.SETTINGS, "final.accuracy").best
     assert best.runs["config.variant"].iloc[0] == f"{name}_x{factor:g}", name
+
+
+def test_table6_runs_the_tensorflow_davidnet_the_paper_ran_and_cutout_on_demand():
+  """The paper ran the TF TPU port of DavidNet (no Cutout); Page's Cutout is a named variant."""
+  assert config("table6").data.augment.cutout_size == 0
+  with_cutout = config("table6", "paper,cutout")
+  assert with_cutout.data.augment.cutout_size == 8
+  assert sweep.identity(with_cutout.to_dict()) != sweep.identity(config("table6").to_dict())
+  assert config("figure4", "paper").data.augment.cutout_size == 0
+  cpu = config("table6", "cpu")
+  assert cpu.data.augment.cutout_size == 8 and "Cutout" in cpu.shrink_note
+  with pytest.raises(ValueError, match="paper-scale variant"):
+    config("table6", "cpu,cutout")
+
+
+@pytest.mark.parametrize("arg", ["paper,cutuot", "cpu,fast", "paper,num_epochs=1,cutout2"])
+def test_a_word_a_config_does_not_name_is_refused_not_ignored(arg):
+  with pytest.raises(ValueError, match="unknown option"):
+    config("table6", arg)
+  with pytest.raises(ValueError, match="unknown option"):
+    config("table5", arg.replace("cutout", "x"))

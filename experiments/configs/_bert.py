@@ -56,6 +56,9 @@ BERT_CPU_NOTE = (
 # need 1.8x it).
 BERT_CPU_LADDER = dict(BERT_CPU, base_steps=16384, lr_multiplier=None,
                        lr_multipliers=dict(lamb=8.0, lars=32.0, adamw=8.0),
+                       multipliers_chosen_by=dict(lamb="`ladder_multipliers` at 4K",
+                                                  lars="`ladder_multipliers` at 4K",
+                                                  adamw="`bert_multipliers` at 512"),
                        rows=("4K", "32K"))
 
 
@@ -63,14 +66,15 @@ def cpu_note(cpu: dict) -> str:
   """What the cpu shape `cpu` shrinks (BERT_CPU_NOTE for the shape of the configs not yet rerun)."""
   if cpu is BERT_CPU:
     return BERT_CPU_NOTE
-  multipliers = ", ".join(f"{name} x{m:g}" for name, m in cpu["lr_multipliers"].items())
+  multipliers = ", ".join(f"{name} x{m:g} ({cpu['multipliers_chosen_by'][name]})"
+                          for name, m in cpu["lr_multipliers"].items())
   return (BERT_CPU_NOTE.split("; batch sizes")[0] + "; batch sizes / 64 (512 -> 8, 32K -> 512); "
           f"{cpu['base_steps']:,} steps at batch 8 instead of 1000k at 512 (every batch sees the "
           f"same {cpu['base_steps'] * BERT_BASE_BATCH // cpu['batch_divisor']:,} sequences); "
           "dupe factor 1; float32; every printed learning rate times its optimizer's multiplier "
-          f"({multipliers}; `bert_multipliers`, chosen on a validation split of the training "
-          "novels; the ratios between rates are the paper's); the recipe's masking (15%, "
-          "80/10/10) and short-sequence probability 0.1 as in BERT")
+          f"({multipliers}, each chosen on a validation split of the training novels; the "
+          "ratios between rates are the paper's); the recipe's masking (15%, 80/10/10) and "
+          "short-sequence probability 0.1 as in BERT")
 
 
 # The seeds of every claim-bearing cpu run of the ladder shape: claims pair them across configs.

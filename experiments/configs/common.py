@@ -13,13 +13,23 @@ import ml_collections
 SCALES = ("cpu", "paper")
 
 
-def parse_arg(arg: str | None):
+def parse_arg(arg: str | None, named: tuple = ()):
+  """(scale, options): `key=value` options, and the words of `named` (a config's named
+  variants, e.g. table6's `cutout`); any other word is refused, never ignored."""
   parts = [p for p in (arg or "cpu").split(",") if p]
   scale = parts[0] if parts and "=" not in parts[0] else "cpu"
-  options = [p for p in parts if "=" in p]
   if scale not in SCALES:
     raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+  options = [p for p in parts[1 if parts and parts[0] == scale else 0:]]
+  for word in options:
+    if "=" not in word and word not in named:
+      takes = f"the named variants {', '.join(named)} and " if named else ""
+      raise ValueError(f"unknown option {word!r}: this config takes {takes}key=value options")
   return scale, options
+
+
+def named_variants(options: list) -> set:
+  return {word for word in options if "=" not in word}
 
 
 def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
@@ -42,6 +52,8 @@ def sweep(*axes):
 
 def apply_options(config, options):
   for option in options:
+    if "=" not in option:  # a named variant, applied by the config itself
+      continue
     key, value = option.split("=", 1)
     if key not in config:
       raise ValueError(f"unknown config option {key!r}")

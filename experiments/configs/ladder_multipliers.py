@@ -23,33 +23,41 @@ SECTIONS = {"lamb": _bert.lamb_section, "lars": _bert.lars_section}
 
 
 def get_config(arg: str = "cpu"):
+  return grid("ladder_multipliers", BATCH, MULTIPLIERS, arg)
+
+
+def grid(name: str, batch: int, multipliers: dict, arg: str):
+  """One seed of each optimizer of `multipliers` at each of its factors, at the ladder's rung
+  `batch` (the paper's batch size), evaluated on the validation split of the training novels."""
   scale, options = common.parse_arg(arg)
   if scale != "cpu":
-    raise ValueError("ladder_multipliers chooses the cpu scale's rate multipliers; at the paper "
-                     "scale every rate is used as printed (run it at the cpu scale)")
+    raise ValueError(f"{name} chooses the cpu scale's rate multipliers; at the paper "
+                     f"scale every rate is used as printed (run it at the cpu scale)")
   config = table4.get_config(scale)
-  config.name = "ladder_multipliers"
-  rung = dict(dict(config.variants)[_bert.label(BATCH)])
+  config.name = name
+  rung = dict(dict(config.variants)[_bert.label(batch)])
   config.data.validation_documents = VALIDATION_DOCUMENTS
   config.noise_scale_every_steps = 0
   variants = {}
-  for name, multipliers in MULTIPLIERS.items():
-    printed = SECTIONS[name](BATCH, "paper")
-    for m in multipliers:
-      variants[f"{name}_x{m:g}"] = (
+  for optimizer, factors in multipliers.items():
+    printed = SECTIONS[optimizer](batch, "paper")
+    for m in factors:
+      variants[f"{optimizer}_x{m:g}"] = (
           ("phases", rung["phases"]), ("batch_size", rung["batch_size"]),
           ("num_steps", rung["num_steps"]), ("hardware", rung["hardware"]),
           ("optimizer", dict(printed, learning_rate=printed["learning_rate"] * m)),
           ("learning_rate_multiplier", m),
-          ("paper", dict(table=0, row=f"{name} 4K", batch_size=BATCH,
-                         learning_rate=printed["learning_rate"], tuning_budget=len(multipliers))))
-  config.optimizer = variants["lamb_x1"][4][1]
-  config.paper = dict(variants["lamb_x1"][-1][1])
+          ("paper", dict(table=0, row=f"{optimizer} {_bert.label(batch)}", batch_size=batch,
+                         learning_rate=printed["learning_rate"], tuning_budget=len(factors))))
+  first = next(iter(variants.values()))
+  config.optimizer = dict(first)["optimizer"]
+  config.paper = dict(dict(first)["paper"])
   config.variants = tuple(variants.items())
   config.sweep = common.sweep(("variant", tuple(variants), ""))
   config.shrink_note = (_bert.cpu_note(_bert.BERT_CPU_LADDER).split("; every printed")[0]
-                        + "; evaluated on a validation split of the training novels; LAMB at "
-                        + ", ".join(f"x{m:g}" for m in MULTIPLIERS["lamb"]) + " and LARS at "
-                        + ", ".join(f"x{m:g}" for m in MULTIPLIERS["lars"])
-                        + " of their printed rates at 4K; one seed")
+                        + "; evaluated on a validation split of the training novels; "
+                        + " and ".join(f"{SECTIONS[o].__name__.split('_')[0].upper()} at "
+                                       + ", ".join(f"x{m:g}" for m in factors)
+                                       for o, factors in multipliers.items())
+                        + f" of their printed rates at {_bert.label(batch)}; one seed")
   return common.apply_options(config, options)
