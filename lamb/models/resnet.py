@@ -25,7 +25,9 @@ Initialisation as torchvision and Goyal et al.: conv kernels He normal with fan_
 (std sqrt(2 / (k*k*out))), BN scale 1 and bias 0, the classifier N(0, 0.01) with zero bias, and
 with ``zero_init_residual`` (default, Goyal et al. Sec. 5.1) the last BN scale of every residual
 block is 0 so each block starts as the identity. BN running-average momentum 0.9 (PyTorch's
-0.1) and epsilon 1e-5, as the flax ImageNet example.
+0.1) and epsilon 1e-5, as the flax ImageNet example. ``bn_group_size`` normalises over groups of
+that many examples instead of the whole batch (``lamb.models.batch_norm``), as Goyal et al.'s 32
+images per GPU; 0 (the default) is the whole batch that one step sees.
 
 ``width`` multiplies every channel count (``max(1, round(c * width))``, bottleneck outputs are
 4x the rounded width); it exists only for CPU-scale stand-ins, the paper's setting is 1.
@@ -42,6 +44,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from lamb.models.batch_norm import batch_norm
 
 STAGE_SIZES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
                152: (3, 8, 36, 3)}
@@ -68,6 +72,7 @@ class _Block(nn.Module):
   param_dtype: Any = jnp.float32
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  bn_group_size: int = 0
 
   def conv(self, features, kernel, strides, name):
     pad = (kernel - 1) // 2
@@ -76,10 +81,11 @@ class _Block(nn.Module):
                    dtype=self.dtype, param_dtype=self.param_dtype, name=name)
 
   def bn(self, train, name, zero_scale=False):
-    return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                        epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype,
-                        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
-                        name=name)
+    return batch_norm(self.bn_group_size, use_running_average=not train,
+                      momentum=self.bn_momentum, epsilon=self.bn_epsilon, dtype=self.dtype,
+                      param_dtype=self.param_dtype,
+                      scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
+                      name=name)
 
   def shortcut(self, x, out_features, train):
     if x.shape[-1] == out_features and self.strides == 1:
@@ -120,6 +126,7 @@ class Stem(nn.Module):
   param_dtype: Any = jnp.float32
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  bn_group_size: int = 0
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -128,9 +135,9 @@ class Stem(nn.Module):
     x = nn.Conv(self.features, (kernel, kernel), strides=(strides, strides),
                 padding=((pad, pad), (pad, pad)), use_bias=False, kernel_init=conv_init,
                 dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                     epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype,
-                     name="bn")(x)
+    x = batch_norm(self.bn_group_size, use_running_average=not train, momentum=self.bn_momentum,
+                   epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype,
+                   name="bn")(x)
     x = nn.relu(x)
     if self.kind == "imagenet":
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -169,6 +176,7 @@ class ResNet(nn.Module):
   param_dtype: Any = jnp.float32
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  bn_group_size: int = 0  # examples per BatchNorm group (lamb.models.batch_norm); 0: the batch
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -183,7 +191,8 @@ class ResNet(nn.Module):
     if x.ndim != 4:
       raise ValueError(f"ResNet takes images [B, H, W, C], got shape {x.shape}")
     layer = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    bn = dict(bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+    bn = dict(bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon,
+              bn_group_size=self.bn_group_size)
     x = jnp.asarray(x, self.dtype)
     x = Stem(scaled(STAGE_CHANNELS[0], self.width), self.stem, name="stem", **layer, **bn)(
         x, train)

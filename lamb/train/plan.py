@@ -217,6 +217,7 @@ def _phase(name, config, task, start: int, device_count: int) -> PhasePlan:
   _check_eval_examples(config, task)
   noise_every = interval(config, "noise_scale", steps_per_epoch)
   noise_parts = _noise_parts(config, microbatches, device_count) if noise_every else 0
+  _check_bn_groups(config, microbatches, noise_parts)
   # Padded evaluation batches must split over every device: rounded up (padding is masked).
   eval_batch = -(-config.get("eval_batch_size", config.batch_size) // device_count) * device_count
   return PhasePlan(name, config, task, start, steps, steps_per_epoch, config.batch_size,
@@ -224,6 +225,21 @@ def _phase(name, config, task, start: int, device_count: int) -> PhasePlan:
                    interval(config, "eval", steps_per_epoch),
                    interval(config, "trust_ratio", steps_per_epoch),
                    interval(config, "checkpoint", steps_per_epoch), noise_every, noise_parts)
+
+
+def _check_bn_groups(config, microbatches: int, noise_parts: int) -> None:
+  """Every slice a step normalises (a micro-batch, a noise-scale slice) holds whole BatchNorm
+  groups (`model.bn_group_size`, lamb.models.batch_norm)."""
+  group = (config.get("model") or {}).get("bn_group_size") or 0
+  if not group:
+    return
+  if not _is_int(group) or group < 0:
+    raise ValueError(f"model.bn_group_size must be a non-negative integer, got {group!r}")
+  for what, parts in (("a micro-batch", microbatches), ("a noise-scale slice", noise_parts)):
+    if parts and (config.batch_size // parts) % group:
+      raise ValueError(f"model.bn_group_size={group} does not divide {what} of "
+                       f"{config.batch_size // parts} examples (batch_size {config.batch_size} "
+                       f"/ {parts}); pick a group size that does, or 0 for the whole batch")
 
 
 def _noise_parts(config, microbatches: int, device_count: int) -> int:
