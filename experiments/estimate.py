@@ -138,12 +138,22 @@ def report(config, accelerator=None, chips=None, utilisation=None) -> str:
         f"{_duration(cost.allreduce_s)} all-reduce -> {_duration(cost.total_s)}")
   lines.append(f"  estimated wall time on {hardware.chips} x {acc.name} "
                f"({hw.get('chips_source', 'chips from the config')}): {_duration(total_s)}")
+  calibration = _calibration(config, hardware)
+  if calibration is not None:
+    calibrated_s = cost_model.run_seconds(phases, gradient_bytes, hardware, calibration)
+    lines.append(f"  calibrated: {_duration(calibrated_s)} (+ "
+                 f"{1e3 * calibration.overhead_seconds(hardware.chips):.0f} ms a step, "
+                 f"{calibration.source})")
   base_chips = hw.get("baseline_chips")
   if base_chips and base_chips != hardware.chips:
     base = cost_model.Slice(acc, int(base_chips), hardware.utilisation)
     eff = cost_model.scaling_efficiency(phases, gradient_bytes, base, hardware)
     line = (f"  predicted scaling efficiency {base_chips} -> {hardware.chips} chips "
             f"({hardware.chips / base_chips:g}x, per-chip batch fixed): {100 * eff:.1f}%")
+    if calibration is not None:
+      calibrated = cost_model.scaling_efficiency(phases, gradient_bytes, base, hardware,
+                                                 calibration)
+      line += f", calibrated {100 * calibrated:.1f}%"
     if hw.get("reported_efficiency"):
       figure, quantity = hw["reported_efficiency"]
       value = reported_figure(figure, quantity)
@@ -155,6 +165,17 @@ def report(config, accelerator=None, chips=None, utilisation=None) -> str:
       f"sustained (assumed); float32 gradients all-reduced by a ring every step, not "
       f"overlapped with compute; data-parallel only; input pipeline and host time ignored")
   return "\n".join(lines)
+
+
+def _calibration(config, hardware):
+  """The calibration fitted for this model and accelerator at the utilisation it assumed, or
+  None (it would mislead elsewhere: it is a fit, not a law)."""
+  from lamb.train import cost_model  # pylint: disable=import-outside-toplevel
+  if (config.model.name == "bert" and config.model.get("preset") == "large"
+      and hardware.accelerator.name == cost_model.ACCELERATORS["tpu_v3"].name
+      and hardware.utilisation == cost_model.DEFAULT_UTILISATION):
+    return cost_model.TPU_V3_BERT
+  return None
 
 
 def setup_key(config) -> str:

@@ -82,3 +82,49 @@ def test_estimate_on_another_slice_and_bad_accelerator(tmp_path):
                  results_dir=tmp_path)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown accelerator 'tpu_v9'")
+
+
+def test_a_calibration_is_fitted_by_least_squares_on_torus_hops():
+  truth = cost_model.Calibration(0.05, 8e-4, "truth")
+  points = [(n, truth.overhead_seconds(n)) for n in (16, 64, 256, 1024)]
+  fit = cost_model.fit_calibration(points, "test")
+  assert fit.fixed_s == pytest.approx(0.05) and fit.per_hop_s == pytest.approx(8e-4)
+  assert cost_model.torus_hops(1024) == 4 * 31 and cost_model.torus_hops(1) == 0
+  with pytest.raises(ValueError, match="two slice sizes"):
+    cost_model.fit_calibration([(16, 0.1), (16, 0.2)], "test")
+
+
+def test_a_calibration_adds_its_overhead_to_every_step_and_lowers_the_efficiency():
+  phase = cost_model.Phase("p", steps=100, batch_size=32 * 1024, flops_per_example=2.4e11,
+                           optimizer_flops=0.0)
+  hw = cost_model.Slice(TPU, 1024)
+  plain = cost_model.phase_cost(phase, 1.3e9, hw)
+  calibrated = cost_model.phase_cost(phase, 1.3e9, hw, cost_model.TPU_V3_BERT)
+  assert calibrated.step_s - plain.step_s == pytest.approx(
+      cost_model.TPU_V3_BERT.overhead_seconds(1024))
+  base = cost_model.Slice(TPU, 16)
+  assert (cost_model.scaling_efficiency([phase], 1.3e9, base, hw, cost_model.TPU_V3_BERT)
+          < cost_model.scaling_efficiency([phase], 1.3e9, base, hw))
+
+
+@pytest.mark.slow
+def test_the_committed_calibration_is_the_fit_and_predicts_the_rows_it_did_not_see(tmp_path):
+  """Refits on Table 1 (BERT-Large's FLOPs at abstract shapes, ~30 s): the committed constants
+  are the fit, held-out rows within 10%, Figure 8's efficiencies within 10 points."""
+  from experiments import calibrate_cost_model as calibrate  # pylint: disable=import-outside-toplevel
+  table = calibrate.rows()
+  fit = calibrate.calibrate(table)
+  assert fit.fixed_s == pytest.approx(cost_model.TPU_V3_BERT.fixed_s, abs=5e-5)
+  assert fit.per_hop_s == pytest.approx(cost_model.TPU_V3_BERT.per_hop_s, abs=5e-7)
+  by = {row[0]: row for row in table}
+  for label, row in by.items():
+    if label not in calibrate.CALIBRATION_ROWS:
+      assert abs(calibrate._predicted(row, fit) / row[3] - 1) < 0.10, label
+  base = by[calibrate.BASE_ROW]
+  for label, paper in ((calibrate.TOP_ROW, 76.8), (calibrate.MIXED_ROW, 101.8)):
+    row = by[label]
+    eff = calibrate._predicted(base, fit) / calibrate._predicted(row, fit) / (row[2] / base[2])
+    assert abs(100 * eff - paper) < 10, (label, eff)
+  out = tmp_path / "COST_MODEL.md"
+  assert calibrate.main([f"--out={out}"]) == 0 and "held out" in out.read_text()
+  assert calibrate.main([f"--out={tmp_path / 'no' / 'x.md'}"]) == 2
