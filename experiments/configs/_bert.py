@@ -250,13 +250,16 @@ def mixed_lamb_section(scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
 
 def adamw_section(learning_rate: float = 1e-4, warmup_ratio: float = 0.01,
                   scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
-  """BERT's AdamW (optimization.py's AdamWeightDecayOptimizer): weight decay 0.01 without
-  LayerNorm and biases, eps 1e-6, linear warmup then linear decay. The defaults are Devlin et
-  al.'s: 1e-4, 10k warmup steps of 1000k."""
+  """BERT's AdamW (optimization.py's AdamWeightDecayOptimizer, as run_pretraining.py and
+  run_squad.py build it): the gradient clipped to global norm 1.0, Adam's moments without bias
+  correction, weight decay 0.01 (scaled by the rate) without LayerNorm and biases, eps 1e-6,
+  linear warmup then linear decay. The defaults are Devlin et al.'s: 1e-4, 10k warmup steps of
+  1000k."""
   return dict(name="adamw", learning_rate=learning_rate * lr_multiplier(scale, "adamw", cpu),
               weight_decay=0.01,
               schedule=dict(name="warmup_polynomial_decay", power=1.0, warmup_ratio=warmup_ratio),
-              kwargs=dict(weight_decay_mask="exclude_bias_and_norm", b1=0.9, b2=0.999, eps=1e-6))
+              kwargs=dict(weight_decay_mask="exclude_bias_and_norm", b1=0.9, b2=0.999, eps=1e-6,
+                          bias_correction=False, max_grad_norm=1.0))
 
 
 def lars_section(batch: int, scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
