@@ -267,13 +267,18 @@ def _take(it, k):
 
 def test_cifar10_train_stream(no_download, tmp_path):
   tfds = no_download
-  kw = dict(batch_size=4, data_dir=str(tmp_path), shuffle_buffer=8)
+  kw = dict(batch_size=4, data_dir=str(tmp_path))
   with tfds.testing.mock_data(num_examples=10):
-    a = _take(ip.cifar10("train", seed=1, **kw), 4)
-    b = _take(ip.cifar10("train", seed=1, **kw), 4)
-    resumed = _take(ip.cifar10("train", seed=1, start_step=2, **kw), 2)
+    a = _take(ip.cifar10("train", seed=1, **kw), 6)
+    b = _take(ip.cifar10("train", seed=1, **kw), 6)
+    resumed = _take(ip.cifar10("train", seed=1, start_step=3, **kw), 3)
     other = _take(ip.cifar10("train", seed=2, **kw), 1)
     plain = _take(ip.cifar10("train", seed=1, cutout_size=0, dtype="bfloat16", **kw), 1)
+    # Two processes, each reading its half of every global batch of 4.
+    halves = [_take(ip.cifar10("train", seed=1, batch_size=2, data_dir=str(tmp_path),
+                               process_index=p, process_count=2), 6) for p in (0, 1)]
+    source = tfds.data_source("cifar10", split="train", data_dir=str(tmp_path))
+    labels = np.array([source[i]["label"] for i in range(len(source))])
   for batch in a:
     assert batch["image"].shape == (4, 32, 32, 3) and batch["image"].dtype == np.float32
     assert batch["label"].shape == (4,) and batch["label"].dtype == np.int32
@@ -282,8 +287,16 @@ def test_cifar10_train_stream(no_download, tmp_path):
   for u, v in zip(a, b):  # Same seed, same stream.
     np.testing.assert_array_equal(u["image"], v["image"])
     np.testing.assert_array_equal(u["label"], v["label"])
-  for u, v in zip(a[2:], resumed):  # start_step resumes the same stream.
+  for u, v in zip(a[3:], resumed):  # start_step resumes the same stream.
     np.testing.assert_array_equal(u["image"], v["image"])
+    np.testing.assert_array_equal(u["label"], v["label"])
+  for step, batch in enumerate(a):  # two processes' shares concatenate to the global batch
+    np.testing.assert_array_equal(
+        np.concatenate([halves[0][step]["image"], halves[1][step]["image"]]), batch["image"])
+  # Each epoch (10 examples = 2.5 batches) holds every example once, in a new order.
+  stream = np.concatenate([batch["label"] for batch in a])
+  for epoch in (stream[:10], stream[10:20]):
+    assert sorted(epoch.tolist()) == sorted(labels.tolist())
   assert not np.array_equal(a[0]["image"], other[0]["image"])
   assert plain[0]["image"].dtype.name == "bfloat16"
   assert np.abs(np.asarray(a[0]["image"])).max() < 10  # normalised
@@ -293,8 +306,11 @@ def test_cifar10_eval_normalised_padded_and_masked(no_download, tmp_path):
   tfds = no_download
   with tfds.testing.mock_data(num_examples=10):
     batches = list(ip.cifar10("test", batch_size=4, data_dir=str(tmp_path)))
-    raw = list(tfds.as_numpy(tfds.builder("cifar10", data_dir=str(tmp_path)).as_dataset(
-        split="test")))
+    source = tfds.data_source("cifar10", split="test", data_dir=str(tmp_path))
+    raw = [source[i] for i in range(len(source))]
+    tail = list(ip.cifar10("test[6:]", batch_size=4, data_dir=str(tmp_path)))
+    shares = [list(ip.cifar10("test", batch_size=4, data_dir=str(tmp_path), process_index=p,
+                              process_count=2)) for p in (0, 1)]
   assert len(batches) == 3
   assert [b["mask"].tolist() for b in batches][-1] == [True, True, False, False]
   assert all(b["image"].shape == (4, 32, 32, 3) for b in batches)
@@ -305,24 +321,30 @@ def test_cifar10_eval_normalised_padded_and_masked(no_download, tmp_path):
           - np.float32(ip.CIFAR10_MEAN)) / np.float32(ip.CIFAR10_STD)
   np.testing.assert_allclose(images[:10], want, rtol=1e-5, atol=1e-5)  # normalisation only
   np.testing.assert_array_equal(labels[:10], [r["label"] for r in raw])
+  assert len(tail) == 1 and tail[0]["mask"].sum() == 4  # a slice of the split
+  np.testing.assert_array_equal(tail[0]["label"], labels[6:10])
+  for p, share in enumerate(shares):  # contiguous shares of 5
+    got = np.concatenate([b["label"][b["mask"]] for b in share])
+    np.testing.assert_array_equal(got, labels[5 * p:5 * p + 5])
 
 
 def test_imagenet_train_and_eval_shapes(no_download, tmp_path):
   tfds = no_download
   with tfds.testing.mock_data(num_examples=5):
     train = _take(ip.imagenet2012("train", batch_size=2, seed=0, data_dir=str(tmp_path),
-                                  shuffle_buffer=4, image_size=64), 2)
+                                  image_size=64), 2)
     again = _take(ip.imagenet2012("train", batch_size=2, seed=0, data_dir=str(tmp_path),
-                                  shuffle_buffer=4, image_size=64), 2)
+                                  image_size=64, start_step=1), 1)
     evals = list(ip.imagenet2012("validation", batch_size=4, data_dir=str(tmp_path),
                                  dtype="bfloat16"))
+    held = list(ip.imagenet2012("validation[:3]", batch_size=4, data_dir=str(tmp_path)))
   assert train[0]["image"].shape == (2, 64, 64, 3) and train[0]["image"].dtype == np.float32
   assert train[0]["label"].dtype == np.int32 and np.all(train[0]["label"] < 1000)
-  for u, v in zip(train, again):
-    np.testing.assert_array_equal(u["image"], v["image"])
+  np.testing.assert_array_equal(train[1]["image"], again[0]["image"])
   assert len(evals) == 2 and evals[0]["image"].shape == (4, 224, 224, 3)
   assert evals[0]["image"].dtype.name == "bfloat16"
   assert evals[1]["mask"].tolist() == [True, False, False, False]
+  assert len(held) == 1 and held[0]["mask"].tolist() == [True, True, True, False]
 
 
 def test_tfds_unprepared_data_dir_raises_without_download(no_download, tmp_path):
@@ -330,6 +352,7 @@ def test_tfds_unprepared_data_dir_raises_without_download(no_download, tmp_path)
     ip.cifar10("train", batch_size=4, data_dir=str(tmp_path))
   message = str(e.value)
   assert "\n" not in message and "tfds build cifar10" in message and str(tmp_path) in message
+  assert "--file_format=array_record" in message
   with pytest.raises(DatasetNotFoundError, match="manual_dir"):
     ip.imagenet2012("validation", batch_size=4, data_dir=str(tmp_path))
   assert list(tmp_path.iterdir()) == []  # Nothing was written either.

@@ -15,7 +15,7 @@ tfds = pytest.importorskip("tensorflow_datasets")
 def test_cifar10_task_streams_batches_and_padded_eval():
   config = importlib.import_module("experiments.configs.table6").get_config("paper")
   with config.unlocked():
-    config.data.augment = dict(cutout_size=8, shuffle_buffer=64)
+    config.data.augment = dict(cutout_size=8)
   with tfds.testing.mock_data(num_examples=40):
     task = tasks.build(config)
     batch = next(iter(task.train_batches(8, seed=0)))

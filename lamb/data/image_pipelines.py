@@ -1,10 +1,11 @@
 """Input pipelines of the paper's image experiments, and their NumPy twins for the CPU scale.
 
-Paper scale (TFDS, tf.data): :func:`cifar10` for DavidNet (Table 6) and :func:`imagenet2012`
-for ResNet-50 (Tables 3-5) read a TensorFlow Datasets folder that was prepared beforehand
-(``tfds build cifar10 --data_dir=DIR``; ImageNet needs the two ILSVRC2012 tars, see
-:func:`imagenet2012`). They only ever call ``builder.as_dataset``: nothing is downloaded, and an
-unprepared folder raises :class:`DatasetNotFoundError` with the ``tfds build`` command to run.
+Paper scale (TFDS, grain): :func:`cifar10` for DavidNet (Table 6) and :func:`imagenet2012`
+for ResNet-50 (Tables 3-5) read a TensorFlow Datasets folder prepared beforehand in TFDS's
+random-access ArrayRecord format (``tfds build cifar10 --data_dir=DIR
+--file_format=array_record``; ImageNet needs the two ILSVRC2012 tars, see :func:`imagenet2012`)
+through ``tfds.data_source`` and grain: nothing is downloaded, and an unprepared folder (or one
+in TFRecord format) raises :class:`DatasetNotFoundError` with the ``tfds build`` command to run.
 
 * cifar10, as Page's DAWNBench DavidNet: per-channel mean/std normalisation with the training
   set's statistics, then (training) 4-pixel reflect padding, a random 32x32 crop, a random
@@ -20,17 +21,18 @@ unprepared folder raises :class:`DatasetNotFoundError` with the ``tfds build`` c
   the usual ImageNet mean/std (of 0-255 pixels).
 
 Both yield NumPy batches ``{"image": float32 [B, S, S, 3], "label": int32 [B]}`` (``dtype``
-chooses the image dtype, e.g. bfloat16). Training streams are endless and a pure function of
-``seed``: files, shuffle buffer and augmentation are seeded, every example's random crop/flip
-comes from a stateless key ``fold_in((seed, process_index), k)`` for its position ``k`` in the
-stream, and tf.data keeps its order (``deterministic=True``). ``start_step`` resumes the exact
-stream of an uninterrupted run: the first ``start_step * batch_size`` examples are skipped
-before they are decoded (still read from disk, so resuming late in an ImageNet run takes a
-while). Evaluation streams go once through the split in file order and pad the last batch
-with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects). With
-``process_count > 1`` each process reads its own ``tfds.even_splits`` share and
-``batch_size`` is the per-process batch (eval shares differ by at most one example, so their
-batch counts can differ by one: a multi-host eval loop must pad the shorter ones).
+chooses the image dtype, e.g. bfloat16); ``batch_size`` is the per-process batch. Training
+streams are endless, and each batch is a pure function of ``(seed, step)`` (see ``_stream``):
+the split reshuffled every epoch by grain's index shuffle, each example's random crop/flip
+from a stateless key of ``seed`` and its position in the global stream, and process ``p`` of
+``P`` reading its rows of each global batch. ``start_step`` starts the exact stream of an
+uninterrupted run at that step without reading anything before it, and the global batches do
+not depend on the number of processes. Evaluation streams go once through the split (or its
+slice, e.g. ``validation[:10000]``) in order, process ``p`` a contiguous share, and pad the last
+batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects;
+shares differ by at most one example, so their batch counts can differ by one: a multi-host
+eval loop must pad the shorter ones). Decoding and augmentation are TensorFlow ops run in
+grain's reader threads.
 
 CPU scale (NumPy): :func:`random_crop`, :func:`random_flip`, :func:`cutout` and :func:`augment`
 apply the same training augmentation to an in-memory batch (such as Fashion-MNIST padded to
@@ -45,6 +47,7 @@ from typing import Iterator
 
 import numpy as np
 
+from lamb.data import splits
 from lamb.data.errors import DatasetNotFoundError
 
 # Per-channel statistics of 0-255 pixels: CIFAR-10's training set (as in Page's code) and the
@@ -60,6 +63,9 @@ DATASETS = {
     "imagenet2012": ("imagenet2012", "train", "validation", 1000),
 }
 CIFAR10_CUTOUT = 8
+# TFDS's random-access format, read through grain: what exact resume without re-reading needs.
+FILE_FORMAT = "array_record"
+READ_THREADS = 16  # grain's reader threads per process (decode and augmentation run there)
 CIFAR10_PADDING = 4
 IMAGENET_TRAIN_SIZE = 224
 IMAGENET_RESIZE = 256
@@ -158,7 +164,7 @@ def augment(images: np.ndarray, *, seed: int, step: int, row_offset: int = 0,
 def cifar10(split: str = "train", *, batch_size: int, seed: int = 0, train: bool | None = None,
             data_dir: str | None = None, start_step: int = 0, process_index: int = 0,
             process_count: int = 1, cutout_size: int = CIFAR10_CUTOUT,
-            shuffle_buffer: int = 50_000, dtype="float32") -> Iterator[dict]:
+            dtype="float32") -> Iterator[dict]:
   """CIFAR-10 batches for DavidNet (see the module docstring); `train` defaults to split=="train".
 
   Raises DatasetNotFoundError at once when `data_dir` holds no prepared TFDS cifar10.
@@ -184,21 +190,21 @@ def cifar10(split: str = "train", *, batch_size: int, seed: int = 0, train: bool
 
   return _stream("cifar10", split, batch_size=batch_size, seed=seed, train=train,
                  data_dir=data_dir, start_step=start_step, process_index=process_index,
-                 process_count=process_count, shuffle_buffer=shuffle_buffer, dtype=dtype,
-                 train_map=train_map, eval_map=normalise, image_shape=(32, 32, 3))
+                 process_count=process_count, dtype=dtype, train_map=train_map,
+                 eval_map=normalise)
 
 
 def imagenet2012(split: str = "train", *, batch_size: int, seed: int = 0,
                  train: bool | None = None, data_dir: str | None = None, start_step: int = 0,
                  process_index: int = 0, process_count: int = 1,
                  image_size: int = IMAGENET_TRAIN_SIZE, resize_size: int = IMAGENET_RESIZE,
-                 shuffle_buffer: int = 10_000, dtype="float32") -> Iterator[dict]:
+                 dtype="float32") -> Iterator[dict]:
   """ImageNet-1k (ILSVRC2012) batches for ResNet-50; `train` defaults to split=="train".
 
-  The shuffle buffer holds encoded JPEGs (~110 kB each; 10,000 as TF official ResNet).
   TFDS cannot download ImageNet: prepare it elsewhere with ``tfds build imagenet2012
-  --data_dir=DIR --manual_dir=TARS`` where TARS holds ILSVRC2012_img_train.tar and
-  ILSVRC2012_img_val.tar, then copy DIR. Raises DatasetNotFoundError at once otherwise.
+  --data_dir=DIR --manual_dir=TARS --file_format=array_record`` where TARS holds
+  ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar, then copy DIR. Raises
+  DatasetNotFoundError at once otherwise.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
 
@@ -235,9 +241,8 @@ def imagenet2012(split: str = "train", *, batch_size: int, seed: int = 0,
 
   return _stream("imagenet2012", split, batch_size=batch_size, seed=seed, train=train,
                  data_dir=data_dir, start_step=start_step, process_index=process_index,
-                 process_count=process_count, shuffle_buffer=shuffle_buffer, dtype=dtype,
-                 train_map=train_map, eval_map=eval_map,
-                 image_shape=(image_size, image_size, 3))
+                 process_count=process_count, dtype=dtype, train_map=train_map,
+                 eval_map=eval_map)
 
 
 def _tf_cutout(image, size: int, key):
@@ -261,82 +266,117 @@ def _tfds_hint(name: str, data_dir: str | None) -> str:
   where = data_dir or "~/tensorflow_datasets"
   if name == "imagenet2012":
     return (f"prepare it on another machine with `tfds build imagenet2012 --data_dir={where} "
-            "--manual_dir=DIR_WITH_ILSVRC2012_img_train.tar_AND_img_val.tar` and copy that "
-            "folder here")
-  return (f"prepare it on a machine with internet with `tfds build {name} --data_dir={where}` "
-          "and copy that folder here")
+            "--manual_dir=DIR_WITH_ILSVRC2012_img_train.tar_AND_img_val.tar "
+            f"--file_format={FILE_FORMAT}` and copy that folder here")
+  return (f"prepare it on a machine with internet with `tfds build {name} --data_dir={where} "
+          f"--file_format={FILE_FORMAT}` and copy that folder here")
+
+
+def _source(name: str, split: str, data_dir: str | None):
+  """A grain MapDataset over TFDS's random-access data source of `split` (a split name, or a
+  slice of example counts like "validation[:10000]"), images left encoded; DatasetNotFoundError when it is not prepared as
+  ArrayRecord in `data_dir`."""
+  import grain  # pylint: disable=import-outside-toplevel
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
+
+  tfds_name, train_split, eval_split, _ = DATASETS[name]
+  base, part = splits.split_and_slice(split)
+  if base not in (train_split, eval_split):
+    raise ValueError(f"unknown {name} split {split!r}; expected {train_split!r} or "
+                     f"{eval_split!r} (or a slice of one, like '{eval_split}[:10000]')")
+  data_dir = os.fspath(data_dir) if data_dir is not None else None
+  try:
+    source = tfds.data_source(tfds_name, split=base, data_dir=data_dir, download=False,
+                              decoders={"image": tfds.decode.SkipDecoding()})
+    return grain.MapDataset.source(source)[part]
+  except Exception as e:  # pylint: disable=broad-except
+    builder = tfds.builder(tfds_name, data_dir=data_dir)
+    where = builder.data_dir
+    if not builder.is_prepared():
+      raise DatasetNotFoundError(f"{name} (TFDS '{tfds_name}') is not prepared in {where}; "
+                                 f"{_tfds_hint(tfds_name, data_dir)}.") from e
+    if FILE_FORMAT not in str(builder.info.file_format):
+      raise DatasetNotFoundError(
+          f"{name} in {where} is prepared as {builder.info.file_format}, which cannot be read "
+          f"at random (exact resume needs it); {_tfds_hint(tfds_name, data_dir)}.") from e
+    raise
 
 
 def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | None,
             data_dir: str | None, start_step: int, process_index: int, process_count: int,
-            shuffle_buffer: int, dtype, train_map, eval_map, image_shape) -> Iterator[dict]:
-  """The tf.data pipeline shared by cifar10 and imagenet2012, as an iterator of numpy batches."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow imports)
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+            dtype, train_map, eval_map) -> Iterator[dict]:
+  """The grain pipeline shared by cifar10 and imagenet2012, as an iterator of numpy batches.
 
-  tfds_name, train_split, eval_split, _ = DATASETS[name]
-  if split not in (train_split, eval_split):
-    raise ValueError(f"unknown {name} split {split!r}; expected {train_split!r} or "
-                     f"{eval_split!r}")
+  Training: the global stream is the split reshuffled each epoch (grain's index shuffle, seeded
+  by `seed` and the epoch) and repeated; global batch s holds its positions [s B, (s+1) B),
+  B = batch_size x process_count, and process p reads rows [p b, (p+1) b) of each. Example g of
+  the global stream is augmented with the stateless key fold_in((seed, 0), g). Every batch is
+  thus a pure function of (seed, step): `start_step` starts there without reading what came
+  before, and the global batch is the same whatever the number of processes.
+  Evaluation: the split in order, process p a contiguous share, the last batch zero-padded and
+  marked by "mask".
+  """
+  import grain  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+
   if batch_size <= 0:
     raise ValueError(f"batch_size must be positive, got {batch_size}")
   if seed < 0 or start_step < 0:
     raise ValueError(f"seed and start_step must be non-negative, got {seed}, {start_step}")
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index {process_index} not in [0, {process_count})")
-  train = (split == train_split) if train is None else train
-  dtype = tf.dtypes.as_dtype(dtype)
-  if data_dir is not None:
-    data_dir = os.fspath(data_dir)
-
-  builder = tfds.builder(tfds_name, data_dir=data_dir)
-  share = tfds.even_splits(split, process_count)[process_index] if process_count > 1 else split
-  read_config = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True)
-  # `as_dataset` only reads; it raises when nothing is prepared (`download_and_prepare` is
-  # never called). Images stay encoded so that skipped examples are never decoded and ImageNet
-  # can decode only its crop.
-  try:
-    ds = builder.as_dataset(split=share, shuffle_files=train, read_config=read_config,
-                            decoders={"image": tfds.decode.SkipDecoding()})
-  except Exception as e:  # pylint: disable=broad-except
-    if builder.is_prepared():
-      raise
-    raise DatasetNotFoundError(f"{name} (TFDS '{tfds_name}') is not prepared in "
-                               f"{builder.data_dir}; {_tfds_hint(tfds_name, data_dir)}.") from e
-  ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)})
-  options = tf.data.Options()
-  options.deterministic = True
-  autotune = tf.data.AUTOTUNE
+  _, train_split, _, _ = DATASETS[name]
+  train = (splits.split_and_slice(split)[0] == train_split) if train is None else train
+  if not train and start_step:
+    raise ValueError("start_step only applies to training streams")
+  records = _source(name, split, data_dir)
+  tf_dtype = tf.dtypes.as_dtype(dtype)
 
   if train:
-    base_key = tf.constant([seed, process_index], tf.int64)
-    ds = ds.repeat().shuffle(shuffle_buffer, seed=seed).enumerate()
-    ds = ds.skip(start_step * batch_size)
+    base_key = tf.constant([seed, 0], tf.int64)
 
-    def train_example(k, ex):
-      key = tf.random.experimental.stateless_fold_in(base_key, k)
-      return {"image": tf.cast(train_map(ex, key), dtype), "label": ex["label"]}
+    @tf.function(reduce_retracing=True)
+    def augment_one(image, position):
+      key = tf.random.experimental.stateless_fold_in(base_key, position)
+      return tf.cast(train_map({"image": image}, key), tf_dtype)
 
-    ds = ds.map(train_example, num_parallel_calls=autotune)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    shuffled = records.shuffle(seed=seed).repeat()
+    global_batch = batch_size * process_count
+
+    def example(j):
+      g = (j // batch_size) * global_batch + process_index * batch_size + j % batch_size
+      record = shuffled[g]
+      return {"image": augment_one(tf.constant(record["image"]), tf.constant(g, tf.int64)
+                                   ).numpy(),
+              "label": np.int32(record["label"])}
+
+    local = grain.MapDataset.range(start_step * batch_size, 2 ** 62).map(example)
+    batches = local.batch(batch_size, drop_remainder=True)
+    if len(records) < 1:
+      raise ValueError(f"{name} split {split!r} holds no example")
   else:
-    if start_step:
-      raise ValueError("start_step only applies to training streams")
-    ds = ds.map(lambda ex: {"image": tf.cast(eval_map(ex), dtype), "label": ex["label"],
-                            "mask": True}, num_parallel_calls=autotune)
-    ds = ds.batch(batch_size).map(lambda b: _pad_batch(b, batch_size, image_shape))
-  ds = ds.with_options(options).prefetch(autotune)
-  return iter(tfds.as_numpy(ds))
+    @tf.function(reduce_retracing=True)
+    def eval_one(image):
+      return tf.cast(eval_map({"image": image}), tf_dtype)
+
+    n = len(records)
+    share = records[process_index * n // process_count:(process_index + 1) * n // process_count]
+
+    def example(record):
+      return {"image": eval_one(tf.constant(record["image"])).numpy(),
+              "label": np.int32(record["label"]), "mask": np.bool_(True)}
+
+    batches = share.map(example).batch(batch_size, drop_remainder=False).map(
+        lambda b: _pad_batch(b, batch_size))
+  options = grain.ReadOptions(num_threads=READ_THREADS,
+                              prefetch_buffer_size=max(2 * batch_size, READ_THREADS))
+  return iter(batches.to_iter_dataset(options))
 
 
-def _pad_batch(batch: dict, batch_size: int, image_shape) -> dict:
+def _pad_batch(batch: dict, batch_size: int) -> dict:
   """Zero-pads a (last, short) eval batch to `batch_size` rows; "mask" marks the real ones."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  missing = batch_size - tf.shape(batch["label"])[0]
-  out = {}
-  for key, value in batch.items():
-    value = tf.pad(value, [[0, missing]] + [[0, 0]] * (len(value.shape) - 1))
-    value.set_shape((batch_size,) + (tuple(image_shape) if key == "image" else ()))
-    out[key] = value
-  return out
+  missing = batch_size - len(batch["label"])
+  if not missing:
+    return batch
+  return {k: np.concatenate([v, np.zeros((missing,) + v.shape[1:], v.dtype)])
+          for k, v in batch.items()}
