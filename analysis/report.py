@@ -67,8 +67,9 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
       f"{claims.MIN_STEPS} steps, the baseline diverged or sits at the chance level, both "
       "sides do, or there is no seed spread to measure noise with); **not run**: a run is "
       "missing, unfinished, unreadable or misplaced (named), or no config runs the experiment "
-      "yet. A claimed winner that diverged, or sits at the chance level, where the other side "
-      "finished and learned is **not held**.",
+      "yet. A claimed winner that diverged where the other side finished is **not held**; one "
+      f"at the chance level where the other side learned (both {claims.MIN_STEPS}+ steps) is "
+      "judged on its interval.",
       f"- **Intervals** are {stats.METHOD}",
       "- **Margins.** Where the paper gives a number (its own drop along a ladder, \"less than "
       "0.1 percent\") that is the margin; where it gives none (\"comparable\", \"no drop\") the "

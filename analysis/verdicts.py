@@ -11,10 +11,10 @@ Three kinds of claim, each judged on the 95% interval of a difference a − b (`
 
 Before a rule runs, each side must exist (else **not run**) and have finished every run it needs
 (else not run, naming the runs). A claimed winner (or one of two claimed equals) that diverged
-where the other side finished fails the claim (**not held**), and so does one left at the chance
-level where the other side learned (the claims call this only once the run had the steps to
-learn: `analysis.claims.MIN_STEPS`); a baseline that diverged or sits at the chance level, or two
-sides both at it, leave it **not testable at this scale** (the shrunk setting decides, not the
+where the other side finished fails the claim (**not held**). One left at the chance level
+where the other side learned, both having trained MIN_STEPS steps, is judged on the interval
+like any other score; a baseline that diverged or sits at the chance level, or two sides both
+at it, leave the claim **not testable at this scale** (the shrunk setting decides, not the
 optimizer), as does a missing seed spread to measure noise with. A claim made of several comparisons takes
 the first of: not held, not run, not testable, inconclusive, held.
 """
@@ -24,10 +24,13 @@ import dataclasses
 import math
 from typing import Optional, Sequence
 
+import pandas as pd
+
 from analysis import select, stats
 from analysis import vocabulary as vocab
 
 PRECEDENCE = (vocab.NOT_HELD, vocab.NOT_RUN, vocab.NOT_TESTABLE, vocab.INCONCLUSIVE, vocab.HELD)
+MIN_STEPS = 250  # the steps a run needs before its score speaks for the optimizer
 Z_CHANCE = 1.96  # a score within this many binomial errors of chance is at chance
 
 
@@ -81,7 +84,8 @@ def _why_diverged(side: Side) -> str:
   return f"{side.label} diverged ({'; '.join(sorted(reasons)[:2])})"
 
 
-def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[Verdict]:
+def precondition(side: Side, *, divergence_expected: bool = False,
+                 chance_allowed: bool = False) -> Optional[Verdict]:
   """Why `side` cannot enter a comparison (None when it can)."""
   c = side.choice
   if c.status == vocab.NOT_RUN:
@@ -92,7 +96,7 @@ def precondition(side: Side, *, divergence_expected: bool = False) -> Optional[V
     return not_testable(_why_diverged(side))
   if c.best is None:
     return not_run(f"{side.label}: {c.status}")
-  chance = at_chance(c.best)
+  chance = None if chance_allowed else at_chance(c.best)
   if chance is not None:
     return not_testable(f"{side.label} at the chance level ({c.best.mean:.4f}; chance "
                         f"{chance:.4f}): the shrunk setting, not the optimizer, decides")
@@ -112,17 +116,28 @@ def _one_diverged(kind: str, a: Side, b: Side) -> Optional[Verdict]:
   return None
 
 
-def _one_at_chance(kind: str, a: Side, b: Side) -> Optional[Verdict]:
-  """A claimed winner (or an equal) left at the chance level where the other side learned fails
-  the claim, as a divergence does; at the chance level on both sides, nothing is compared."""
+def _steps(side: Side) -> Optional[int]:
+  runs = side.setting.runs if side.setting is not None else None
+  if runs is None or "steps" not in runs:
+    return None
+  steps = pd.to_numeric(runs.steps, errors="coerce").dropna()
+  return int(steps.min()) if len(steps) else None
+
+
+def _judged_at_chance(kind: str, a: Side, b: Side) -> Optional[Side]:
+  """The claimed winner (or one of two equals) that sits at the chance level where the other
+  side learned, both with the steps to learn (MIN_STEPS): the interval judges it, as it would
+  a divergence, rather than the chance precondition. A baseline at the chance level still
+  blocks the claim (the shrink may have broken the baseline's setting, which cannot speak for
+  the paper), as do both sides at it."""
   if a.setting is None or b.setting is None:
     return None
-  pairs = ((a, b), (b, a)) if kind == "same" else ((a, b),)
-  for loser, other in pairs:
-    chance = at_chance(loser.setting)
-    if chance is not None and at_chance(other.setting) is None and not _diverged(other):
-      return Verdict(vocab.NOT_HELD, f"{loser.label} at the chance level ({loser.setting.mean:.4f}; "
-                     f"chance {chance:.4f}) where {other} learned")
+  if any((_steps(s) or 0) < MIN_STEPS for s in (a, b)):
+    return None
+  for side, other in (((a, b), (b, a)) if kind == "same" else ((a, b),)):
+    if (at_chance(side.setting) is not None and at_chance(other.setting) is None
+        and not _diverged(other)):
+      return side
   return None
 
 
@@ -131,15 +146,19 @@ def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
   """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
   if kind not in ("better", "no worse", "same"):
     raise ValueError(f"unknown comparison {kind!r}")
-  decided = _one_diverged(kind, a, b) or _one_at_chance(kind, a, b)
+  decided = _one_diverged(kind, a, b)
   if decided:
     return decided
+  judged = _judged_at_chance(kind, a, b)
   for side in (a, b):
-    blocked = precondition(side)
+    blocked = precondition(side, chance_allowed=side is judged)
     if blocked:
       return blocked
   iv = stats.difference(a.setting, b.setting, noise, accuracy=accuracy)
   numbers = f"{a} − {b}"
+  if judged is not None:
+    numbers = (f"{judged.label} at the chance level ({at_chance(judged.setting):.4f}) where "
+               f"the other side learned, judged on the interval: " + numbers)
   if iv is None:
     return not_testable(f"{numbers}: one seed each and no replicated setting of this task to "
                         "measure the seed spread with")

@@ -168,10 +168,12 @@ def report(config, accelerator=None, chips=None, utilisation=None) -> str:
 
 
 def _calibration(config, hardware):
-  """The calibration fitted for this model and accelerator at the utilisation it assumed, or
-  None (it would mislead elsewhere: it is a fit, not a law)."""
+  """The calibration fitted for this task, model and accelerator at the utilisation it assumed
+  (BERT-Large pre-training on TPU v3 at 40%), or None: it is a fit, not a law, and would
+  mislead elsewhere (fine-tuning, other models). Slices of other sizes than Table 1's are an
+  extrapolation along its torus term, which assumes square slices."""
   from lamb.train import cost_model  # pylint: disable=import-outside-toplevel
-  if (config.model.name == "bert" and config.model.get("preset") == "large"
+  if (config.get("task") == "bert_pretraining" and config.model.get("preset") == "large"
       and hardware.accelerator.name == cost_model.ACCELERATORS["tpu_v3"].name
       and hardware.utilisation == cost_model.DEFAULT_UTILISATION):
     return cost_model.TPU_V3_BERT

@@ -330,7 +330,16 @@ def test_a_top_rung_left_at_the_unigram_level_fails_the_ladder_claim(tmp_path):
                steps=300)
   verdict = _verdict(tmp_path, "1")
   assert verdict.status == vocab.NOT_HELD, verdict.evidence
-  assert "32K at the chance level (0.0608; chance 0.0608) where 512 0.1250" in verdict.evidence
+  assert ("32K at the chance level (0.0608) where the other side learned, judged on the "
+          "interval: 32K 0.0608 (2 seeds) − 512 0.1250") in verdict.evidence
+
+
+def test_a_top_rung_just_inside_the_chance_band_is_judged_on_its_interval_not_a_cliff(tmp_path):
+  # 32K within the binomial band of chance, the others just above it: the interval decides.
+  _bert_ladder(tmp_path, lambda label, seed: (0.070, 0.075)[seed] if label == "32K"
+               else (0.078, 0.082)[seed], steps=300)
+  verdict = _verdict(tmp_path, "1")
+  assert verdict.status == vocab.INCONCLUSIVE, verdict.evidence
 
 
 def test_a_top_rung_at_the_unigram_level_without_the_steps_is_not_testable(tmp_path):

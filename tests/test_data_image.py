@@ -272,7 +272,8 @@ def test_cifar10_train_stream(no_download, tmp_path):
     a = _take(ip.cifar10("train", seed=1, **kw), 6)
     b = _take(ip.cifar10("train", seed=1, **kw), 6)
     resumed = _take(ip.cifar10("train", seed=1, start_step=3, **kw), 3)
-    other = _take(ip.cifar10("train", seed=2, **kw), 1)
+    other_epochs = _take(ip.cifar10("train", seed=2, **kw), 2)
+    other = other_epochs[:1]
     plain = _take(ip.cifar10("train", seed=1, cutout_size=0, dtype="bfloat16", **kw), 1)
     # Two processes, each reading its half of every global batch of 4.
     halves = [_take(ip.cifar10("train", seed=1, batch_size=2, data_dir=str(tmp_path),
@@ -297,6 +298,10 @@ def test_cifar10_train_stream(no_download, tmp_path):
   stream = np.concatenate([batch["label"] for batch in a])
   for epoch in (stream[:10], stream[10:20]):
     assert sorted(epoch.tolist()) == sorted(labels.tolist())
+  assert not np.array_equal(stream[:10], stream[10:20])  # each epoch in its own order
+  # Seed 2's first epoch is not seed 1's second (grain seeds epoch e with seed + e).
+  other_stream = np.concatenate([batch["label"] for batch in other_epochs])
+  assert not np.array_equal(other_stream[:8], stream[10:18])
   assert not np.array_equal(a[0]["image"], other[0]["image"])
   assert plain[0]["image"].dtype.name == "bfloat16"
   assert np.abs(np.asarray(a[0]["image"])).max() < 10  # normalised
@@ -311,6 +316,12 @@ def test_cifar10_eval_normalised_padded_and_masked(no_download, tmp_path):
     tail = list(ip.cifar10("test[6:]", batch_size=4, data_dir=str(tmp_path)))
     shares = [list(ip.cifar10("test", batch_size=4, data_dir=str(tmp_path), process_index=p,
                               process_count=2)) for p in (0, 1)]
+    # Shares of 3, 3 and 4 at batch 3: every process yields 2 batches (lockstep).
+    uneven = [list(ip.cifar10("test", batch_size=3, data_dir=str(tmp_path), process_index=p,
+                              process_count=3)) for p in (0, 1, 2)]
+    with pytest.raises(ValueError, match="fewer than the 12 processes"):
+      ip.cifar10("test", batch_size=1, data_dir=str(tmp_path), process_index=0,
+                 process_count=12)
   assert len(batches) == 3
   assert [b["mask"].tolist() for b in batches][-1] == [True, True, False, False]
   assert all(b["image"].shape == (4, 32, 32, 3) for b in batches)
@@ -323,6 +334,10 @@ def test_cifar10_eval_normalised_padded_and_masked(no_download, tmp_path):
   np.testing.assert_array_equal(labels[:10], [r["label"] for r in raw])
   assert len(tail) == 1 and tail[0]["mask"].sum() == 4  # a slice of the split
   np.testing.assert_array_equal(tail[0]["label"], labels[6:10])
+  assert [len(u) for u in uneven] == [2, 2, 2]
+  assert [int(sum(b["mask"].sum() for b in u)) for u in uneven] == [3, 3, 4]
+  np.testing.assert_array_equal(
+      np.concatenate([b["label"][b["mask"]] for u in uneven for b in u]), labels[:10])
   for p, share in enumerate(shares):  # contiguous shares of 5
     got = np.concatenate([b["label"][b["mask"]] for b in share])
     np.testing.assert_array_equal(got, labels[5 * p:5 * p + 5])

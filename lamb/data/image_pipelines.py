@@ -42,6 +42,7 @@ share's first global row as ``row_offset``), so the concatenated shares equal th
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Iterator
 
@@ -66,6 +67,7 @@ CIFAR10_CUTOUT = 8
 # TFDS's random-access format, read through grain: what exact resume without re-reading needs.
 FILE_FORMAT = "array_record"
 READ_THREADS = 16  # grain's reader threads per process (decode and augmentation run there)
+SHUFFLE_SALT = 0x5EED  # mixed with the run's seed into the epochs' shuffle seed
 CIFAR10_PADDING = 4
 IMAGENET_TRAIN_SIZE = 224
 IMAGENET_RESIZE = 256
@@ -330,7 +332,13 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
   if not train and start_step:
     raise ValueError("start_step only applies to training streams")
   records = _source(name, split, data_dir)
+  if len(records) < process_count:
+    raise ValueError(f"{name} split {split!r} holds {len(records)} examples, fewer than the "
+                     f"{process_count} processes")
   tf_dtype = tf.dtypes.as_dtype(dtype)
+  # Threads decode and augment single examples, a few batches ahead; batching comes after.
+  options = grain.ReadOptions(num_threads=READ_THREADS,
+                              prefetch_buffer_size=max(2 * batch_size, READ_THREADS))
 
   if train:
     base_key = tf.constant([seed, 0], tf.int64)
@@ -340,7 +348,10 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
       key = tf.random.experimental.stateless_fold_in(base_key, position)
       return tf.cast(train_map({"image": image}, key), tf_dtype)
 
-    shuffled = records.shuffle(seed=seed).repeat()
+    # grain seeds epoch e's permutation with (shuffle seed + e): a hashed seed keeps the orders
+    # of runs with seeds 0, 1, 2 apart (with the seed itself, seed 1's epoch 0 = seed 0's 1).
+    shuffle_seed = int(np.random.SeedSequence([seed, SHUFFLE_SALT]).generate_state(1)[0])
+    shuffled = records.shuffle(seed=shuffle_seed).repeat()
     global_batch = batch_size * process_count
 
     def example(j):
@@ -351,26 +362,35 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
               "label": np.int32(record["label"])}
 
     local = grain.MapDataset.range(start_step * batch_size, 2 ** 62).map(example)
-    batches = local.batch(batch_size, drop_remainder=True)
-    if len(records) < 1:
-      raise ValueError(f"{name} split {split!r} holds no example")
-  else:
-    @tf.function(reduce_retracing=True)
-    def eval_one(image):
-      return tf.cast(eval_map({"image": image}), tf_dtype)
+    return iter(local.to_iter_dataset(options).batch(batch_size, drop_remainder=True))
 
-    n = len(records)
-    share = records[process_index * n // process_count:(process_index + 1) * n // process_count]
+  @tf.function(reduce_retracing=True)
+  def eval_one(image):
+    return tf.cast(eval_map({"image": image}), tf_dtype)
 
-    def example(record):
-      return {"image": eval_one(tf.constant(record["image"])).numpy(),
-              "label": np.int32(record["label"]), "mask": np.bool_(True)}
+  n = len(records)
+  share = records[process_index * n // process_count:(process_index + 1) * n // process_count]
 
-    batches = share.map(example).batch(batch_size, drop_remainder=False).map(
-        lambda b: _pad_batch(b, batch_size))
-  options = grain.ReadOptions(num_threads=READ_THREADS,
-                              prefetch_buffer_size=max(2 * batch_size, READ_THREADS))
-  return iter(batches.to_iter_dataset(options))
+  def example(record):
+    return {"image": eval_one(tf.constant(record["image"])).numpy(),
+            "label": np.int32(record["label"]), "mask": np.bool_(True)}
+
+  batches = share.map(example).to_iter_dataset(options).batch(batch_size, drop_remainder=False)
+  # Every process yields as many batches as the largest share needs (all-masked ones at the
+  # end of a shorter share), so that multi-host evaluation steps stay in lockstep.
+  largest_share = math.ceil(n / process_count)
+  return _padded(iter(batches), batch_size, math.ceil(largest_share / batch_size))
+
+
+def _padded(batches, batch_size: int, count: int) -> Iterator[dict]:
+  """`batches` with the last one zero-padded to `batch_size` rows, then all-masked batches up
+  to `count` in all."""
+  last = None
+  for last in batches:
+    count -= 1
+    yield _pad_batch(last, batch_size)
+  for _ in range(count):
+    yield {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in last.items()}
 
 
 def _pad_batch(batch: dict, batch_size: int) -> dict:
