@@ -15,6 +15,7 @@
                             efficiency on the config's accelerator slice, or on
                             --accelerator/--chips/--utilisation); trains nothing, reads no data
   --only=REGEX              run only the runs whose names match
+  --phase_microbatches=1,4  gradient accumulation per phase (BERT's length 128, then 512)
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
   --checkpoint_dir=DIR      checkpoints go to DIR/<experiment>/<scale>/<run>/ instead
   --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
@@ -68,6 +69,9 @@ def define_flags():
   define("integer", "chips", None, "--estimate: chips of the slice (default: the config's)")
   define("float", "utilisation", None, "--estimate: assumed fraction of peak FLOP/s, in (0, 1]")
   define("string", "only", None, "regular expression: run only matching run names")
+  define("string", "phase_microbatches", None, "micro-batches of each phase, comma-separated "
+         "(BERT: e.g. 1,4 to accumulate only at length 512); --config.microbatches sets one "
+         "for all")
   define("string", "results_dir", str(ROOT / "results"), "where results are written")
   define("string", "data_dir", None, "TensorFlow Datasets data_dir (paper scale)")
   define("string", "checkpoint_dir", None, "checkpoints go here instead of the run folder")
@@ -185,8 +189,38 @@ def _check_processes(flags) -> None:
                      f"{flags.process_id}")
 
 
-def select_runs(config, overridden, only) -> list:
-  """[(name, swept values, run config)] of the sweep (filtered by --only), each run checked."""
+def _phase_microbatches(text: str) -> tuple:
+  try:
+    counts = tuple(int(part) for part in text.split(","))
+  except ValueError:
+    counts = ()
+  if not counts or any(c < 1 for c in counts):
+    raise UsageError(f"--phase_microbatches={text!r}: give positive integers, one per phase, "
+                     "comma-separated (e.g. 1,4)")
+  return counts
+
+
+def with_phase_microbatches(run, counts: tuple):
+  """`run` with micro-batch count i in phase i (one phase: the run's `microbatches`)."""
+  phases = run.get("phases")
+  n = len(phases) if phases else 1
+  if len(counts) != n:
+    raise UsageError(f"--phase_microbatches gives {len(counts)} counts; {run.name}'s runs have "
+                     f"{n} phase{'s' if n > 1 else ''}")
+  with run.unlocked():
+    if not phases:
+      run.microbatches = counts[0]
+    else:
+      run.phases = tuple(dict(phase, overrides=dict(phase.get("overrides", {}),
+                                                    microbatches=count))
+                         for phase, count in zip(phases, counts))
+  return run
+
+
+def select_runs(config, overridden, only, phase_microbatches=None) -> list:
+  """[(name, swept values, run config)] of the sweep (filtered by --only), each run checked
+  (and given --phase_microbatches' counts)."""
+  counts = _phase_microbatches(phase_microbatches) if phase_microbatches is not None else None
   from lamb.train import plan  # pylint: disable=import-outside-toplevel  (pure Python)
   runs = sweep.expand_sweep(config, overridden)
   if only is not None and not only.strip():
@@ -203,6 +237,8 @@ def select_runs(config, overridden, only) -> list:
   for name, values in runs:
     try:
       run = sweep.run_config(config, values, overridden)
+      if counts is not None:
+        run = with_phase_microbatches(run, counts)
       plan.check_config(run)
     except (ValueError, KeyError, TypeError) as e:
       raise sweep.run_error(name, e) from None
@@ -301,7 +337,7 @@ def main(argv) -> int:
   flags, overridden = parse(argv)
   set_verbosity(flags.verbosity)
   config = flags.config
-  runs = select_runs(config, overridden, flags.only)
+  runs = select_runs(config, overridden, flags.only, flags.phase_microbatches)
   out_dir = Path(flags.results_dir) / config.name / config.scale
   found = statuses(runs, out_dir, flags.checkpoint_dir)
   if flags.dry_run:

@@ -266,3 +266,24 @@ def test_rerun_of_finished_sweep_skips_and_changes_no_byte(copy_of_baseline):
   assert sorted(after) == sorted(before), "no file added or removed (incl. checkpoints)"
   changed = [k for k in before if before[k] != after[k]]
   assert not changed, f"rewritten: {changed}"
+
+
+def test_phase_microbatches_accumulate_in_the_phase_they_name(tmp_path):
+  """BERT's length-512 phase alone accumulates over micro-batches; a count per phase, checked."""
+  from experiments import run  # pylint: disable=import-outside-toplevel  (in process)
+  from experiments.configs import table4  # pylint: disable=import-outside-toplevel
+  runs = run.select_runs(table4.get_config("paper"), (), "batch32K", "1,4")
+  (_, _, config), = runs
+  assert [p["overrides"]["microbatches"] for p in config.phases] == [1, 4]
+  plain = run.select_runs(table4.get_config("paper"), (), "batch32K")[0][2]
+  assert sweep.identity(config.to_dict()) != sweep.identity(plain.to_dict())
+  for bad, why in (("4", "gives 1 counts; table4's runs have 2 phases"),
+                   ("1,0", "positive integers"), ("a,b", "positive integers"),
+                   ("1,3", "microbatches=3 does not divide")):
+    with pytest.raises(sweep.UsageError, match=why):
+      run.select_runs(table4.get_config("paper"), (), "batch32K", bad)
+  proc = run_cli(["--config=table4:paper", "--only=batch32K", "--phase_microbatches=1,4",
+                  "--dry_run"], results_dir=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert "seq128 batch 32768 x" in proc.stdout and "seq512 batch 32768/4mb" in proc.stdout
+  assert not any(tmp_path.iterdir())
