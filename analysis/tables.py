@@ -499,12 +499,50 @@ def _bert_notes(frame, scale, results_dir, first: str) -> list:
       "Sensibility), so compare trends across batch sizes, not values with the F1 column."]
 
 
-def _bert_measures(group: pd.DataFrame, f1, unplaced: Sequence = ()) -> dict:
-  """The masked-LM accuracy (beside the paper's F1 record `f1`) and loss of one row's runs."""
+SQUAD_F1_LABEL = "measured SQuAD F1 (fine-tuned from the row's runs)"
+SQUAD_EM_LABEL = "measured SQuAD exact match"
+
+
+def _squad_runs(results_dir, scale: str) -> pd.DataFrame:
+  """The `squad` fine-tunes that record the pre-training run they started from (`squad`'s
+  `pretrained=EXPERIMENT`): how a row's F1 is found."""
+  frame = _frame(results_dir, "squad", scale)
+  if not len(frame) or "config.pretrained_run" not in frame:
+    return frame.iloc[0:0]
+  return frame[frame["config.pretrained_run"].fillna("").astype(str) != ""]
+
+
+def _squad_measure(group: pd.DataFrame, squad: pd.DataFrame, metric: str, paper) -> Measure:
+  """Mean and spread of the fine-tunes of `group`'s runs (one per pre-training run)."""
+  folders = {f"{e}/{s}/{r}" for e, s, r in zip(group.get("experiment", []),
+                                               group.get("scale", []), group.get("run", []))}
+  tuned = squad[squad["config.pretrained_run"].isin(folders)]
+  done = tuned[tuned.status == vocab.COMPLETED]
+  values = pd.to_numeric(done.get(metric), errors="coerce").dropna()
+  if not len(values):
+    status = ", ".join(sorted(set(tuned.status))) if len(tuned) else vocab.NOT_RUN
+    return Measure(status=status, text=status, reported=paper[0], reported_text=paper[1],
+                   runs=tuple(tuned.run))
+  mean = float(values.mean())
+  spread = float(values.std()) if len(values) > 1 else math.nan
+  text = (f"{mean:.2f} ± {spread:.2f} ({len(values)} fine-tunes)" if len(values) > 1
+          else f"{mean:.2f} (1 fine-tune)")
+  return Measure(mean, spread, len(values), vocab.COMPLETED if len(done) == len(tuned)
+                 else PARTIAL, text, paper[0], paper[1], tuple(tuned.run))
+
+
+def _bert_measures(group: pd.DataFrame, f1, unplaced: Sequence = (),
+                   squad: Optional[pd.DataFrame] = None) -> dict:
+  """The masked-LM accuracy (beside the paper's F1 record `f1`) and loss of one row's runs,
+  and, where `squad` fine-tuned them, their SQuAD F1 and exact match."""
   accuracy = _choose(group, [], BERT_METRIC, unplaced)
   loss = _choose(group, [], BERT_LOSS, unplaced, higher_is_better=False)
-  return {BERT_METRIC_LABEL: _of_choice(accuracy, _paper(f1, F1)),
-          BERT_LOSS_LABEL: _of_choice(loss)}
+  out = {BERT_METRIC_LABEL: _of_choice(accuracy, _paper(f1, F1)),
+         BERT_LOSS_LABEL: _of_choice(loss)}
+  if squad is not None and len(squad):
+    out[SQUAD_F1_LABEL] = _squad_measure(group, squad, "final.f1", _paper(f1))
+    out[SQUAD_EM_LABEL] = _squad_measure(group, squad, "final.exact_match", NO_PAPER)
+  return out
 
 
 def _rate_run(group: pd.DataFrame) -> str:
@@ -543,6 +581,7 @@ def _set_aside(stale: Sequence) -> str:
 
 def table1(results_dir, scale: str) -> Rendered:
   paper = reported.load(1)
+  squad = _squad_runs(results_dir, scale)
   frame, stale = runs.recorded_rows(_frame(results_dir, "table1", scale))
   ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
   own_rows = runs.rows_at_scale(frame)
@@ -557,7 +596,7 @@ def table1(results_dir, scale: str) -> Rendered:
       label, at_scale, source = name, own_rows, frame
     group = _where(source, "config.variant", label)
     hours, hours_text = _paper(record("time_hours"))
-    shown = (_bert_measures(group, record("f1"), select.unplaced(source))
+    shown = (_bert_measures(group, record("f1"), select.unplaced(source), squad)
              if _expected(at_scale, label, group) else _bert_left_out(record("f1")))
     rows.append({"solver": first.optimizer_text, "batch": first.batch_size_text,
                  "paper steps": record("steps").value_text,
@@ -578,6 +617,7 @@ def table1(results_dir, scale: str) -> Rendered:
 
 def table2(results_dir, scale: str) -> Rendered:
   paper = reported.load(2)
+  squad = _squad_runs(results_dir, scale)
   frame, stale = runs.recorded_rows(_frame(results_dir, "table2", scale))
   ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
   lars_rows = runs.rows_at_scale(frame)
@@ -590,7 +630,7 @@ def table2(results_dir, scale: str) -> Rendered:
       f1 = rep[rep.optimizer == optimizer].iloc[0]
       group = _where(source, "config.variant", name)
       row[f"paper {optimizer} F1"] = f1.value if f1.status == "ok" else f1.status
-      shown = (_bert_measures(group, f1, select.unplaced(source))
+      shown = (_bert_measures(group, f1, select.unplaced(source), squad)
                if _expected(at_scale, name, group) else _bert_left_out(f1))
       for label_, m in shown.items():
         row[f"{optimizer}: {label_}"] = m
@@ -605,6 +645,7 @@ def table2(results_dir, scale: str) -> Rendered:
 
 def table4(results_dir, scale: str) -> Rendered:
   paper = reported.load(4)
+  squad = _squad_runs(results_dir, scale)
   frame, at_scale, stale = _lamb_ladder(results_dir, scale)
   unplaced = select.unplaced(frame)
   rows = []
@@ -612,7 +653,7 @@ def table4(results_dir, scale: str) -> Rendered:
     record = lambda metric: rep[rep.metric == metric].iloc[0]
     label = rep.batch_size_text.iloc[0]
     group = _where(frame, "config.variant", label)
-    shown = (_bert_measures(group, record("f1"), unplaced)
+    shown = (_bert_measures(group, record("f1"), unplaced, squad)
              if _expected(at_scale, label, group) else _bert_left_out(record("f1")))
     rows.append({"batch (paper)": label,
                  "batch run": _int_or_dash(_first(group, "config.batch_size")),
@@ -659,6 +700,7 @@ def _table8_runs(frame: pd.DataFrame, first) -> pd.DataFrame:
 
 def table8(results_dir, scale: str) -> Rendered:
   paper = reported.load(8)
+  squad = _squad_runs(results_dir, scale)
   frame = _frame(results_dir, "table8", scale)
   unplaced = select.unplaced(frame)
   rows = []
@@ -678,7 +720,7 @@ def table8(results_dir, scale: str) -> Rendered:
                                           _paper(record("last_step"))),
                  "last train loss": _of_run(group, float(last.get("loss", math.nan)),
                                             _paper(record("last_loss"))),
-                 **_bert_measures(group, f1, unplaced)})
+                 **_bert_measures(group, f1, unplaced, squad)})
   notes = _bert_notes(frame, scale, results_dir,
                       "AdamW at batch 16K (cpu scale: 256): warmup ratio x learning rate; the "
                       "paper's diverged runs stopped at step 28126, the first step at length 512.")

@@ -39,7 +39,22 @@ def _quiet_absl(build):
     absl_logger.setLevel(level)
 
 
-def prepare(name: str, run, data_dir, task_cache: dict):
+RESULTS_DIR = "{results_dir}"  # in `init_from`: the --results_dir this command writes to
+
+
+def resolved_init_from(run, results_dir):
+  """`run` with RESULTS_DIR in its `init_from` replaced by `results_dir` (a copy; the run's
+  config and identity keep the placeholder, so they do not depend on where results live)."""
+  init_from = run.get("init_from") or ""
+  if RESULTS_DIR not in init_from:
+    return run
+  run = run.copy_and_resolve_references()
+  with run.unlocked():
+    run.init_from = init_from.replace(RESULTS_DIR, str(results_dir))
+  return run
+
+
+def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None):
   """The plan of `run` on its tasks (one per phase, loaded once per sweep); UsageError when the
   run cannot train."""
   import jax  # pylint: disable=import-outside-toplevel
@@ -47,7 +62,7 @@ def prepare(name: str, run, data_dir, task_cache: dict):
   from lamb.train import phases, plan, tasks  # pylint: disable=import-outside-toplevel
   try:
     built = []
-    for _, phase_config in phases.configs(run):
+    for _, phase_config in phases.configs(resolved_init_from(run, results_dir)):
       key = sweep.fingerprint(task_key(phase_config))
       if key not in task_cache:
         task_cache[key] = _quiet_absl(lambda: tasks.build(phase_config, data_dir))
@@ -74,7 +89,8 @@ def train_sweep(runs, found: dict, out_dir: Path, flags) -> int:
   _start(flags, config.scale)
   task_cache, planned = {}, []
   for name, _, run in runs:
-    run_plan = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache)
+    run_plan = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache,
+                                                          flags.results_dir)
     planned.append((name, run, run_plan))
   outcomes = [train_one(i, len(planned), entry, out_dir, flags, task_cache)
               for i, entry in enumerate(planned)]
@@ -118,8 +134,8 @@ def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say)
     if results.is_finished(run_dir):  # another process finished it while we loaded data
       say("finished before, skipped")
       return "skipped"
-    return _train(run, run_dir, identity, run_plan or prepare(run_dir.name, run, flags.data_dir,
-                                                               task_cache), flags, say)
+    return _train(run, run_dir, identity, run_plan or prepare(
+        run_dir.name, run, flags.data_dir, task_cache, flags.results_dir), flags, say)
   finally:
     lock.release()
 

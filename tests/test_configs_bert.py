@@ -241,3 +241,22 @@ def test_cpu_ladder_multipliers_are_the_committed_grids_choice():
     assert best is not None, name
     chosen = float(best.runs["config.learning_rate_multiplier"].iloc[0])
     assert chosen == multiplier, (name, chosen)
+
+
+def test_squad_fine_tunes_every_run_of_a_pretraining_config_each_in_its_own_folder(tmp_path):
+  from experiments import launch  # pylint: disable=import-outside-toplevel
+  cfg = config("squad", "cpu,pretrained=table4")
+  got = runs(cfg)
+  table4_runs = runs(config("table4", "cpu"))
+  assert sorted(got) == sorted(f"table4_{name}" for name in table4_runs)
+  run = got["table4_batch32K_seed1"]
+  assert run.pretrained_run == "table4/cpu/batch32K_seed1"
+  assert run.init_from == "{results_dir}/table4/cpu/batch32K_seed1"
+  resolved = launch.resolved_init_from(run, tmp_path)
+  assert resolved.init_from == f"{tmp_path}/table4/cpu/batch32K_seed1"
+  assert run.init_from.startswith("{results_dir}")  # the run's own config keeps the placeholder
+  paper = runs(config("squad", "paper,pretrained=table4"))
+  assert paper["table4_batch32K"].pretrained_run == "table4/paper/batch32K"
+  with pytest.raises(ValueError, match="not a BERT pre-training config"):
+    config("squad", "cpu,pretrained=table7")
+  assert list(runs(config("squad", "cpu"))) == ["run"]

@@ -112,3 +112,26 @@ def test_bert_tables_mark_the_rows_this_scale_leaves_out(tmp_path):
   t2 = tables.table2(tmp_path, "cpu").frame.set_index("batch")
   assert t2.loc["16K", f"LAMB: {tables.BERT_METRIC_LABEL}"] == "not at this scale"
   assert t2.loc["32K", f"LARS: {tables.BERT_METRIC_LABEL}"] == "not run"  # no LARS runs yet
+
+
+def test_squad_fine_tunes_of_a_rows_runs_give_its_f1(tmp_path):
+  """`squad:...,pretrained=table4` fine-tunes record their pre-training run; the row of those
+  runs shows their mean F1 and exact match beside the paper's F1."""
+  for seed in (0, 1):
+    _fake_run(tmp_path, "table4", f"batch32K_seed{seed}",
+              {"variant": "32K", "batch_size": 512, "seed": seed}, _done(0.25, 256))
+  t4 = tables.table4(tmp_path, "cpu").frame
+  assert tables.SQUAD_F1_LABEL not in t4  # no fine-tune anywhere: no column
+  for seed, f1 in ((0, 80.0), (1, 84.0)):
+    _fake_run(tmp_path, "squad", f"table4_batch32K_seed{seed}",
+              {"variant": f"table4_batch32K_seed{seed}",
+               "pretrained_run": f"table4/cpu/batch32K_seed{seed}"},
+              {"status": "completed", "steps": 100, "final": {"f1": f1, "exact_match": f1 - 10}})
+  rendered = tables.table4(tmp_path, "cpu")
+  t4 = rendered.frame.set_index("batch (paper)")
+  assert t4.loc["32K", tables.SQUAD_F1_LABEL].startswith("82.00")
+  assert t4.loc["32K", tables.SQUAD_EM_LABEL].startswith("72.00")
+  assert t4.loc["16K", tables.SQUAD_F1_LABEL] in ("not run", "not at this scale")
+  cell = next(c for c in rendered.cells if c["row_keys"] == "batch=32K"
+              and c["column"] == tables.SQUAD_F1_LABEL)
+  assert cell["reported"] == 91.475 and cell["measured"] == 82.0 and cell["seeds"] == 2

@@ -1,10 +1,41 @@
 """SQuAD v1.1 fine-tuning of a pre-trained BERT, the F1 / exact match of Tables 1, 2, 4 and 8
-(Devlin et al.'s procedure, unchanged, as Section 4.1 says): --config.init_from=RUN_FOLDER."""
+(Devlin et al.'s procedure, unchanged, as Section 4.1 says).
+
+    --config=squad:paper,pretrained=table4     one fine-tune per run of table4's sweep
+    --config=squad --config.init_from=FOLDER   one fine-tune of a run folder
+
+With `pretrained=EXPERIMENT` the sweep has a run per pre-training run of that experiment at the
+same scale, named after it (results/squad/<scale>/<experiment>_<run>/), each initialised from
+<--results_dir>/<experiment>/<scale>/<run> and recording it (`pretrained_run`), which is how the
+tables put its F1 beside the pre-training run."""
+import importlib
+
+from experiments import sweep
 from experiments.configs import _bert, common
+
+PRETRAINING = ("table1", "table2", "table4", "table8", "figure6", "mixed_batch", "figure7",
+               "noise_scale_bert", "bert_multipliers", "ladder_multipliers",
+               "top_rung_multipliers")
+
+
+def _pretrained_variants(experiment: str, scale: str) -> tuple:
+  """(name, overrides) of a fine-tune per run of `experiment`'s sweep at `scale`."""
+  if experiment not in PRETRAINING:
+    raise ValueError(f"pretrained={experiment!r} is not a BERT pre-training config; one of "
+                     f"{', '.join(PRETRAINING)}")
+  source = importlib.import_module(f"experiments.configs.{experiment}").get_config(scale)
+  variants = []
+  for run_name, _ in sweep.expand_sweep(source):
+    folder = f"{source.name}/{scale}/{run_name}"
+    variants.append((f"{source.name}_{run_name}", (
+        ("init_from", f"{{results_dir}}/{folder}"), ("pretrained_run", folder))))
+  return tuple(variants)
 
 
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
+  pretrained = [o.split("=", 1)[1] for o in options if o.startswith("pretrained=")]
+  options = [o for o in options if not o.startswith("pretrained=")]
   config = common.base_config(name="squad", scale=scale)
   config.task = "squad"
   # A pre-training run folder (e.g. results/table4/cpu/batch32K_seed0) whose newest checkpoint gives
@@ -45,4 +76,8 @@ def get_config(arg: str = "cpu"):
         "cpu pre-training runs; length 128 (paper 384), stride 64, batch 32 (paper 24), "
         "learning rate 1e-4 (paper 3e-5); the official F1 / exact match")
   config.sweep = ()
+  if pretrained:
+    config.pretrained_run = ""
+    config.variants = _pretrained_variants(pretrained[-1], scale)
+    config.sweep = common.sweep(("variant", tuple(name for name, _ in config.variants), ""))
   return common.apply_options(config, options)
