@@ -2,7 +2,8 @@
 
 BertForSquad (BERT without its pooler, plus run_squad's span head) starts from the ``bert/...``
 weights of a pre-training run (`config.init_from`: a run folder or its checkpoints folder; the
-newest checkpoint), trains on run_squad's loss, and is scored by the official SQuAD v1.1 F1
+newest checkpoint; or Google's released TF checkpoint, `.../bert_model.ckpt`,
+lamb.models.bert_checkpoint), trains on run_squad's loss, and is scored by the official SQuAD v1.1 F1
 and exact match (lamb.data.squad_metric). Decoding is greedy: for each feature the span
 (s, e) of context tokens with e - s < max_answer_length that maximises start_logit[s] +
 end_logit[e], computed on the devices; for each question the best-scoring feature's span,
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamb.data import bert_corpus, janeausten, squad_data, squad_metric
-from lamb.models import bert
+from lamb.models import bert, bert_checkpoint
 from lamb.train.bert_tasks import bert_config
 from lamb.train.task import Task
 
@@ -57,8 +58,11 @@ def _datasets(data, data_dir):
 
 
 def _pretrained_bert(path) -> dict:
-  """The ``bert`` parameters of the newest checkpoint of a run folder (or checkpoints folder)."""
+  """The ``bert`` parameters of the newest checkpoint of a run folder (or checkpoints folder),
+  or of a TensorFlow checkpoint of google-research/bert (`bert_model.ckpt`: Google's release)."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  if bert_checkpoint.is_tf_checkpoint(path):
+    return bert_checkpoint.load(path)["bert"]
   folder = Path(path).expanduser()
   if (folder / "checkpoints").is_dir():
     folder = folder / "checkpoints"
