@@ -74,18 +74,32 @@ def test_a_batch_that_does_not_split_into_groups_is_refused():
     GroupBatchNorm(3).init(jax.random.PRNGKey(0), x)
 
 
-def test_resnet_with_groups_keeps_its_variables_and_normalises_each_group_alone():
-  make = lambda group: ResNet(depth=18, width=1 / 16, num_classes=10, stem="cifar",
-                              bn_group_size=group)
-  x = _x((4, 8, 8, 3))
-  variables = make(0).init(jax.random.PRNGKey(0), x[:1], train=False)
-  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(
-      jnp.shape, make(2).init(jax.random.PRNGKey(0), x[:1], train=False))
-  grouped = lambda v, x: make(2).apply(v, x, train=True, mutable=["batch_stats"])[0]
-  whole = lambda v, x: make(0).apply(v, x, train=True, mutable=["batch_stats"])[0]
-  np.testing.assert_allclose(grouped(variables, x)[2:], whole(variables, x[2:]),
-                             rtol=1e-4, atol=1e-5)
-  assert not np.allclose(grouped(variables, x), whole(variables, x), atol=1e-3)
+def test_every_batch_norm_of_resnet_normalises_over_groups_and_keeps_its_variables():
+  """Traced only (jax.eval_shape): every BatchNorm ResNet-50 calls in training is a
+  GroupBatchNorm of the configured size, its variables are the whole-batch model's, and a batch
+  that splits a group is refused."""
+  make = lambda group: ResNet(depth=50, width=1 / 16, num_classes=10, bn_group_size=group)
+  x = jax.ShapeDtypeStruct((4, 32, 32, 3), jnp.float32)
+  shapes = lambda group: jax.eval_shape(
+      lambda x: make(group).init(jax.random.PRNGKey(0), x, train=False), x)
+  assert jax.tree.map(jnp.shape, shapes(0)) == jax.tree.map(jnp.shape, shapes(2))
+  seen = []
+
+  def record(next_fun, args, kwargs, context):
+    if context.method_name == "__call__" and isinstance(context.module,
+                                                        (nn.BatchNorm, GroupBatchNorm)):
+      seen.append((type(context.module).__name__, getattr(context.module, "group_size", 0)))
+    return next_fun(*args, **kwargs)
+
+  variables = shapes(2)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda v, x: make(2).apply(v, x, train=True, mutable=["batch_stats"]),
+                   variables, x)
+  assert len(seen) == 53  # stem, 3 per bottleneck block x 16, 4 projection shortcuts
+  assert set(seen) == {("GroupBatchNorm", 2)}
+  with pytest.raises(ValueError, match="groups of 3"):
+    jax.eval_shape(lambda v, x: make(3).apply(v, x, train=True, mutable=["batch_stats"]),
+                   variables, x)
 
 
 def test_the_paper_scale_normalises_over_groups_of_32_and_the_cpu_scale_over_the_batch():
