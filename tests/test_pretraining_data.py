@@ -407,3 +407,18 @@ def test_the_multiplier_choice_never_reads_the_reported_novel():
   assert {tuple(d) for d in validation} <= {tuple(d) for d in train_docs}
   assert len(train) + len(validation) == len(train_docs)
   assert janeausten.HELD_OUT == config.data.held_out
+
+
+def test_the_paper_scale_holds_out_a_seeded_random_sample_of_documents():
+  from lamb.data import bert_corpus  # pylint: disable=import-outside-toplevel
+  docs = [[f"document {i}."] for i in range(100)]  # say Wikipedia, then the books at the end
+  train, held = bert_corpus.held_out_sample(docs, 10, seed=12345)
+  assert len(train) == 90 and len(held) == 10
+  assert sorted(train + held) == sorted(docs) and not set(map(tuple, train)) & set(map(tuple, held))
+  positions = [docs.index(d) for d in held]
+  assert positions == sorted(positions) and positions != list(range(90, 100))  # not the last
+  assert bert_corpus.held_out_sample(docs, 10, seed=12345) == (train, held)
+  assert bert_corpus.held_out_sample(docs, 10, seed=1)[1] != held
+  for bad in (0, 100):
+    with pytest.raises(ValueError, match="eval_documents"):
+      bert_corpus.held_out_sample(docs, bad, seed=0)

@@ -12,8 +12,8 @@ an evaluation split. Two corpora:
   cached as .npz shards (``pretraining.load_or_create``); both are deterministic.
 * ``wikipedia`` (paper scale): TFDS `tfds_name` (articles, one paragraph a line) read from a
   prepared data_dir, never downloaded, plus BooksCorpus-like ``.txt`` files (`text_glob`, BERT's
-  input format), with Google's uncased ``vocab.txt`` (`vocab_file`). The last `eval_documents`
-  documents are held out. This is the reading path only: building 3.3B words of examples in
+  input format), with Google's uncased ``vocab.txt`` (`vocab_file`). `eval_documents`
+  documents drawn at random (seeded by `random_seed`) are held out. This is the reading path only: building 3.3B words of examples in
   memory is not practical, so `max_documents` caps what is read (0 = all).
 
 Missing data raises DatasetNotFoundError with a one-line message; nothing is fetched.
@@ -78,12 +78,23 @@ def documents(data, data_dir=None) -> tuple:
     if data.get("text_glob"):
       docs += janeausten.load_text_files(data.text_glob)
     n_eval = int(data.get("eval_documents") or 0)
-    if n_eval <= 0 or n_eval >= len(docs):
-      raise ValueError(f"eval_documents must be in [1, {len(docs)}), got {n_eval}")
-    return docs[:-n_eval], docs[-n_eval:], (
-        f"TFDS {data.get('tfds_name')} + {data.get('text_glob') or 'no'} text files; last "
-        f"{n_eval} documents held out")
+    seed = int(data.get("random_seed") or 0)
+    train, evals = held_out_sample(docs, n_eval, seed)
+    return train, evals, (
+        f"TFDS {data.get('tfds_name')} + {data.get('text_glob') or 'no'} text files; "
+        f"{n_eval} documents drawn at random (seed {seed}) held out")
   raise ValueError(f"unknown pre-training corpus {data.name!r}; known: {', '.join(CORPORA)}")
+
+
+def held_out_sample(docs: list, n_eval: int, seed: int) -> tuple:
+  """(train, held out): `n_eval` documents drawn at random (seeded) from all of them, so that
+  the held-out text is every source in proportion (Wikipedia and the books alike), not the
+  last files read; both keep the documents' order."""
+  if n_eval <= 0 or n_eval >= len(docs):
+    raise ValueError(f"eval_documents must be in [1, {len(docs)}), got {n_eval}")
+  chosen = set(np.random.default_rng(seed).choice(len(docs), size=n_eval, replace=False).tolist())
+  return ([d for i, d in enumerate(docs) if i not in chosen],
+          [d for i, d in enumerate(docs) if i in chosen])
 
 
 def wikipedia_documents(tfds_name: str, data_dir=None, max_documents: int = 0) -> list:
