@@ -146,7 +146,9 @@ def test_table8_grid_is_the_printed_one():
           for r in got.values()} == printed
   cpu = runs(config("table8", "cpu")).values()
   assert {(round(r.optimizer.schedule.warmup_ratio, 6),
-           round(r.optimizer.learning_rate / _bert.lr_multiplier("cpu"), 8)) for r in cpu} == printed
+           round(r.optimizer.learning_rate / r.learning_rate_multiplier, 8)) for r in cpu} == printed
+  assert {r.learning_rate_multiplier for r in cpu} == {
+      _bert.lr_multiplier("cpu", "adamw", _bert.BERT_CPU_LADDER)}  # AdamW's, the baseline's
   for run in got.values():
     assert run.optimizer.name == "adamw" and batches(run) == (16384, 16384)
     assert sum(steps(run)) == int(paper.steps.iloc[0]) == 31250
