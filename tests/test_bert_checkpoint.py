@@ -86,3 +86,9 @@ def test_the_name_map_and_a_checkpoint_that_is_not_berts(tmp_path):
                     shape_and_slices=[""], tensors=[tf.zeros([3, 3])])
   with pytest.raises(ValueError, match="not a BERT checkpoint"):
     bert_checkpoint.load(prefix)
+
+
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
+  (tmp_path / "bert_model.ckpt.index").write_text("garbage")
+  with pytest.raises(ValueError, match="is not a readable TF checkpoint"):
+    bert_checkpoint.load(tmp_path / "bert_model.ckpt")

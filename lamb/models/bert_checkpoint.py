@@ -49,7 +49,11 @@ def load(path) -> dict:
   """The nested Flax parameters ({"bert": ..., "cls": ...}) of the TF checkpoint `path`."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
   path = str(Path(path).expanduser())
-  reader = tf.train.load_checkpoint(path)
+  try:
+    reader = tf.train.load_checkpoint(path)
+  except (tf.errors.OpError, ValueError) as e:  # a truncated or damaged file
+    raise ValueError(f"{path} is not a readable TF checkpoint "
+                     f"({' '.join(str(e).split())[:200]})") from None
   params: dict = {}
   for name in sorted(reader.get_variable_to_shape_map()):
     target = flax_path(name)
