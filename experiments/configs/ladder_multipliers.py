@@ -56,7 +56,7 @@ def grid(name: str, batch: int, multipliers: dict, arg: str):
   config.sweep = common.sweep(("variant", tuple(variants), ""))
   config.shrink_note = (_bert.cpu_note(_bert.BERT_CPU_LADDER).split("; every printed")[0]
                         + "; evaluated on a validation split of the training novels; "
-                        + " and ".join(f"{SECTIONS[o].__name__.split('_')[0].upper()} at "
+                        + " and ".join(f"{o.upper()} at "
                                        + ", ".join(f"x{m:g}" for m in factors)
                                        for o, factors in multipliers.items())
                         + f" of their printed rates at {_bert.label(batch)}; one seed")

@@ -29,9 +29,9 @@ from a stateless key of ``seed`` and its position in the global stream, and proc
 uninterrupted run at that step without reading anything before it, and the global batches do
 not depend on the number of processes. Evaluation streams go once through the split (or its
 slice, e.g. ``validation[:10000]``) in order, process ``p`` a contiguous share, and pad the last
-batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects;
-shares differ by at most one example, so their batch counts can differ by one: a multi-host
-eval loop must pad the shorter ones). Decoding and augmentation are TensorFlow ops run in
+batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects);
+every process yields as many batches as the largest share needs, all-masked ones ending a
+shorter share, so multi-host evaluation steps stay in lockstep. Decoding and augmentation are TensorFlow ops run in
 grain's reader threads.
 
 CPU scale (NumPy): :func:`random_crop`, :func:`random_flip`, :func:`cutout` and :func:`augment`
@@ -276,8 +276,8 @@ def _tfds_hint(name: str, data_dir: str | None) -> str:
 
 def _source(name: str, split: str, data_dir: str | None):
   """A grain MapDataset over TFDS's random-access data source of `split` (a split name, or a
-  slice of example counts like "validation[:10000]"), images left encoded; DatasetNotFoundError when it is not prepared as
-  ArrayRecord in `data_dir`."""
+  slice of example counts like "validation[:10000]"), images left encoded;
+  DatasetNotFoundError when `data_dir` does not hold it as ArrayRecord."""
   import grain  # pylint: disable=import-outside-toplevel
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
 
