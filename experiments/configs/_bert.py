@@ -78,6 +78,10 @@ def cpu_note(cpu: dict) -> str:
           "short-sequence probability 0.1 as in BERT")
 
 
+# Input shards of the paper-scale corpus (the reference's many input files): ~6,000 articles of
+# Wikipedia and a 1/1000 of the books each, written by as many workers as there are machines.
+PAPER_INSTANCE_SHARDS = 1000
+
 # The seeds of every claim-bearing cpu run of the ladder shape: claims pair them across configs.
 CPU_SEEDS = (0, 1, 2)
 
@@ -163,9 +167,12 @@ def pretraining(config, scale: str, batch: int = 512, cpu: dict = BERT_CPU):
   if scale == "paper":
     config.model = dict(name="bert", preset="large", vocab_size=30522)
     # Wikipedia from TFDS and BooksCorpus as BERT-format text files (--config.data.text_glob),
-    # Google's uncased vocabulary (--config.data.vocab_file); read, never downloaded.
+    # Google's uncased vocabulary (--config.data.vocab_file); read, never downloaded. Training
+    # reads instances written beforehand in `instance_shards` shards
+    # (experiments/write_pretraining_data.py; 0 would make them in memory in every process).
     config.data = dict(name="wikipedia", tfds_name="wikipedia/20190301.en", text_glob="",
                        vocab_file="", vocab_size=30522, eval_documents=10_000,
+                       instance_shards=PAPER_INSTANCE_SHARDS,
                        max_documents=0, eval_examples=10_000, train_examples=0, cache_dir="",
                        max_seq_length=128, max_predictions_per_seq=20, masked_lm_prob=0.15,
                        short_seq_prob=0.1, dupe_factor=10, random_seed=12345,

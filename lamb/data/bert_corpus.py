@@ -13,8 +13,11 @@ an evaluation split. Two corpora:
 * ``wikipedia`` (paper scale): TFDS `tfds_name` (articles, one paragraph a line) read from a
   prepared data_dir, never downloaded, plus BooksCorpus-like ``.txt`` files (`text_glob`, BERT's
   input format), with Google's uncased ``vocab.txt`` (`vocab_file`). `eval_documents`
-  documents drawn at random (seeded by `random_seed`) are held out. This is the reading path only: building 3.3B words of examples in
-  memory is not practical, so `max_documents` caps what is read (0 = all).
+  documents drawn at random (seeded by `random_seed`) are held out. Building 3.3B words of
+  examples in memory is not practical: at paper scale `instance_shards` S > 0 makes training
+  read instances written beforehand by the sharded offline job
+  (``experiments/write_pretraining_data.py``; lamb.data.pretraining_shards and
+  pretraining_records). In memory, `max_documents` caps what is read (0 = all).
 
 Missing data raises DatasetNotFoundError with a one-line message; nothing is fetched.
 """
@@ -97,9 +100,37 @@ def held_out_sample(docs: list, n_eval: int, seed: int) -> tuple:
           [d for i, d in enumerate(docs) if i in chosen])
 
 
-def wikipedia_documents(tfds_name: str, data_dir=None, max_documents: int = 0) -> list:
+def wikipedia_documents(tfds_name: str, data_dir=None, max_documents: int = 0,
+                        split="train") -> list:
   """Articles of a prepared TFDS wikipedia config as documents (paragraph lines, then
-  sentences). Reads only; raises DatasetNotFoundError when `data_dir` does not hold it."""
+  sentences); `split` may be a part of "train" (the sharded writer reads one part each).
+  Reads only; raises DatasetNotFoundError when `data_dir` does not hold it."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
+  docs = []
+  for example in tfds.as_numpy(wikipedia_dataset(tfds_name, data_dir, split)):
+    text = example["text"].decode("utf-8")
+    doc = [s for line in text.split("\n") for s in janeausten.split_sentences(line)]
+    if doc:
+      docs.append(doc)
+    if max_documents and len(docs) >= max_documents:
+      break
+  return docs
+
+
+def wikipedia_dataset(tfds_name: str, data_dir=None, split="train"):
+  """The tf.data.Dataset of a prepared TFDS text data set's `split`, in order;
+  DatasetNotFoundError (with the `tfds build` to run) when `data_dir` does not hold it."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
+  try:
+    return tfds.builder(tfds_name, data_dir=data_dir).as_dataset(split=split,
+                                                                  shuffle_files=False)
+  except Exception:  # pylint: disable=broad-except
+    prepared_builder(tfds_name, data_dir)  # says why in one line when it can
+    raise
+
+
+def prepared_builder(tfds_name: str, data_dir=None):
+  """The TFDS builder of a prepared `tfds_name` in `data_dir`; DatasetNotFoundError if it is not."""
   try:
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (slow import)
     builder = tfds.builder(tfds_name, data_dir=data_dir)
@@ -113,15 +144,7 @@ def wikipedia_documents(tfds_name: str, data_dir=None, max_documents: int = 0) -
     raise DatasetNotFoundError(f"TFDS {tfds_name!r} is not prepared in {builder.data_dir}; "
                                f"prepare it elsewhere with `tfds build {tfds_name}` and copy the "
                                "folder here (nothing is downloaded)")
-  docs = []
-  for example in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)):
-    text = example["text"].decode("utf-8")
-    doc = [s for line in text.split("\n") for s in janeausten.split_sentences(line)]
-    if doc:
-      docs.append(doc)
-    if max_documents and len(docs) >= max_documents:
-      break
-  return docs
+  return builder
 
 
 def vocabulary(data, train_documents) -> pretraining.Vocab:

@@ -48,7 +48,7 @@ from typing import Iterator
 
 import numpy as np
 
-from lamb.data import splits
+from lamb.data import splits, streams
 from lamb.data.errors import DatasetNotFoundError
 
 # Per-channel statistics of 0-255 pixels: CIFAR-10's training set (as in Page's code) and the
@@ -66,8 +66,6 @@ DATASETS = {
 CIFAR10_CUTOUT = 8
 # TFDS's random-access format, read through grain: what exact resume without re-reading needs.
 FILE_FORMAT = "array_record"
-READ_THREADS = 16  # grain's reader threads per process (decode and augmentation run there)
-SHUFFLE_SALT = 0x5EED  # mixed with the run's seed into the epochs' shuffle seed
 CIFAR10_PADDING = 4
 IMAGENET_TRAIN_SIZE = 224
 IMAGENET_RESIZE = 256
@@ -318,15 +316,9 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
   Evaluation: the split in order, process p a contiguous share, the last batch zero-padded and
   marked by "mask".
   """
-  import grain  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
 
-  if batch_size <= 0:
-    raise ValueError(f"batch_size must be positive, got {batch_size}")
-  if seed < 0 or start_step < 0:
-    raise ValueError(f"seed and start_step must be non-negative, got {seed}, {start_step}")
-  if not 0 <= process_index < process_count:
-    raise ValueError(f"process_index {process_index} not in [0, {process_count})")
+  streams.check_stream_args(batch_size, seed, start_step, process_index, process_count)
   _, train_split, _, _ = DATASETS[name]
   train = (splits.split_and_slice(split)[0] == train_split) if train is None else train
   if not train and start_step:
@@ -337,8 +329,7 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
                      f"{process_count} processes")
   tf_dtype = tf.dtypes.as_dtype(dtype)
   # Threads decode and augment single examples, a few batches ahead; batching comes after.
-  options = grain.ReadOptions(num_threads=READ_THREADS,
-                              prefetch_buffer_size=max(2 * batch_size, READ_THREADS))
+  options = streams.read_options(batch_size)
 
   if train:
     base_key = tf.constant([seed, 0], tf.int64)
@@ -348,20 +339,14 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
       key = tf.random.experimental.stateless_fold_in(base_key, position)
       return tf.cast(train_map({"image": image}, key), tf_dtype)
 
-    # grain seeds epoch e's permutation with (shuffle seed + e): a hashed seed keeps the orders
-    # of runs with seeds 0, 1, 2 apart (with the seed itself, seed 1's epoch 0 = seed 0's 1).
-    shuffle_seed = int(np.random.SeedSequence([seed, SHUFFLE_SALT]).generate_state(1)[0])
-    shuffled = records.shuffle(seed=shuffle_seed).repeat()
-    global_batch = batch_size * process_count
-
-    def example(j):
-      g = (j // batch_size) * global_batch + process_index * batch_size + j % batch_size
-      record = shuffled[g]
+    def example(record, g):
       return {"image": augment_one(tf.constant(record["image"]), tf.constant(g, tf.int64)
                                    ).numpy(),
               "label": np.int32(record["label"])}
 
-    local = grain.MapDataset.range(start_step * batch_size, 2 ** 62).map(example)
+    local = streams.local_examples(records, batch_size, seed=seed, start_step=start_step,
+                                   process_index=process_index, process_count=process_count,
+                                   example=example)
     return iter(local.to_iter_dataset(options).batch(batch_size, drop_remainder=True))
 
   @tf.function(reduce_retracing=True)

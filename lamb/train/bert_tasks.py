@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lamb.data import bert_corpus
+from lamb.data import bert_corpus, pretraining_records
 from lamb.models import bert
 from lamb.train.task import Task
 
@@ -34,13 +34,15 @@ def bert_config(model) -> bert.BertConfig:
   return bert.BertConfig.preset(model.get("preset", "large"), **overrides)
 
 
-def unigram_accuracy(train: dict, evals: dict):
-  """Held-out masked-LM accuracy of guessing the training set's most frequent masked token."""
-  ids, weights = train["masked_lm_ids"], train["masked_lm_weights"]
-  if not ids.size or not evals["masked_lm_ids"].size:
+def unigram_accuracy(train: dict, evals: dict, train_counts=None):
+  """Held-out masked-LM accuracy of guessing the training set's most frequent masked token
+  (counted from `train`'s arrays, or given as `train_counts` per token id)."""
+  if train_counts is None:
+    ids, weights = train["masked_lm_ids"], train["masked_lm_weights"]
+    train_counts = np.bincount(ids.ravel(), weights=weights.ravel()) if ids.size else None
+  if train_counts is None or not np.sum(train_counts) or not evals["masked_lm_ids"].size:
     return None
-  counts = np.bincount(ids.ravel(), weights=weights.ravel())
-  top = int(counts.argmax())
+  top = int(np.argmax(train_counts))
   held_out = evals["masked_lm_weights"]
   return float((held_out * (evals["masked_lm_ids"] == top)).sum() / max(held_out.sum(), 1e-5))
 
@@ -53,19 +55,35 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
   if shapes["input_ids"][0][0] > model_config.max_position_embeddings:
     raise ValueError(f"max_seq_length {shapes['input_ids'][0][0]} exceeds the model's "
                      f"{model_config.max_position_embeddings} positions")
-  if load_data:
+  train_counts, train_source = None, None
+  if load_data and data.get("instance_shards"):  # written beforehand, streamed from disk
+    instances = pretraining_records.Instances(
+        data, data_dir, config_name=f"{config.get('name', 'CONFIG')}:{config.get('scale', 'cpu')}")
+    train, evals, vocab = {}, instances.eval_arrays(data.get("eval_examples") or 0), instances.vocab
+    limit = int(data.get("train_examples") or 0)
+    num_train = min(limit, instances.num_examples()) if limit else instances.num_examples()
+    train_counts = instances.train_counts()
+    description = instances.description
+
+    def train_source(batch_size, *, seed, start_step, process_index, process_count):
+      # `batch_size` is the global batch; the stream takes this process's share of it
+      return instances.train_batches(batch_size // process_count, seed=seed, start_step=start_step,
+                                     process_index=process_index, process_count=process_count,
+                                     limit=limit)
+  elif load_data:
     train, evals, vocab, description = bert_corpus.load(data, data_dir)
+  if load_data:
     if len(vocab) > model_config.vocab_size:
       raise ValueError(f"the vocabulary has {len(vocab)} tokens but the model only "
                        f"{model_config.vocab_size} embeddings (model.vocab_size)")
-    num_train = len(train["input_ids"])
+    num_train = len(train["input_ids"]) if train_source is None else num_train
   else:  # shapes only: nothing is read
     train = {k: np.zeros((0,) + shape, dtype) for k, (shape, dtype) in shapes.items()}
     evals = dict(train)
     num_train = bert_corpus.estimated_examples(data, "train")
     description = f"{data.name} (not loaded)"
 
-  unigram = unigram_accuracy(train, evals)
+  unigram = unigram_accuracy(train, evals, train_counts) if load_data else None
 
   def init(rng):
     length, predictions = shapes["input_ids"][0][0], shapes["masked_lm_positions"][0][0]
@@ -104,4 +122,4 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
                       "masked_lm_loss": min, "loss": min},
               example={k: jax.ShapeDtypeStruct(shape, dtype)
                        for k, (shape, dtype) in shapes.items()},
-              num_train_examples=num_train)
+              num_train_examples=num_train, train_source=train_source)

@@ -29,6 +29,8 @@ def get_config(arg: str = "cpu"):
   config.variants = ()
   config.data.train_examples = 512
   config.data.eval_examples = 64
+  # > 0: train on instances written beforehand by experiments/write_pretraining_data.py
+  config.data.instance_shards = 0
   config.eval_batch_size = 64
   config.checkpoint_every_steps = 1
   config.log_every_steps = 1

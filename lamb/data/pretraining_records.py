@@ -1,0 +1,237 @@
+"""BERT pre-training instances on disk: where they live, their record format, and the reader.
+
+The paper-scale corpus (Wikipedia and BooksCorpus, 3.3B words) is too big to turn into
+examples in every process at start-up, so ``experiments/write_pretraining_data.py``
+(lamb.data.pretraining_shards) writes them once, offline and sharded, and training streams them
+from here. A data section with ``instance_shards`` S > 0 reads this way; without it the examples
+are made in memory (lamb.data.bert_corpus; the cpu scale).
+
+Where: ``{data_dir}/bert_pretraining/{corpus}-len{L}-{key}/`` (data_dir: run.py's
+``--data_dir``, else ~/tensorflow_datasets), ``key`` a digest of everything the instances
+depend on (:func:`spec`: the corpus fields, the vocabulary's content, every
+create_pretraining_data flag, the number of shards), so each phase's sequence length has its own
+folder and a config never reads instances made for another. The folder holds ``manifest.json``,
+``vocab.txt`` and, for each shard s of S, ``train-s-of-S.array_record`` and
+``eval-s-of-S.array_record`` (the held-out instances), ``shard-s-of-S.counts.npz`` (the
+masked-token counts behind the unigram level) and ``shard-s-of-S.json``, written last: a shard
+is finished when its .json exists, and a writer killed mid-shard leaves only temporary files.
+
+Format: ArrayRecord, one record per instance, the seven features of lamb.data.pretraining
+(``input_ids``, ``input_mask``, ``segment_ids`` [L], ``masked_lm_positions``, ``masked_lm_ids``,
+``masked_lm_weights`` [P], ``next_sentence_labels``) as little-endian 4-byte values, in that
+order (the weights float32, the rest int32): fixed-size records decode as one reshape per
+batch.
+
+Reading (:class:`Instances`): training batches come from the S training files as one
+random-access source through grain (lamb.data.streams): each batch a pure function of
+(seed, step), a resumed run reads only the records of its steps, process p of P reads its rows
+of each global batch, and the global batch does not depend on P. The held-out instances are few
+(10,000 at paper scale) and are read into memory whole.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lamb.data import pretraining, streams
+from lamb.data.errors import DatasetNotFoundError
+
+RECORD_FORMAT = 1
+ROOT_NAME = "bert_pretraining"
+FLOAT_FEATURES = ("masked_lm_weights",)
+WRITER_COMMAND = "python experiments/write_pretraining_data.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the instances depend on, and where they live
+
+
+def params(data) -> dict:
+  """Every create_pretraining_data flag of a data section (the reference's defaults filled in)."""
+  return dict(pretraining.DEFAULTS, **{k: data[k] for k in pretraining.DEFAULTS
+                                       if data.get(k) is not None})
+
+
+def vocab_spec(data) -> str:
+  """The vocabulary as it enters the key: the content of `vocab_file`, or how it is trained."""
+  vocab_file = data.get("vocab_file") or None
+  if vocab_file:
+    if not Path(vocab_file).is_file():
+      raise DatasetNotFoundError(f"vocabulary file {vocab_file} does not exist (BERT's uncased "
+                                 "vocab.txt, from the pre-trained BERT release)")
+    return "sha256:" + hashlib.sha256(Path(vocab_file).read_bytes()).hexdigest()
+  return f"trained WordPiece, {int(data.get('vocab_size') or 30522)} tokens"
+
+
+def spec(data) -> dict:
+  """Everything the written instances depend on; equal specs give byte-equal folders."""
+  if data.name == "janeausten":
+    corpus = dict(name="janeausten", held_out=data.get("held_out") or "sensesensibility")
+  else:
+    corpus = dict(name=data.name, tfds_name=data.get("tfds_name"),
+                  text_glob=data.get("text_glob") or "",
+                  max_documents=int(data.get("max_documents") or 0),
+                  eval_documents=int(data.get("eval_documents") or 0))
+  return dict(format=RECORD_FORMAT, corpus=corpus, vocab=vocab_spec(data), params=params(data),
+              eval_dupe_factor=int(data.get("eval_dupe_factor") or 1),
+              shards=int(data.get("instance_shards") or 0))
+
+
+def folder(data, data_dir=None) -> Path:
+  s = spec(data)
+  key = hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:12]
+  root = Path(data_dir).expanduser() if data_dir else Path.home() / "tensorflow_datasets"
+  return root / ROOT_NAME / f"{data.name}-len{s['params']['max_seq_length']}-{key}"
+
+
+def shard_name(kind: str, shard: int, shards: int, suffix: str) -> str:
+  return f"{kind}-{shard:05d}-of-{shards:05d}.{suffix}"
+
+
+def finished_shards(path: Path, shards: int) -> list[int]:
+  return [s for s in range(shards) if (path / shard_name("shard", s, shards, "json")).is_file()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Record format
+
+
+def layout(max_seq_length: int, max_predictions_per_seq: int) -> list[tuple[str, int]]:
+  """[(feature, width in 4-byte values)] in record order."""
+  widths = dict(input_ids=max_seq_length, input_mask=max_seq_length,
+                segment_ids=max_seq_length, masked_lm_positions=max_predictions_per_seq,
+                masked_lm_ids=max_predictions_per_seq, masked_lm_weights=max_predictions_per_seq,
+                next_sentence_labels=1)
+  return [(f, widths[f]) for f in pretraining.FEATURES]
+
+
+def encode(arrays: dict, max_seq_length: int, max_predictions_per_seq: int) -> list[bytes]:
+  """One record per row of lamb.data.pretraining's feature arrays."""
+  columns = []
+  for feature, width in layout(max_seq_length, max_predictions_per_seq):
+    a = np.asarray(arrays[feature])
+    a = a.astype("<f4").view("<i4") if feature in FLOAT_FEATURES else a.astype("<i4")
+    columns.append(a.reshape(len(a), width))
+  rows = np.concatenate(columns, axis=1) if columns else np.zeros((0, 0), "<i4")
+  return [row.tobytes() for row in rows]
+
+
+def decode(rows: np.ndarray, max_seq_length: int, max_predictions_per_seq: int) -> dict:
+  """Feature arrays of a batch of records (uint8 [N, record bytes], or a list of bytes)."""
+  if not isinstance(rows, np.ndarray):
+    rows = np.stack([np.frombuffer(r, np.uint8) for r in rows]) if len(rows) else np.zeros(
+        (0, 4 * sum(w for _, w in layout(max_seq_length, max_predictions_per_seq))), np.uint8)
+  values = np.ascontiguousarray(rows).view("<i4")
+  out, start = {}, 0
+  for feature, width in layout(max_seq_length, max_predictions_per_seq):
+    column = values[:, start:start + width]
+    start += width
+    column = column.view("<f4").astype(np.float32) if feature in FLOAT_FEATURES else (
+        column.astype(np.int32))
+    out[feature] = column[:, 0] if feature == "next_sentence_labels" else column
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+class Instances:
+  """The finished instance folder of a data section: the training stream, the held-out arrays,
+  the vocabulary and the unigram level. Refuses, in one line, a folder that is missing, not
+  finished, or written for something else."""
+
+  def __init__(self, data, data_dir=None, *, config_name: str = "CONFIG"):
+    self.path = folder(data, data_dir)
+    self.spec = spec(data)
+    self.shards = self.spec["shards"]
+    p = self.spec["params"]
+    self.max_seq_length, self.max_predictions = p["max_seq_length"], p["max_predictions_per_seq"]
+    write = (f"{WRITER_COMMAND} --config={config_name}"
+             f"{f' --data_dir={data_dir}' if data_dir else ''} (N machines: --worker=i "
+             "--num_workers=N each)")
+    manifest_path = self.path / "manifest.json"
+    if not manifest_path.is_file():
+      raise DatasetNotFoundError(f"no BERT pre-training instances of length {self.max_seq_length} "
+                                 f"in {self.path}; write them first: {write}")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("spec") != self.spec:
+      raise ValueError(f"{manifest_path} was written for other data than this config's (its spec "
+                       "differs); delete the folder and write it again")
+    done = finished_shards(self.path, self.shards)
+    if len(done) < self.shards:
+      missing = sorted(set(range(self.shards)) - set(done))
+      raise DatasetNotFoundError(
+          f"{len(missing)} of the {self.shards} shards in {self.path} are not finished (e.g. "
+          f"shard {missing[0]}); run the writer again, finished shards are kept: {write}")
+    markers = [json.loads((self.path / shard_name("shard", s, self.shards, "json")).read_text())
+               for s in range(self.shards)]
+    self.shard_examples = {kind: [m["examples"][kind] for m in markers]
+                           for kind in ("train", "eval")}
+    self.vocab = pretraining.Vocab.load(self.path / "vocab.txt",
+                                        manifest.get("lowercase", True))
+    self.description = manifest.get("description", "")
+    self._train_counts = None
+
+  def files(self, kind: str) -> list[str]:
+    """The shard files of `kind` that hold records, in shard order."""
+    return [os.fspath(self.path / shard_name(kind, s, self.shards, "array_record"))
+            for s in range(self.shards) if self.shard_examples[kind][s]]
+
+  def _source(self, kind: str):
+    import grain  # pylint: disable=import-outside-toplevel
+    paths = self.files(kind)
+    if not paths:
+      raise ValueError(f"{self.path} holds no {kind} instances")
+    source = grain.sources.ArrayRecordDataSource(paths)
+    if len(source) != sum(self.shard_examples[kind]):
+      raise ValueError(f"{self.path}: the {kind} files hold {len(source)} records, the shards' "
+                       f"markers say {sum(self.shard_examples[kind])}; delete the folder and "
+                       "write it again")
+    return grain.MapDataset.source(source)
+
+  def num_examples(self, kind: str = "train") -> int:
+    return sum(self.shard_examples[kind])
+
+  def eval_arrays(self, limit: int = 0) -> dict:
+    """The held-out instances as in-memory feature arrays: all of them, or with `limit` > 0 that
+    many drawn at random (seeded by the data's random_seed) from every shard, in file order."""
+    records = self._source("eval")
+    rows = range(len(records))
+    if limit and limit < len(records):
+      rng = np.random.default_rng([self.spec["params"]["random_seed"], 1])
+      rows = np.sort(rng.choice(len(records), size=limit, replace=False))
+    return decode([records[int(i)] for i in rows], self.max_seq_length, self.max_predictions)
+
+  def train_counts(self) -> np.ndarray:
+    """How often each token id is a masked-LM target in the training instances."""
+    if self._train_counts is None:
+      total = np.zeros(len(self.vocab), np.float64)
+      for s in range(self.shards):
+        with np.load(self.path / shard_name("shard", s, self.shards, "counts.npz")) as f:
+          total += f["train"]
+      self._train_counts = total
+    return self._train_counts
+
+  def train_batches(self, batch_size: int, *, seed: int, start_step: int = 0,
+                    process_index: int = 0, process_count: int = 1, limit: int = 0):
+    """This process's share of every global training batch from `start_step` on (endless);
+    `limit` > 0 uses only the first `limit` training instances."""
+    streams.check_stream_args(batch_size, seed, start_step, process_index, process_count)
+    records = self._source("train")
+    if limit:
+      records = records[:limit]
+    if len(records) < batch_size * process_count:
+      raise ValueError(f"{self.path} holds {len(records)} training instances, fewer than one "
+                       f"global batch of {batch_size * process_count}")
+    length, predictions = self.max_seq_length, self.max_predictions
+    local = streams.local_examples(
+        records, batch_size, seed=seed, start_step=start_step, process_index=process_index,
+        process_count=process_count, example=lambda record, g: np.frombuffer(record, np.uint8))
+    batches = local.to_iter_dataset(streams.read_options(batch_size)).batch(
+        batch_size, drop_remainder=True)
+    return (decode(rows, length, predictions) for rows in batches)
