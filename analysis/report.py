@@ -80,8 +80,12 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
       "seeds of settings whose runs all finished; a setting with a diverged run ranks last; an "
       "unfinished, unreadable or misplaced run might be the best, so its group shows no number "
       "and names it.",
-      f"- Measured at `{scale}` scale; the BERT claims read held-out masked-LM accuracy (the "
-      "runs do not fine-tune on SQuAD), so they judge trends, not the paper's F1.",
+      f"- Measured at `{scale}` scale; " + (
+          "the BERT claims read the paper's metric, SQuAD F1: the mean over each pre-training "
+          "run's finished fine-tunes (`squad:paper,pretrained=EXPERIMENT`); a run without one "
+          "leaves its claim unjudged." if scale == "paper" else
+          "the BERT claims read held-out masked-LM accuracy (the cpu runs' SQuAD stand-in is "
+          "too small to rank pre-trainings), so they judge trends, not the paper's F1."),
       "- Claims marked \"one run, no interval\" in their rule are point checks on a single run "
       "(a divergence, a ratio, a curve's end): they carry no uncertainty estimate.",
       *_unchecked_unigram(results_dir, scale), ""]

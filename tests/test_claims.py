@@ -23,11 +23,12 @@ IMAGE = {"data": {"name": "fashion_mnist"}, "model": {"name": "resnet", "num_cla
 
 
 def _run(root, experiment, name, config, status="completed", accuracy=None, steps=64,
-         losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy", base=IMAGE, final=None):
-  d = Path(root) / experiment / "cpu" / name
+         losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy", base=IMAGE, final=None,
+         scale="cpu"):
+  d = Path(root) / experiment / scale / name
   d.mkdir(parents=True, exist_ok=True)
   (d / "config.json").write_text(json.dumps({**base, **config, "name": experiment,
-                                             "scale": "cpu"}))
+                                             "scale": scale}))
   summary = {"status": status, "steps": steps, "total_steps": steps}
   if accuracy is not None:
     summary["final"] = {metric: accuracy, "examples": examples, "loss": 1 - accuracy,
@@ -334,6 +335,35 @@ def test_a_top_rung_left_at_the_unigram_level_fails_the_ladder_claim(tmp_path):
           "interval: 32K 0.0608 (2 seeds) − 512 0.1250") in verdict.evidence
 
 
+def test_paper_scale_bert_claims_read_the_squad_f1_of_each_runs_fine_tunes(tmp_path):
+  """At paper scale the ladder is judged on SQuAD F1 (the paper's metric), each pre-training
+  run's from the fine-tunes that name it: here masked-LM accuracy is level but F1 drops 10
+  points at 32K, so the claim fails; a run without a finished fine-tune leaves it unjudged."""
+  bert = {"data": {"name": "wikipedia"}, "model": {"name": "bert"}}
+  for k, label in enumerate(LADDER):
+    for seed in (0, 1):
+      name = f"batch{label}_seed{seed}"
+      _run(tmp_path, "table4", name, {"variant": label, "batch_size": 512 * 2 ** k, "seed": seed},
+           accuracy=0.70 + seed / 100, steps=20000, base=bert, metric="masked_lm_accuracy",
+           losses=(9.7, 2.0, 1.6), scale="paper")
+      f1 = (80.0 if label == "32K" else 90.0) + seed / 10
+      _run(tmp_path, "squad", f"table4_{name}", {"pretrained_run": f"table4/paper/{name}"},
+           accuracy=f1, metric="f1", final={"exact_match": f1 - 7}, steps=5000, base=bert,
+           losses=(5.0, 1.0, 0.9), scale="paper")
+  claim = next(c for c in claims.CLAIMS if c.id == "1")
+  context = claims.Context(tmp_path, "paper")
+  assert context.bert_metric == claims.SQUAD_F1
+  verdict = claim.judge(context)
+  assert verdict.status == vocab.NOT_HELD, verdict.evidence
+  assert "80.05" in verdict.evidence and "90.05" in verdict.evidence, verdict.evidence
+  frame = context.frame("table4")
+  assert sorted(frame[claims.SQUAD_EM].round(2).unique()) == [73.0, 73.1, 83.0, 83.1]
+  # a fine-tune that has not finished (no summary yet): its pre-training run has no F1
+  (tmp_path / "squad" / "paper" / "table4_batch32K_seed1" / "summary.json").unlink()
+  verdict = claim.judge(claims.Context(tmp_path, "paper"))
+  assert verdict.status not in (vocab.HELD, vocab.NOT_HELD), verdict.evidence
+
+
 def test_a_top_rung_just_inside_the_chance_band_is_judged_on_its_interval_not_a_cliff(tmp_path):
   # 32K within the binomial band of chance, the others just above it: the interval decides.
   _bert_ladder(tmp_path, lambda label, seed: (0.070, 0.075)[seed] if label == "32K"
@@ -550,8 +580,13 @@ def test_the_bert_claims_read_one_lamb_ladder(tmp_path):
   verdict = _verdict(tmp_path, "2")
   assert verdict.status == vocab.HELD, verdict.evidence
   assert "LAMB 4K" in verdict.evidence and "LAMB 32K" in verdict.evidence
+  # table1 leaves its 64K/32K row to the paper scale: claim 3 reads mixed_batch's same recipe
+  assert _verdict(tmp_path, "3").status == vocab.NOT_RUN
+  _bert_seeds(tmp_path, "mixed_batch", "lamb_rewarmup", [0.10, 0.11, 0.09], 512, (),
+              steps=282)
   verdict = _verdict(tmp_path, "3")
-  assert verdict.status == vocab.NOT_TESTABLE and "lamb_64K-32K" in verdict.evidence
+  assert verdict.status == vocab.NOT_HELD, verdict.evidence
+  assert "LAMB 64K/32K (mixed_batch)" in verdict.evidence, verdict.evidence
   _bert_seeds(tmp_path, "table4", "32K", [0.05, 0.06, 0.04], 512, ladder)
   assert _verdict(tmp_path, "2").status == vocab.NOT_HELD
 

@@ -60,7 +60,12 @@ BERT_CPU_LADDER = dict(BERT_CPU, base_steps=16384, lr_multiplier=None,
                        multipliers_chosen_by=dict(lamb="`ladder_multipliers` at 4K",
                                                   lars="`ladder_multipliers` at 4K",
                                                   adamw="`bert_multipliers` at 512"),
-                       rows=("4K", "32K"))
+                       rows=("4K", "32K"),
+                       # The 64K/32K mixed batch divided by 64 would train 141 steps on this
+                       # budget; divided by 128 (512 then 256) it trains 230 + 51 = 281, above
+                       # the floor. Its rates follow LAMB's rules at the batches that run, i.e.
+                       # at 32K then 16K of the paper (`mixed_rule_batches`).
+                       mixed_batch_divisor=128)
 
 
 def cpu_note(cpu: dict) -> str:
@@ -116,6 +121,17 @@ def divisor(scale: str) -> int:
   return 1 if scale == "paper" else BERT_CPU["batch_divisor"]
 
 
+def mixed_divisor(scale: str, cpu: dict = BERT_CPU) -> int:
+  """What the mixed batch's two batches are divided by (the shape's own, or `divisor`)."""
+  return 1 if scale == "paper" else cpu.get("mixed_batch_divisor", divisor(scale))
+
+
+def mixed_rule_batches(scale: str, cpu: dict = BERT_CPU) -> tuple:
+  """The paper batches whose rules (rate, warmup) the mixed run's two batches follow: MIXED at
+  paper scale; at cpu, the batches that run times the ladder's divisor."""
+  return tuple(b * divisor(scale) // mixed_divisor(scale, cpu) for b in MIXED)
+
+
 def base_steps(scale: str, cpu: dict = BERT_CPU) -> int:
   """Steps of the fixed-epoch budget at the base batch (512, or 512 / divisor at cpu)."""
   return BERT_BASE_STEPS if scale == "paper" else cpu["base_steps"]
@@ -131,14 +147,15 @@ def phases(scale: str, batch1: int, batch2: int = None, cpu: dict = BERT_CPU) ->
   then 512 (cpu: 32 then 64), steps = two_phase_steps of the fixed-epoch budget."""
   batch2 = batch2 or batch1
   d = divisor(scale)
-  steps = schedules.two_phase_steps(base_steps(scale, cpu), BERT_BASE_BATCH // d, batch1 // d,
-                                    batch2 // d, BERT_PHASE1_FRACTION)
+  run_d = mixed_divisor(scale, cpu) if batch2 != batch1 else d
+  steps = schedules.two_phase_steps(base_steps(scale, cpu), BERT_BASE_BATCH // d,
+                                    batch1 // run_d, batch2 // run_d, BERT_PHASE1_FRACTION)
   if scale == "paper":
     lengths, predictions = BERT_SEQUENCE_LENGTHS, BERT_MAX_PREDICTIONS
   else:
     lengths, predictions = BERT_CPU["sequence_lengths"], BERT_CPU["max_predictions"]
   return tuple({"name": f"seq{length}",
-                "overrides": {"batch_size": batch // d, "num_steps": n,
+                "overrides": {"batch_size": batch // run_d, "num_steps": n,
                               "data.max_seq_length": length,
                               "data.max_predictions_per_seq": p}}
                for batch, n, length, p in zip((batch1, batch2), steps, lengths, predictions))
@@ -242,8 +259,9 @@ def lamb_section(batch: int, scale: str = "paper", cpu: dict = BERT_CPU) -> dict
 def mixed_lamb_section(scale: str = "paper", cpu: dict = BERT_CPU) -> dict:
   """LAMB for the 64K/32K run: warmup and decay over phase 1, then re-warm-up from zero and
   decay over phase 2 (Section 4.1). The rates and warmups are not printed; Table 4's rules
-  give them: phase 1 at 64K, phase 2 at 32K, each warmup a ratio of its own phase."""
-  batch1, batch2 = MIXED
+  give them: phase 1 at 64K, phase 2 at 32K, each warmup a ratio of its own phase (at a cpu
+  shape with its own `mixed_batch_divisor`, the rules at the batches that run)."""
+  batch1, batch2 = mixed_rule_batches(scale, cpu)
   base = BASE_LR * lr_multiplier(scale, "lamb", cpu)
   return dict(name="lamb", learning_rate=schedules.sqrt_scaled_lr(base, 512, batch1),
               weight_decay=0.01,
