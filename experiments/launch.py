@@ -42,19 +42,21 @@ def _quiet_absl(build):
 RESULTS_DIR = "{results_dir}"  # in `init_from`: the --results_dir this command writes to
 
 
-def resolved_init_from(run, results_dir):
-  """`run` with RESULTS_DIR in its `init_from` replaced by `results_dir` (a copy; the run's
-  config and identity keep the placeholder, so they do not depend on where results live)."""
+def resolved_init_from(run, results_dir, checkpoint_dir=None):
+  """`run` with RESULTS_DIR in its `init_from` replaced by where this command's runs keep their
+  checkpoints: `checkpoint_dir` (--checkpoint_dir, or a bucket's, lamb.train.mirror) when
+  given, else the run folders under `results_dir` (a copy; the run's config and identity keep
+  the placeholder, so they do not depend on where results live)."""
   init_from = run.get("init_from") or ""
   if RESULTS_DIR not in init_from:
     return run
   run = run.copy_and_resolve_references()
   with run.unlocked():
-    run.init_from = init_from.replace(RESULTS_DIR, str(results_dir))
+    run.init_from = init_from.replace(RESULTS_DIR, str(checkpoint_dir or results_dir).rstrip("/"))
   return run
 
 
-def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None):
+def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None, checkpoint_dir=None):
   """The plan of `run` on its tasks (one per phase, loaded once per sweep); UsageError when the
   run cannot train."""
   import jax  # pylint: disable=import-outside-toplevel
@@ -62,7 +64,7 @@ def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None):
   from lamb.train import phases, plan, tasks  # pylint: disable=import-outside-toplevel
   try:
     built = []
-    for _, phase_config in phases.configs(resolved_init_from(run, results_dir)):
+    for _, phase_config in phases.configs(resolved_init_from(run, results_dir, checkpoint_dir)):
       key = sweep.fingerprint(task_key(phase_config))
       if key not in task_cache:
         task_cache[key] = _quiet_absl(lambda: tasks.build(phase_config, data_dir))
@@ -83,23 +85,24 @@ def _start(flags, scale: str):
   programs.enable_persistent_cache(flags.compilation_cache_dir)
 
 
-def train_sweep(runs, found: dict, out_dir: Path, flags) -> int:
-  """Trains the unfinished runs; 0, 1 when a run crashed, 2 when one clashed with another."""
+def train_sweep(runs, found: dict, out_dir: Path, flags, home: str = None) -> int:
+  """Trains the unfinished runs; 0, 1 when a run crashed, 2 when one clashed with another.
+  `home`: the bucket URI that `out_dir` mirrors (lamb.train.mirror), or None."""
   config = runs[0][2]
   _start(flags, config.scale)
   task_cache, planned = {}, []
   for name, _, run in runs:
     run_plan = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache,
-                                                          flags.results_dir)
+                                                          flags.results_dir, flags.checkpoint_dir)
     planned.append((name, run, run_plan))
-  outcomes = [train_one(i, len(planned), entry, out_dir, flags, task_cache)
+  outcomes = [train_one(i, len(planned), entry, out_dir, flags, task_cache, home)
               for i, entry in enumerate(planned)]
   if "conflict" in outcomes:
     return 2
   return 1 if "failed" in outcomes else 0
 
 
-def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache) -> str:
+def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache, home=None) -> str:
   """One run under its lock; prints its line and returns its outcome."""
   from lamb.train import results  # pylint: disable=import-outside-toplevel
   name, run, run_plan = entry
@@ -109,13 +112,15 @@ def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache) -> str:
     if results.is_finished(run_dir) and same_config(run_dir, identity):
       say("finished before, skipped")
       return "skipped"
-    return _locked(run, run_dir, identity, run_plan, flags, task_cache, say)
+    return _locked(run, run_dir, identity, run_plan, flags, task_cache, say,
+                   f"{home}/{name}" if home else None)
   except (results.UnreadableError, OSError) as e:  # changed under us, or cannot be written
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
     return "conflict"
 
 
-def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say) -> str:
+def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say,
+            home=None) -> str:
   import jax  # pylint: disable=import-outside-toplevel
   from lamb.train import results  # pylint: disable=import-outside-toplevel
   lock = results.RunLock(run_dir)
@@ -135,7 +140,8 @@ def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say)
       say("finished before, skipped")
       return "skipped"
     return _train(run, run_dir, identity, run_plan or prepare(
-        run_dir.name, run, flags.data_dir, task_cache, flags.results_dir), flags, say)
+        run_dir.name, run, flags.data_dir, task_cache, flags.results_dir, flags.checkpoint_dir),
+                  flags, say, home)
   finally:
     lock.release()
 
@@ -147,15 +153,17 @@ def same_config(run_dir: Path, identity: str) -> bool:
   return stored is None or sweep.identity(stored) == identity
 
 
-def _train(run, run_dir: Path, identity: str, run_plan, flags, say) -> str:
+def _train(run, run_dir: Path, identity: str, run_plan, flags, say, home=None) -> str:
   import jax  # pylint: disable=import-outside-toplevel
-  from lamb.train import results, trainer  # pylint: disable=import-outside-toplevel
+  from lamb.train import mirror, results, trainer  # pylint: disable=import-outside-toplevel
   start = time.time()
+  push = mirror.Pusher(run_dir, home) if home and jax.process_index() == 0 else None
   try:
     summary = trainer.train_and_evaluate(
         run, run_dir, data_dir=flags.data_dir, identity=identity,
         checkpoint_dir=sweep.checkpoint_dir(flags.checkpoint_dir, run, run_dir.name),
-        run_plan=run_plan, progress_every_s=flags.progress_every)
+        run_plan=run_plan, progress_every_s=flags.progress_every, after_write=push,
+        run_home=home)
   except Exception as e:  # a crashed run is recorded and the sweep goes on
     logging.getLogger(__name__).debug("run %s crashed", run_dir.name, exc_info=True)
     where = "the traceback is in " + str(run_dir / results.SUMMARY)
@@ -165,6 +173,8 @@ def _train(run, run_dir: Path, identity: str, run_plan, flags, say) -> str:
             "status": results.FAILED, "experiment": run.name, "scale": run.scale,
             "run": run_dir.name, "identity": identity, "error": f"{type(e).__name__}: {e}",
             "traceback": traceback.format_exc()[-4000:]})
+        if push is not None:
+          push()
     except OSError as write_error:  # the folder itself may be what failed
       where = f"its summary could not be written either: {write_error}"
     say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; {where})")

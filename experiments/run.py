@@ -16,8 +16,11 @@
                             --accelerator/--chips/--utilisation); trains nothing, reads no data
   --only=REGEX              run only the runs whose names match
   --phase_microbatches=1,4  gradient accumulation per phase (BERT's length 128, then 512)
-  --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/
-  --checkpoint_dir=DIR      checkpoints go to DIR/<experiment>/<scale>/<run>/ instead
+  --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/;
+                            a bucket (gs://, s3://, az://) through a local mirror, checkpoints
+                            in DIR/checkpoints/ (lamb.train.mirror)
+  --checkpoint_dir=DIR      checkpoints go to DIR/<experiment>/<scale>/<run>/ instead (a folder
+                            or a bucket)
   --data_dir=DIR            TensorFlow Datasets folder for `paper`-scale data
   --progress_every=SECONDS  a progress line (step, loss, steps/s, ETA) this often; 0 = none
   --verbosity=N             0: warnings (default); 1: this library's info; 2: also TensorFlow,
@@ -51,6 +54,7 @@ except ModuleNotFoundError:  # run as a script before `pip install -e .`
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_FLAGS = ("--help", "-h", "--helpfull")
+BUCKET_SCHEMES = ("gs", "s3", "az")  # etils.epath's (gcsfs / s3fs / adlfs, or TensorFlow's gfile)
 NOISY_LOGGERS = ("absl", "orbax", "tensorflow", "tensorflow_datasets")
 
 
@@ -147,6 +151,12 @@ def _check_folder(flag: str, value) -> None:
     return
   if not str(value).strip():
     raise UsageError(f"--{flag} is empty; give a folder")
+  if "://" in str(value):  # a bucket: written through lamb.train.mirror (results) and orbax
+    scheme = str(value).split("://", 1)[0]
+    if scheme not in BUCKET_SCHEMES:
+      raise UsageError(f"--{flag}={value}: {scheme}:// is not a bucket this can write to; "
+                       f"give a local folder or one of {', '.join(s + '://' for s in BUCKET_SCHEMES)}")
+    return
   path = Path(value)
   if path.exists() and not path.is_dir():
     raise UsageError(f"--{flag}={value} is a file, not a folder")
@@ -248,7 +258,7 @@ def select_runs(config, overridden, only, phase_microbatches=None) -> list:
 
 # --- what is on disk ---------------------------------------------------------------------------
 
-def status_of(run_dir: Path, run, checkpoint_dir) -> str:
+def status_of(run_dir: Path, run, checkpoint_dir, home=None) -> str:
   """done, todo, or conflict (results, checkpoints or a running process of another config).
   Reads only; a damaged file is a UsageError naming it."""
   from experiments import launch  # pylint: disable=import-outside-toplevel  (no jax at import)
@@ -258,7 +268,7 @@ def status_of(run_dir: Path, run, checkpoint_dir) -> str:
     if not launch.same_config(run_dir, identity):
       return "conflict"
     if checkpoint_dir is not None and checkpoint.has_checkpoints(checkpoint_dir) and \
-        checkpoint.ownership_problem(checkpoint_dir, identity, run_dir, own=False):
+        checkpoint.ownership_problem(checkpoint_dir, identity, home or run_dir, own=False):
       return "conflict"
     if results.is_finished(run_dir):
       return "done"
@@ -272,9 +282,10 @@ def status_of(run_dir: Path, run, checkpoint_dir) -> str:
   return "todo"
 
 
-def statuses(runs, out_dir: Path, ckpt_base) -> dict:
-  """{name: status} of every run (see status_of)."""
-  return {name: status_of(out_dir / name, run, sweep.checkpoint_dir(ckpt_base, run, name))
+def statuses(runs, out_dir: Path, ckpt_base, home=None) -> dict:
+  """{name: status} of every run (see status_of); `home`: the bucket `out_dir` mirrors."""
+  return {name: status_of(out_dir / name, run, sweep.checkpoint_dir(ckpt_base, run, name),
+                          f"{home}/{name}" if home else None)
           for name, _, run in runs}
 
 
@@ -338,15 +349,33 @@ def main(argv) -> int:
   set_verbosity(flags.verbosity)
   config = flags.config
   runs = select_runs(config, overridden, flags.only, flags.phase_microbatches)
-  out_dir = Path(flags.results_dir) / config.name / config.scale
-  found = statuses(runs, out_dir, flags.checkpoint_dir)
+  out_dir, home = results_folder(flags, config)
+  found = statuses(runs, out_dir, flags.checkpoint_dir, home)
   if flags.dry_run:
     return dry_run(runs, found, out_dir, config)
   refuse_conflicts(found, out_dir)
   if flags.estimate:
     return run_estimates(runs, flags)
   from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
-  return launch.train_sweep(runs, found, out_dir, flags)
+  return launch.train_sweep(runs, found, out_dir, flags, home)
+
+
+def results_folder(flags, config) -> tuple:
+  """(the local folder the config's runs write in, the bucket URI it mirrors or None). A
+  results URI is pulled into its staging folder first, and its checkpoints go to the bucket
+  (lamb.train.mirror)."""
+  if "://" not in flags.results_dir:
+    return Path(flags.results_dir) / config.name / config.scale, None
+  from lamb.train import mirror  # pylint: disable=import-outside-toplevel  (pure Python)
+  home = f"{flags.results_dir.rstrip('/')}/{config.name}/{config.scale}"
+  out_dir = mirror.staging_root(flags.results_dir) / config.name / config.scale
+  flags.checkpoint_dir = mirror.checkpoint_base(flags.results_dir, flags.checkpoint_dir)
+  try:
+    mirror.pull(home, out_dir)
+  except Exception as e:  # pylint: disable=broad-except  (no credentials, no bucket, offline)
+    raise UsageError(f"--results_dir={flags.results_dir} cannot be read ({type(e).__name__}: "
+                     f"{' '.join(str(e).split())[:300]})") from None
+  return out_dir, home
 
 
 def set_verbosity(level: int) -> None:

@@ -182,4 +182,8 @@ def differences(a: dict, b: dict, prefix: str = "") -> list:
 
 def checkpoint_dir(base, config, name: str):
   """Where a run's checkpoints go under --checkpoint_dir (None: inside its run folder)."""
-  return None if not base else Path(base) / config.name / config.scale / name
+  if not base:
+    return None
+  if "://" in str(base):  # a bucket (lamb.train.mirror): a URI, which Path would mangle
+    return f"{str(base).rstrip('/')}/{config.name}/{config.scale}/{name}"
+  return Path(base) / config.name / config.scale / name

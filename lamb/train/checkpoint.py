@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import jax
 import orbax.checkpoint as ocp
 
+from lamb.train import mirror
 from lamb.train.results import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,29 @@ TRAIN_TIME = "train_time.json"
 UNUSABLE = "unusable"  # checkpoints that could not be resumed are moved here, never deleted
 
 
-def _read_json(path: Path) -> Optional[dict]:
+def _path(directory):
+  """A local folder as an absolute Path; a URI (gs://...) as an etils.epath.Path, which orbax
+  writes to directly."""
+  if mirror.is_uri(directory):
+    return mirror.epath(directory)
+  return Path(directory).expanduser().absolute()
+
+
+def _where(run_dir) -> str:
+  """How a checkpoint folder names the run folder that owns it."""
+  return str(run_dir) if mirror.is_uri(run_dir) else str(Path(run_dir).absolute())
+
+
+def _write_text(path, text: str) -> None:
+  if mirror.is_uri(path):
+    path.write_text(text)  # one object upload: all or nothing
+  else:
+    atomic_write_text(path, text)
+
+
+def _read_json(path) -> Optional[dict]:
   try:
-    value = json.loads(Path(path).read_text())
+    value = json.loads(_path(path).read_text())
   except (OSError, ValueError):
     return None
   return value if isinstance(value, dict) else None
@@ -39,25 +60,26 @@ def _read_json(path: Path) -> Optional[dict]:
 
 def stored_identity(directory: Path) -> Optional[str]:
   """The identity a checkpoint folder was written for; None when it has none (or no folder)."""
-  return (_read_json(Path(directory) / IDENTITY) or {}).get("identity")
+  return (_read_json(_path(directory) / IDENTITY) or {}).get("identity")
 
 
 def ownership_problem(directory: Path, identity: str, run_dir: Path, own: bool) -> str:
   """Why the checkpoints in `directory` are not this run's to resume ('' when they are)."""
-  stored = _read_json(Path(directory) / IDENTITY) or {}
+  stored = _read_json(_path(directory) / IDENTITY) or {}
   if stored.get("identity") not in ((identity, None) if own else (identity,)):
     return (f"{directory} holds checkpoints of run config {stored.get('identity') or 'unknown'}"
-            f", not of {Path(run_dir).name} ({identity}); point --checkpoint_dir elsewhere or "
+            f", not of {str(run_dir).rstrip('/').rsplit('/', 1)[-1]} ({identity}); point "
+            "--checkpoint_dir elsewhere or "
             "remove that folder")
   owner = stored.get("run_dir")
-  if not own and owner and owner != str(Path(run_dir).absolute()):
+  if not own and owner and owner != _where(run_dir):
     return (f"{directory} holds the checkpoints of the run in {owner}, not of {run_dir}; give "
             "each results folder its own --checkpoint_dir")
   return ""
 
 
 def has_checkpoints(directory: Path) -> bool:
-  directory = Path(directory)
+  directory = _path(directory)
   return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
@@ -67,9 +89,9 @@ class IdentityError(Exception):
 
 class Checkpointer:
   def __init__(self, directory: Path, max_to_keep: int = 2):
-    self.directory = Path(directory).absolute()
+    self.directory = _path(directory)
     self.manager = ocp.CheckpointManager(
-        Path(directory).absolute(),
+        self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                              enable_async_checkpointing=True))
 
@@ -98,8 +120,8 @@ class Checkpointer:
 
   def write_identity(self, identity: str, run_dir: Path) -> None:
     if jax.process_index() == 0:
-      atomic_write_text(self.directory / IDENTITY, json.dumps(
-          {"identity": identity, "run_dir": str(Path(run_dir).absolute())}) + "\n")
+      _write_text(self.directory / IDENTITY, json.dumps(
+          {"identity": identity, "run_dir": _where(run_dir)}) + "\n")
 
   def save_train_time(self, step: int, seconds: float) -> None:
     """The training time up to a checkpoint, so a resumed run reports its whole training time."""
@@ -107,7 +129,7 @@ class Checkpointer:
       path = self.directory / TRAIN_TIME
       times = _read_json(path) or {}
       times[str(step)] = seconds
-      atomic_write_text(path, json.dumps(times, sort_keys=True) + "\n")
+      _write_text(path, json.dumps(times, sort_keys=True) + "\n")
 
   def train_time(self, step: int) -> float:
     return float((_read_json(self.directory / TRAIN_TIME) or {}).get(str(step), 0.0))
@@ -133,7 +155,10 @@ class Checkpointer:
     if jax.process_index() == 0:
       target.parent.mkdir(parents=True, exist_ok=True)
       if target.exists():
-        shutil.rmtree(target)  # an older set-aside copy of the same step
+        if mirror.is_uri(target):
+          target.rmtree()
+        else:
+          shutil.rmtree(target)  # an older set-aside copy of the same step
       (self.directory / str(step)).rename(target)
     self.manager.reload()
     return target

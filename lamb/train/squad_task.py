@@ -24,6 +24,7 @@ import numpy as np
 
 from lamb.data import bert_corpus, janeausten, squad_data, squad_metric
 from lamb.models import bert, bert_checkpoint
+from lamb.train import checkpoint
 from lamb.train.bert_tasks import bert_config
 from lamb.train.task import Task
 
@@ -63,10 +64,10 @@ def _pretrained_bert(path) -> dict:
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   if bert_checkpoint.is_tf_checkpoint(path):
     return bert_checkpoint.load(path)["bert"]
-  folder = Path(path).expanduser()
+  folder = checkpoint._path(path)  # pylint: disable=protected-access  (a local folder or a URI)
   if (folder / "checkpoints").is_dir():
     folder = folder / "checkpoints"
-  manager = ocp.CheckpointManager(folder.absolute())
+  manager = ocp.CheckpointManager(folder)
   step = manager.latest_step()
   if step is None:
     raise ValueError(f"init_from: no checkpoint in {folder}")

@@ -44,21 +44,27 @@ log = logging.getLogger(__name__)
 def train_and_evaluate(config, run_dir: Path, *, data_dir: Optional[str] = None,
                        checkpoint_dir: Optional[Path] = None, task=None,
                        observer: Optional[Callable] = None, identity: str = "",
-                       progress_every_s: float = 0.0, run_plan=None) -> dict:
+                       progress_every_s: float = 0.0, run_plan=None,
+                       after_write: Optional[Callable[[], None]] = None,
+                       run_home: Optional[str] = None) -> dict:
   """Trains `config` into `run_dir` (resuming if it holds a checkpoint); returns the summary.
 
   `task` is the run's task, or for a config with `phases` a list with one per phase (built
   here when None), or `run_plan` the plan already made of them. `observer(event, phase_name,
   state)`, if given, sees the state at every phase's "start" and "end" (tests use it).
   `identity` (experiments.sweep.identity) is stored with the checkpoints, and checkpoints of
-  another identity are refused.
+  another identity are refused. `after_write()`, if given, is called (on process 0) once the
+  run's records are on disk before each checkpoint, and after its summary (lamb.train.mirror
+  pushes them to a bucket), and `run_home` is the run folder's name in its checkpoints (default
+  `run_dir`; the bucket URI of a mirrored one).
   """
   if run_plan is None:
     named = phases_lib.configs(config)
     run_plan = plan_lib.make(config, _tasks_for(named, task, data_dir), jax.device_count(),
                              jax.process_count())
   trainer = Trainer(config, run_plan, Path(run_dir), checkpoint_dir=checkpoint_dir,
-                    identity=identity, observer=observer, progress_every_s=progress_every_s)
+                    identity=identity, observer=observer, progress_every_s=progress_every_s,
+                    after_write=after_write, run_home=run_home)
   return trainer.run()
 
 
@@ -75,13 +81,17 @@ class Trainer:
   """One run of one plan. Attributes are the run's live state: `state`, `step`, `status`."""
 
   def __init__(self, config, run_plan, run_dir: Path, *, checkpoint_dir=None, identity="",
-               observer=None, progress_every_s: float = 0.0):
+               observer=None, progress_every_s: float = 0.0, after_write=None,
+               run_home=None):
     self.config, self.plan, self.run_dir = config, run_plan, Path(run_dir)
+    # The run folder as its checkpoints name it: the bucket's URI when it is mirrored
+    # (lamb.train.mirror), whichever machine's staging folder trains it.
+    self.run_home = run_home or self.run_dir
     self.own_checkpoints = checkpoint_dir is None
-    self.checkpoints = checkpoint_lib.Checkpointer(Path(checkpoint_dir or
-                                                        self.run_dir / "checkpoints"))
+    self.checkpoints = checkpoint_lib.Checkpointer(checkpoint_dir or self.run_dir / "checkpoints")
     self.identity, self.observer = identity, observer
     self.writes = jax.process_index() == 0
+    self.after_write = after_write if self.writes and after_write else (lambda: None)
     self.recorder = results.RunRecorder(self.run_dir, enabled=self.writes, torn=_say_torn)
     self.progress = Progress(run_plan.total_steps, every_s=progress_every_s, label=run_dir.name)
     self.mesh = mesh_lib.make_mesh()
@@ -104,7 +114,7 @@ class Trainer:
                                 first.noise_parts)
     self.state = programs.init(np.int32(self.plan.seed), self.hyperparameters)
     self.compile_time += time.time() - t0
-    self.checkpoints.check_identity(self.identity, self.run_dir, own=self.own_checkpoints)
+    self.checkpoints.check_identity(self.identity, self.run_home, own=self.own_checkpoints)
     if self.checkpoints.latest_step() is not None:
       self._restore()
     if self.step == 0:
@@ -116,7 +126,7 @@ class Trainer:
     if self.writes:
       results.remove_stale_temporaries(self.run_dir)
       results.write_json(self.run_dir / results.CONFIG, self.config.to_dict())
-      self.checkpoints.write_identity(self.identity, self.run_dir)
+      self.checkpoints.write_identity(self.identity, self.run_home)
     self.writer, self.tb_progress = _writers(self.run_dir, self.plan.total_steps, self.writes)
 
   def _restore(self) -> None:
@@ -207,6 +217,7 @@ class Trainer:
       self.segment_start += time.time() - t_eval  # evaluation time is not training time
     if act["checkpoint"]:
       self.recorder.flush()  # the records a checkpoint's step needs are on disk before it
+      self.after_write()
       self.checkpoints.save(self.step, self.state)
       self.checkpoints.save_train_time(
           self.step, self.train_time + time.time() - self.segment_start)
@@ -335,6 +346,7 @@ class Trainer:
                            for p in self.plan.phases]
     if self.writes:
       results.write_json(self.run_dir / results.SUMMARY, summary)
+      self.after_write()
     return summary
 
 
