@@ -37,6 +37,10 @@ def test_push_then_pull_mirrors_results_only(tmp_path):
   assert sorted(str(p.relative_to(stored)) for p in stored.rglob("*") if p.is_file()) == \
       ["metrics.jsonl", "tensorboard/events"]
   assert (pulled / "run" / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
+  with fake_bucket(tmp_path / "bucket"):  # the command that copies results for the analysis
+    assert mirror.main([f"{BUCKET}/results", str(tmp_path / "for_analysis")]) == 0
+  assert (tmp_path / "for_analysis" / "table7" / "cpu" / "run" / "metrics.jsonl").is_file()
+  assert mirror.main(["results", "x"]) == 2
   assert mirror.checkpoint_base("gs://b/results/", None) == "gs://b/results/checkpoints"
   assert mirror.checkpoint_base("gs://b/results", "/ckpt") == "/ckpt"
   assert mirror.checkpoint_base("results", None) is None

@@ -108,3 +108,20 @@ def checkpoint_base(results_dir: str, checkpoint_dir: Optional[str]) -> Optional
   if checkpoint_dir:
     return checkpoint_dir
   return f"{str(results_dir).rstrip('/')}/{CHECKPOINTS}" if is_uri(results_dir) else None
+
+
+def main(argv=None) -> int:
+  """`python -m lamb.train.mirror URI FOLDER`: copies a bucket's results (no checkpoints) into
+  FOLDER, for the analysis scripts, which read local folders."""
+  import sys  # pylint: disable=import-outside-toplevel
+  args = list(sys.argv[1:] if argv is None else argv)
+  if len(args) != 2 or not is_uri(args[0]):
+    print("usage: python -m lamb.train.mirror gs://BUCKET/results LOCAL_FOLDER", file=sys.stderr)
+    return 2
+  copied = pull(args[0], Path(args[1]))
+  print(f"{copied} files copied from {args[0]} into {args[1]}")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
