@@ -233,11 +233,12 @@ def trust_ratios(run_path: Path | str) -> pd.DataFrame:
 
 
 def rows_at_scale(frame: pd.DataFrame) -> Optional[set]:
-  """The paper rows the runs' config runs at their scale (`paper.rows_at_scale`), None when the
-  runs do not record it (every row is then expected)."""
+  """The paper rows the runs' config runs at their scale (`paper.rows_at_scale`; the union over
+  the runs, since a rung added to a ladder does not retrain the others), None when the runs do
+  not record it (every row is then expected)."""
   column = "config.paper.rows_at_scale"
   values = frame[column].dropna() if column in frame else ()
-  return set(values.iloc[0]) if len(values) else None
+  return set().union(*(set(v) for v in values)) if len(values) else None
 
 
 def recorded_rows(frame: pd.DataFrame) -> tuple:

@@ -152,6 +152,10 @@ def fingerprint(config_dict: dict) -> str:
   """The resolved config as canonical JSON, minus what describes the grid (NOT_IDENTITY)."""
   plain = json.loads(json.dumps({k: v for k, v in config_dict.items() if k not in NOT_IDENTITY},
                                 sort_keys=True, default=str))
+  if isinstance(plain.get("paper"), dict):
+    # Which rows its config runs at this scale is a record about the config, not the run: a
+    # rung added to a ladder must not re-key the rungs already trained.
+    plain["paper"].pop("rows_at_scale", None)
   return json.dumps(plain, sort_keys=True)
 
 

@@ -656,3 +656,25 @@ def test_a_multiplier_outside_an_optimizers_grid_is_a_dash_not_a_missing_run(tmp
   lines = "\n".join(report.multiplier_section(tmp_path, "cpu", "ladder_multipliers", "T"))
   assert "| LAMB | 0.1000 | **0.1200** | - | - | x2 |" in lines
   assert "| LARS | - | - | 0.0800 | **0.0900** | x16 |" in lines
+
+
+def _figure7(root, accuracy, phase2_losses):
+  d = _run(root, "figure7", "run", {"batch_size": 512}, accuracy=accuracy, steps=282,
+           base=BERT, metric="masked_lm_accuracy",
+           final={"unigram_masked_lm_accuracy": 0.0608})
+  records = [{"split": "train", "step": s, "loss": 9.0 - s / 100, "phase": "seq32"}
+             for s in range(1, 231)]
+  records += [{"split": "train", "step": 231 + i, "loss": l, "phase": "seq64"}
+              for i, l in enumerate(phase2_losses)]
+  (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_the_mixed_batch_curve_claim_reads_phase_two_and_refuses_a_run_at_chance(tmp_path):
+  _figure7(tmp_path / "learned", 0.15, [7.0 - i / 100 for i in range(51)])
+  verdict = _verdict(tmp_path / "learned", "21")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  _figure7(tmp_path / "rising", 0.15, [7.0 + i / 100 for i in range(51)])
+  assert _verdict(tmp_path / "rising", "21").status == vocab.NOT_HELD
+  _figure7(tmp_path / "guess", 0.0608, [7.0 - i / 100 for i in range(51)])
+  verdict = _verdict(tmp_path / "guess", "21")
+  assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
