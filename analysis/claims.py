@@ -497,18 +497,24 @@ def trust_ratios_spread(ctx):
 
 # --- CIFAR-10 and MNIST (Tables 6, 7; Figure 5) ----------------------------------------------
 
-def lamb_best_on(experiment: str):
+def lamb_best_on(experiment: str, replicates: Optional[str] = None):
+  """LAMB's best setting above each other optimizer's, on `replicates` (the chosen settings
+  rerun on fresh seeds and unseen test images) when this scale ran it, else on the grid."""
   def judge(ctx):
-    frame = ctx.frame(experiment)
-    if not len(frame):
-      return v.not_run(f"no {experiment} runs")
-    names = sorted(set(frame.get("config.optimizer.name", pd.Series()).dropna()) - {"lamb"})
-    lamb = ctx.side(experiment, "LAMB", optimizer__name="lamb")
-    return v.combine([ctx.compare("better", lamb, ctx.side(experiment,
-                                                           vocab.optimizer_label(n),
-                                                           optimizer__name=n))
-                      for n in names])
+    return _lamb_best(ctx, replicates if replicates and len(ctx.frame(replicates))
+                      else experiment)
   return judge
+
+
+def _lamb_best(ctx, experiment: str):
+  frame = ctx.frame(experiment)
+  if not len(frame):
+    return v.not_run(f"no {experiment} runs")
+  names = sorted(set(frame.get("config.optimizer.name", pd.Series()).dropna()) - {"lamb"})
+  lamb = ctx.side(experiment, "LAMB", optimizer__name="lamb")
+  return v.combine([ctx.compare("better", lamb, ctx.side(experiment, vocab.optimizer_label(n),
+                                                         optimizer__name=n))
+                    for n in names])
 
 
 def loss_misranks(ctx):
@@ -670,8 +676,9 @@ CLAIMS: Sequence[Claim] = (
           "Appendix F; Figure 3", ("figure3",), f"{SAME}, margin {NORM_MARGIN} (the paper's "
           "0.1%): L1 and L∞ against L2", norm_no_effect),
     Claim("17", "LAMB is best on CIFAR-10 (DavidNet)", "Appendix G; Table 6; Figure 4",
-          ("table6",), f"{BETTER}: LAMB's best setting above each optimizer's",
-          lamb_best_on("table6")),
+          ("table6", "table6_replicates"), f"{BETTER}: LAMB's best setting above each "
+          "optimizer's; on `table6_replicates` (the grid's choices on 3 fresh seeds and unseen "
+          "test images) where it ran", lamb_best_on("table6", "table6_replicates")),
     Claim("18", "LAMB is best on MNIST (LeNet)", "Appendix G; Table 7", ("table7",),
           f"{BETTER}: LAMB's best setting above each optimizer's", lamb_best_on("table7")),
     Claim("19", "a lower validation loss does not mean a higher accuracy", "Appendix H; Figure 5",
@@ -728,7 +735,9 @@ DISCLOSURES = (
                "paper did: 'dev set = test data'). A maximum over a grid is biased upward, the "
                "more the larger the grid: Table 6 tries 34 rates for LAMB, Adam and Adagrad, "
                "170 settings for AdamW and one for momentum; Figure 1 picks Nadam's best of 19 "
-               "rates.", ("6", "17", "18", "19")),
+               "rates. Claim 17 is judged instead on `table6_replicates`: each choice rerun on 3 "
+               "fresh seeds and read on the 9000 test images no choice looked at.",
+               ("6", "17", "18", "19")),
     Disclosure("The mixed batch at the cpu scale divides 64K/32K by 128, not 64 (512 then 256), "
                f"so that it trains 281 steps instead of 141 (the floor is {MIN_STEPS}); LAMB "
                "runs its rules' rates at the batches that run, those of 32K then 16K. This was "

@@ -678,3 +678,22 @@ def test_the_mixed_batch_curve_claim_reads_phase_two_and_refuses_a_run_at_chance
   _figure7(tmp_path / "guess", 0.0608, [7.0 - i / 100 for i in range(51)])
   verdict = _verdict(tmp_path / "guess", "21")
   assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
+
+
+def test_lamb_best_on_cifar_reads_the_replicates_when_they_ran(tmp_path):
+  """Claim 17 on the grid (one seed per setting: no spread, not testable), then on
+  table6_replicates (the choices on 3 fresh seeds), where LAMB is clearly ahead."""
+  for name, acc in (("lamb", 0.40), ("adam", 0.41)):
+    _run(tmp_path, "table6", f"{name}_lr0.1", {"variant": f"{name}_lr0.1",
+                                                "optimizer": {"name": name,
+                                                              "learning_rate": 0.1}},
+         accuracy=acc)
+  assert _verdict(tmp_path, "17").status == vocab.NOT_TESTABLE
+  for name, values in (("lamb", (0.60, 0.61, 0.62)), ("adam", (0.40, 0.41, 0.42))):
+    for seed, acc in zip((1, 2, 3), values):
+      _run(tmp_path, "table6_replicates", f"{name}_lr0.1_seed{seed}",
+           {"variant": f"{name}_lr0.1", "seed": seed,
+            "optimizer": {"name": name, "learning_rate": 0.1}}, accuracy=acc, examples=9000)
+  verdict = _verdict(tmp_path, "17")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "3 seeds" in verdict.evidence, verdict.evidence
