@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -125,6 +126,18 @@ def wait_for(predicate, timeout: float, what: str, proc=None):
                            + proc.log_path.read_text()[-3000:])
     time.sleep(0.05)
   raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def kill_after_checkpoint(proc, ckpt: Path, timeout: float = 180) -> None:
+  """SIGKILLs an instrumented run (LAMB_TEST_PAUSE_AT_STEP) once checkpoint folder `ckpt` is on
+  disk and the runner says it is pausing after it (save() has returned)."""
+  try:
+    wait_for(lambda: ckpt.is_dir() and "pausing" in proc.log_path.read_text(), timeout,
+             f"checkpoint {ckpt}", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+  finally:
+    stop(proc)
 
 
 def free_port() -> int:

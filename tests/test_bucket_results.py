@@ -4,10 +4,9 @@ pulls run folders without checkpoints, locks or temporaries, and a run killed on
 resumes on another (an empty staging folder) with the records of an uninterrupted run."""
 from __future__ import annotations
 
-import signal
 
-from conftest import (HELPERS, INSTRUMENTED_RUN, RUN, RUN_PY, TINY_STEPS, cli_env, read_json, run_cli,
-                      start_cli, stop, tiny_args, wait_for)
+from conftest import (HELPERS, INSTRUMENTED_RUN, RUN, RUN_PY, TINY_STEPS, cli_env,
+                      kill_after_checkpoint, read_json, run_cli, start_cli, tiny_args)
 from helpers.fake_bucket import BUCKET, fake_bucket
 from lamb.train import mirror
 from test_training_loop import KILL_AFTER_CHECKPOINT, _assert_same_as_uninterrupted
@@ -58,13 +57,7 @@ def test_a_run_in_a_bucket_killed_on_one_machine_resumes_on_another(tmp_path, ba
   proc = start_cli([INSTRUMENTED_RUN] + args, script=FAKE_BUCKET, log=tmp_path / "a.log",
                    env=env("machine_a", LAMB_TEST_PAUSE_AT_STEP=KILL_AFTER_CHECKPOINT))
   ckpt = checkpoints / "table7" / "cpu" / RUN / str(KILL_AFTER_CHECKPOINT)
-  try:
-    wait_for(lambda: ckpt.is_dir() and "pausing" in proc.log_path.read_text(), 180,
-             f"checkpoint {ckpt}", proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-  finally:
-    stop(proc)
+  kill_after_checkpoint(proc, ckpt)
   stored = bucket / "results" / "table7" / "cpu" / RUN
   assert (stored / "config.json").is_file() and (stored / "metrics.jsonl").is_file()
   assert not (stored / "summary.json").exists(), "the killed run is unfinished in the bucket"

@@ -10,9 +10,8 @@ import signal
 import pytest
 
 from conftest import (HELPERS, INSTRUMENTED_RUN, RUN, TINY_STEPS, assert_close_losses,
-                      assert_valid_run, cli_env, eval_records, read_json, run_cli,
-                      run_dir, start_cli, stop, tiny_args, train_losses, train_records,
-                      wait_for)
+                      assert_valid_run, cli_env, eval_records, kill_after_checkpoint, read_json,
+                      run_cli, run_dir, start_cli, tiny_args, train_losses, train_records)
 from helpers import microbatch_equivalence
 
 # --------------------------------------------------------------------------------------------
@@ -28,14 +27,7 @@ def _kill_and_resume(tmp_path, extra):
   proc = start_cli(args, results_dir=results, script=INSTRUMENTED_RUN, log=tmp_path / "killed.log",
                    env=cli_env(LAMB_TEST_PAUSE_AT_STEP=KILL_AFTER_CHECKPOINT))
   ckpt = run_dir(results) / "checkpoints" / str(KILL_AFTER_CHECKPOINT)
-  try:
-    # the instrumented runner says so once save() has returned; it then sleeps
-    wait_for(lambda: ckpt.is_dir() and "pausing" in proc.log_path.read_text(), 180,
-             f"checkpoint {ckpt}", proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-  finally:
-    stop(proc)
+  kill_after_checkpoint(proc, ckpt)
   assert proc.returncode == -signal.SIGKILL
   killed_at = sorted(int(p.name) for p in ckpt.parent.iterdir() if p.name.isdigit())
   assert killed_at[-1] == KILL_AFTER_CHECKPOINT, killed_at

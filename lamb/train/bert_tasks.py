@@ -65,11 +65,12 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
     train_counts = instances.train_counts()
     description = instances.description
 
-    def train_source(batch_size, *, seed, start_step, process_index, process_count):
+    def stream(batch_size, *, seed, start_step, process_index, process_count):
       # `batch_size` is the global batch; the stream takes this process's share of it
       return instances.train_batches(batch_size // process_count, seed=seed, start_step=start_step,
                                      process_index=process_index, process_count=process_count,
                                      limit=limit)
+    train_source = stream
   elif load_data:
     train, evals, vocab, description = bert_corpus.load(data, data_dir)
   if load_data:

@@ -16,7 +16,6 @@ into text and scores.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
