@@ -17,7 +17,7 @@
   --only=REGEX              run only the runs whose names match
   --phase_microbatches=1,4  gradient accumulation per phase (BERT's length 128, then 512)
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/;
-                            a bucket (gs://, s3://, az://) through a local mirror, checkpoints
+                            a bucket (gs://) through a local mirror, checkpoints
                             in DIR/checkpoints/ (lamb.train.mirror)
   --checkpoint_dir=DIR      checkpoints go to DIR/<experiment>/<scale>/<run>/ instead (a folder
                             or a bucket)
@@ -54,7 +54,7 @@ except ModuleNotFoundError:  # run as a script before `pip install -e .`
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_FLAGS = ("--help", "-h", "--helpfull")
-BUCKET_SCHEMES = ("gs", "s3", "az")  # etils.epath's (gcsfs / s3fs / adlfs, or TensorFlow's gfile)
+BUCKET_SCHEMES = ("gs",)  # lamb.train.mirror.SCHEMES: etils.epath through TensorFlow's gfile
 NOISY_LOGGERS = ("absl", "orbax", "tensorflow", "tensorflow_datasets")
 
 
@@ -351,13 +351,22 @@ def main(argv) -> int:
   runs = select_runs(config, overridden, flags.only, flags.phase_microbatches)
   out_dir, home = results_folder(flags, config)
   found = statuses(runs, out_dir, flags.checkpoint_dir, home)
+  if flags.dry_run or flags.estimate or "conflict" in found.values():
+    if home:
+      from lamb.train import mirror  # pylint: disable=import-outside-toplevel
+      mirror.remove_staging(out_dir.parents[1])
   if flags.dry_run:
-    return dry_run(runs, found, out_dir, config)
-  refuse_conflicts(found, out_dir)
+    return dry_run(runs, found, home or out_dir, config)
+  refuse_conflicts(found, home or out_dir)
   if flags.estimate:
     return run_estimates(runs, flags)
   from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
-  return launch.train_sweep(runs, found, out_dir, flags, home)
+  try:
+    return launch.train_sweep(runs, found, out_dir, flags, home)
+  finally:
+    if home:  # the bucket holds everything; the staging folder was this command's alone
+      from lamb.train import mirror  # pylint: disable=import-outside-toplevel
+      mirror.remove_staging(out_dir.parents[1])
 
 
 def results_folder(flags, config) -> tuple:
@@ -373,6 +382,7 @@ def results_folder(flags, config) -> tuple:
   try:
     mirror.pull(home, out_dir)
   except Exception as e:  # pylint: disable=broad-except  (no credentials, no bucket, offline)
+    mirror.remove_staging(out_dir.parents[1])
     raise UsageError(f"--results_dir={flags.results_dir} cannot be read ({type(e).__name__}: "
                      f"{' '.join(str(e).split())[:300]})") from None
   return out_dir, home

@@ -587,6 +587,14 @@ def test_the_bert_claims_read_one_lamb_ladder(tmp_path):
   verdict = _verdict(tmp_path, "3")
   assert verdict.status == vocab.NOT_HELD, verdict.evidence
   assert "LAMB 64K/32K (mixed_batch)" in verdict.evidence, verdict.evidence
+  # LARS adds 16K (claim 5c), a rung LAMB's ladder leaves out: it joins 5c, and 5a still pairs
+  # the rungs both ladders run
+  lars = ("lars_4K", "lars_16K", "lars_32K")
+  _bert_seeds(tmp_path, "table2", "lars_16K", [0.09, 0.10, 0.08], 256, lars, steps=512,
+              optimizer="lars")
+  assert _verdict(tmp_path, "5a").status == vocab.HELD
+  verdict = _verdict(tmp_path, "5c")
+  assert verdict.status == vocab.HELD and "LARS 16K" in verdict.evidence, verdict.evidence
   _bert_seeds(tmp_path, "table4", "32K", [0.05, 0.06, 0.04], 512, ladder)
   assert _verdict(tmp_path, "2").status == vocab.NOT_HELD
 

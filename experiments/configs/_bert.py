@@ -65,7 +65,7 @@ BERT_CPU_LADDER = dict(BERT_CPU, base_steps=16384, lr_multiplier=None,
                        # it stops scaling (claim 5c); LAMB's 16K is left to the paper scale.
                        lars_rows=("4K", "16K", "32K"),
                        # The 64K/32K mixed batch divided by 64 would train 141 steps on this
-                       # budget; divided by 128 (512 then 256) it trains 230 + 51 = 281, above
+                       # budget; divided by 128 (512 then 256) it trains 231 + 51 = 282, above
                        # the floor. Its rates follow LAMB's rules at the batches that run, i.e.
                        # at 32K then 16K of the paper (`mixed_rule_batches`).
                        mixed_batch_divisor=128)

@@ -11,8 +11,8 @@ Variants, each at Table 1's 64K/32K phases:
                     paper's AdamW tuning for this run is not printed: this grid is ours)
 
 At the cpu scale the runs have the ladder's shape (`_bert.BERT_CPU_LADDER`: the baseline's
-131,072 sequences) with the mixed batch divided by 128 instead of 64, so that it trains 281
-steps (230 at 512, then 51 at 256) instead of 141; AdamW runs one rate, on 3 seeds.
+131,072 sequences) with the mixed batch divided by 128 instead of 64, so that it trains 282
+steps (231 at 512, then 51 at 256) instead of 141; AdamW runs one rate, on 3 seeds.
 """
 from experiments.configs import _bert, common, table8
 

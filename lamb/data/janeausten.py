@@ -413,6 +413,15 @@ def load_text_files(text_glob) -> list[list[str]]:
   a sentence (white space collapsed) and a blank line, or the end of a file, ends a document.
   Raises DatasetNotFoundError when nothing matches.
   """
+  docs = []
+  for path in text_files(text_glob):
+    docs += read_text_file(path)
+  return docs
+
+
+def text_files(text_glob) -> list[str]:
+  """The files `text_glob` names (a glob pattern, ``**`` allowed, or a directory: every
+  ``*.txt`` under it), in sorted path order; DatasetNotFoundError when nothing matches."""
   pattern = os.fspath(text_glob)
   if os.path.isdir(pattern):
     pattern = os.path.join(pattern, "**", "*.txt")
@@ -421,19 +430,22 @@ def load_text_files(text_glob) -> list[list[str]]:
     raise DatasetNotFoundError(f"no text files match {os.fspath(text_glob)!r}; provide a "
                                "directory or glob of .txt files (one sentence per line, blank "
                                "line between documents).")
-  docs = []
-  for path in paths:
-    current = []
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        line = " ".join(line.split())
-        if line:
-          current.append(line)
-        elif current:
-          docs.append(current)
-          current = []
-    if current:
-      docs.append(current)
+  return paths
+
+
+def read_text_file(path) -> list[list[str]]:
+  """The documents of one file in BERT's input format."""
+  docs, current = [], []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      line = " ".join(line.split())
+      if line:
+        current.append(line)
+      elif current:
+        docs.append(current)
+        current = []
+  if current:
+    docs.append(current)
   return docs
 
 

@@ -8,8 +8,8 @@ are made in memory (lamb.data.bert_corpus; the cpu scale).
 
 Where: ``{data_dir}/bert_pretraining/{corpus}-len{L}-{key}/`` (data_dir: run.py's
 ``--data_dir``, else ~/tensorflow_datasets), ``key`` a digest of everything the instances
-depend on (:func:`spec`: the corpus fields, the vocabulary's content, every
-create_pretraining_data flag, the number of shards), so each phase's sequence length has its own
+depend on (:func:`spec`: the corpus fields and the book files' names and sizes, the
+vocabulary file's content, every create_pretraining_data flag, the number of shards), so each phase's sequence length has its own
 folder and a config never reads instances made for another. The folder holds ``manifest.json``,
 ``vocab.txt`` and, for each shard s of S, ``train-s-of-S.array_record`` and
 ``eval-s-of-S.array_record`` (the held-out instances), ``shard-s-of-S.counts.npz`` (the
@@ -25,8 +25,9 @@ batch.
 Reading (:class:`Instances`): training batches come from the S training files as one
 random-access source through grain (lamb.data.streams): each batch a pure function of
 (seed, step), a resumed run reads only the records of its steps, process p of P reads its rows
-of each global batch, and the global batch does not depend on P. The held-out instances are few
-(10,000 at paper scale) and are read into memory whole.
+of each global batch, and the global batch does not depend on P. The held-out instances are
+few (from 10,000 held-out documents at paper scale): `eval_examples` of them, drawn at random
+across the shards, are read into memory.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def spec(data) -> dict:
     corpus = dict(name="janeausten", held_out=data.get("held_out") or "sensesensibility")
   else:
     corpus = dict(name=data.name, tfds_name=data.get("tfds_name"),
-                  text_glob=data.get("text_glob") or "",
+                  text_glob=data.get("text_glob") or "", text_files=_files_digest(data),
                   max_documents=int(data.get("max_documents") or 0),
                   eval_documents=int(data.get("eval_documents") or 0))
   return dict(format=RECORD_FORMAT, corpus=corpus, vocab=vocab_spec(data), params=params(data),
@@ -81,9 +82,26 @@ def spec(data) -> dict:
               shards=int(data.get("instance_shards") or 0))
 
 
+def _files_digest(data) -> str:
+  """The book files `text_glob` names, by name and size: adding, removing or changing a book
+  makes other instances (and which shard reads which book)."""
+  if not data.get("text_glob"):
+    return ""
+  from lamb.data import janeausten  # pylint: disable=import-outside-toplevel
+  try:
+    files = janeausten.text_files(os.path.expanduser(data.text_glob))
+  except DatasetNotFoundError:
+    return "no files"
+  listing = "".join(f"{f}\t{os.path.getsize(f)}\n" for f in files)
+  return f"{len(files)} files, sha256:{hashlib.sha256(listing.encode()).hexdigest()[:16]}"
+
+
 def folder(data, data_dir=None) -> Path:
   s = spec(data)
   key = hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:12]
+  if "://" in str(data_dir or ""):
+    raise ValueError(f"--data_dir={data_dir}: BERT's pre-training instances are read from a "
+                     "local or shared file system, not a bucket URI")
   root = Path(data_dir).expanduser() if data_dir else Path.home() / "tensorflow_datasets"
   return root / ROOT_NAME / f"{data.name}-len{s['params']['max_seq_length']}-{key}"
 
@@ -170,10 +188,18 @@ class Instances:
           f"shard {missing[0]}); run the writer again, finished shards are kept: {write}")
     markers = [json.loads((self.path / shard_name("shard", s, self.shards, "json")).read_text())
                for s in range(self.shards)]
+    wrong = [s for s, m in enumerate(markers) if (m.get("shard"), m.get("shards")) !=
+             (s, self.shards)]
+    if wrong:
+      raise ValueError(f"{self.path}: the marker of shard {wrong[0]} names another shard; "
+                       "delete the folder and write it again")
     self.shard_examples = {kind: [m["examples"][kind] for m in markers]
                            for kind in ("train", "eval")}
     self.vocab = pretraining.Vocab.load(self.path / "vocab.txt",
                                         manifest.get("lowercase", True))
+    if self.vocab.fingerprint() != manifest.get("vocab_fingerprint"):
+      raise ValueError(f"{self.path}/vocab.txt is not the vocabulary its instances were written "
+                       "with; delete the folder and write it again")
     self.description = manifest.get("description", "")
     self._train_counts = None
 

@@ -20,7 +20,6 @@ it was in (see lamb.data.pretraining_records for the folder and format).
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import random
@@ -31,7 +30,6 @@ import numpy as np
 
 from lamb.data import bert_corpus, janeausten, pretraining
 from lamb.data import pretraining_records as records
-from lamb.data.errors import DatasetNotFoundError
 
 
 # What a second writer must find in an existing manifest to add shards to its folder.
@@ -71,9 +69,8 @@ def shard_documents(data, shard: int, shards: int, data_dir=None, *, _cache: dic
                                          data_dir, limit,
                                          split=tfds.even_splits("train", n=shards)[shard])
   if data.get("text_glob"):
-    files = sorted(glob.glob(os.path.expanduser(data.text_glob)))
-    for path in files[shard::shards]:
-      docs += janeausten.load_text_files(path)
+    for path in janeausten.text_files(os.path.expanduser(data.text_glob))[shard::shards]:
+      docs += janeausten.read_text_file(path)
   n_eval = int(data.get("eval_documents") or 0)
   n_eval = n_eval // shards + (shard < n_eval % shards)
   if not n_eval:
@@ -145,13 +142,20 @@ def write_shard(path: Path, data, vocab, shard: int, data_dir=None) -> dict:
   return marker
 
 
-def _check_inputs(data, data_dir) -> None:
-  """DatasetNotFoundError when the paper-scale corpus is not there to be read."""
+def _check_inputs(data, data_dir) -> list:
+  """DatasetNotFoundError when the paper-scale corpus is not there to be read; else the
+  warnings worth saying (as lines)."""
   if data.name != "wikipedia":
-    return
+    return []
   bert_corpus.wikipedia_dataset(data.get("tfds_name") or "wikipedia/20190301.en", data_dir)
-  if data.get("text_glob") and not glob.glob(os.path.expanduser(data.text_glob)):
-    raise DatasetNotFoundError(f"data.text_glob={data.text_glob!r} matches no file")
+  if not data.get("text_glob"):
+    return []
+  files = janeausten.text_files(os.path.expanduser(data.text_glob))  # refuses no match
+  shards = int(data.get("instance_shards") or 0)
+  if len(files) >= shards:
+    return []
+  return [f"warning: data.text_glob names {len(files)} files for {shards} shards: the books go "
+          f"to the first {len(files)} shards only (split them into more files to spread them)"]
 
 
 def corpus_description(data) -> str:
@@ -181,7 +185,8 @@ def write(data, *, worker: int = 0, num_workers: int = 1, data_dir=None,
   path = records.folder(data, data_dir)
   spec = records.spec(data)
   vocab = _vocabulary(data, data_dir)
-  _check_inputs(data, data_dir)  # before anything is written
+  for line in _check_inputs(data, data_dir):  # before anything is written
+    say(line)
   path.mkdir(parents=True, exist_ok=True)
   manifest = {"spec": spec, "lowercase": vocab.lowercase, "vocab_fingerprint": vocab.fingerprint(),
               "vocab_size": len(vocab), "tokenizers": pretraining._tokenizers().__version__,  # pylint: disable=protected-access
@@ -202,6 +207,7 @@ def write(data, *, worker: int = 0, num_workers: int = 1, data_dir=None,
         manifest_path, json.dumps(manifest, indent=1) + "\n")
   done = set(records.finished_shards(path, shards))
   mine = [s for s in range(worker, shards, num_workers)]
+  _remove_stale_temporaries(path, shards, mine, done)
   say(f"{path}: worker {worker} of {num_workers} owns {len(mine)} of {shards} shards, "
       f"{len(done & set(mine))} already finished")
   for s in mine:
@@ -211,4 +217,20 @@ def write(data, *, worker: int = 0, num_workers: int = 1, data_dir=None,
     say(f"  shard {s}: {marker['examples']['train']} training and "
         f"{marker['examples']['eval']} held-out instances from {marker['documents']['train']} + "
         f"{marker['documents']['eval']} documents")
+  finished = len(records.finished_shards(path, shards))
+  say(f"{path.name}: {finished} of {shards} shards finished" +
+      (" (complete: training can read it)" if finished == shards else
+       " (the other workers' shards are still to come)"))
   return path
+
+
+def _remove_stale_temporaries(path: Path, shards: int, mine: list, done: set) -> None:
+  """Deletes what a killed run of this worker left of its unfinished shards (a shard is
+  rewritten whole, so its temporaries are never resumed)."""
+  for s in mine:
+    if s in done:
+      continue
+    tag = f"-{s:05d}-of-{shards:05d}."
+    for tmp in path.glob(".*.tmp-*"):
+      if tag in tmp.name:
+        tmp.unlink(missing_ok=True)

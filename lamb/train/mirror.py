@@ -1,10 +1,10 @@
-"""Results in a bucket: `--results_dir=gs://...` (any etils.epath URI) through a local mirror.
+"""Results in a bucket: `--results_dir=gs://...` through a local mirror (etils.epath).
 
 A run folder's exactness rests on what a bucket does not have: atomic renames, appends and
 file locks (lamb.train.results). So a sweep whose results live at a URI works in a local
 staging folder that mirrors it: the results tree (without checkpoints) is pulled before the
-sweep reads which runs are finished, the runs write to the staging folder as they would to a
-local one, and process 0 pushes each run folder's changed files (whole objects, each upload
+sweep reads which runs are finished (a fresh folder per command, removed at its end), the runs
+write to the staging folder as they would to a local one, and process 0 pushes each run folder's changed files (whole objects, each upload
 atomic) whenever the run flushes its records before a checkpoint, and when it ends. A job
 killed between two pushes resumes from its newest checkpoint, whose step is at most that of the
 records last pushed (records are pushed before each checkpoint is written), so the resumed run
@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
 STAGING_ENV = "LAMB_STAGING_DIR"
 DEFAULT_STAGING = Path.home() / ".cache" / "lamb" / "staging"
 CHECKPOINTS = "checkpoints"  # under the results URI, and never mirrored
+SUMMARY = "summary.json"
+SCHEMES = ("gs",)  # what etils.epath reaches through TensorFlow's gfile, installed here
 
 
 def is_uri(path) -> bool:
@@ -37,9 +42,17 @@ def epath(path):
 
 
 def staging_root(uri: str) -> Path:
-  """The local folder that mirrors results URI `uri` (one per URI)."""
+  """A fresh local folder that mirrors results URI `uri` for this command alone: two jobs on
+  one machine never share one, and what a killed job left is never mistaken for the bucket's
+  (the bucket is the only record). Removed when the command ends (`remove_staging`)."""
   root = Path(os.environ.get(STAGING_ENV) or DEFAULT_STAGING).expanduser()
-  return root / hashlib.sha256(str(uri).rstrip("/").encode()).hexdigest()[:16]
+  root.mkdir(parents=True, exist_ok=True)
+  key = hashlib.sha256(str(uri).rstrip("/").encode()).hexdigest()[:16]
+  return Path(tempfile.mkdtemp(prefix=f"{key}-", dir=root))
+
+
+def remove_staging(folder: Path) -> None:
+  shutil.rmtree(folder, ignore_errors=True)
 
 
 def _skipped(relative: Path) -> bool:
@@ -77,7 +90,10 @@ def _pull_one(source, target: Path) -> int:
 
 
 class Pusher:
-  """Uploads a local run folder's changed files to its place in the bucket."""
+  """Uploads a local run folder's changed files to its place in the bucket, summary.json last
+  (a run is finished in the bucket only once everything else is there). An upload that fails
+  is said in one line and retried at the next push: training goes on, and a run resumed after
+  a kill sets aside checkpoints ahead of the records the bucket holds."""
 
   def __init__(self, local: Path, remote):
     self.local, self.remote = Path(local), epath(remote)
@@ -87,17 +103,24 @@ class Pusher:
     sent = 0
     if not self.local.is_dir():
       return 0
-    for path in sorted(self.local.rglob("*")):
+    files = [p for p in sorted(self.local.rglob("*"))
+             if p.is_file() and not _skipped(p.relative_to(self.local))]
+    files.sort(key=lambda p: p.name == SUMMARY)  # stable: summary.json last
+    for path in files:
       relative = path.relative_to(self.local)
-      if _skipped(relative) or not path.is_file():
-        continue
       stat = path.stat()
       key = (stat.st_size, stat.st_mtime_ns)
       if self._sent.get(relative) == key:
         continue
       target = self.remote / os.fspath(relative)
-      target.parent.mkdir(parents=True, exist_ok=True)
-      target.write_bytes(path.read_bytes())
+      try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+      except Exception as e:  # pylint: disable=broad-except  (TensorFlow's and fsspec's errors)
+        print(f"warning: could not upload {relative} to {self.remote} ({type(e).__name__}: "
+              f"{' '.join(str(e).split())[:200]}); retried at the next push", file=sys.stderr,
+              flush=True)
+        return sent
       self._sent[relative] = key
       sent += 1
     return sent
