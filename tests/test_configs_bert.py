@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from analysis import reported
+from analysis import claims, reported
 from conftest import run_cli
 from experiments import sweep
 from experiments.configs import _bert, common
@@ -125,11 +125,18 @@ def test_table2_trains_lars_on_table4s_rungs():
     got = runs(config("table2", scale))
     lamb = {r.batch_size: r for r in runs(config("table4", scale)).values()}
     assert {r.optimizer.name for r in got.values()} == {"lars"}
-    assert sorted({r.batch_size for r in got.values()}) == sorted(lamb)
+    lars_batches = sorted({r.batch_size for r in got.values()})
     if scale == "paper":
+      assert lars_batches == sorted(lamb)
       assert sorted(lamb) == sorted(paper[paper.optimizer == "LARS"].batch_size)
       assert sum(steps(got["lars_32K"])) == 15625
+    else:  # every LAMB rung, and 16K (batch 256), where the caption says LARS stops scaling
+      assert lars_batches == sorted(set(lamb) | {256})
+      assert sum(steps(got["lars_16K_seed0"])) == 512
+      assert got["lars_16K_seed0"].paper.rows_at_scale == ("lars_4K", "lars_16K", "lars_32K")
     for run in got.values():
+      if run.batch_size not in lamb:
+        continue
       twin = lamb[run.batch_size]
       ratio = run.learning_rate_multiplier / twin.learning_rate_multiplier
       assert run.optimizer.learning_rate == pytest.approx(twin.optimizer.learning_rate * ratio)
@@ -167,17 +174,19 @@ def _printed(optimizer: dict, multiplier: float) -> dict:
 def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
   assert _bert.lr_multiplier("cpu") > 1 and _bert.lr_multiplier("paper") == 1
   ladder = _bert.BERT_CPU_LADDER
-  for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
+  for name in ("table1", "table2", "table4", "table8", "figure6"):
     cpu, paper = runs(config(name, "cpu")), runs(config(name, "paper"))
-    shape = ladder if name != "figure7" else _bert.BERT_CPU
-    by_position = name in ("table8", "figure7")  # one run per paper run, names carry the rate
+    shape = ladder
+    by_position = name == "table8"  # one run per paper run, names carry the rate
     paper_by_variant = {r.get("variant", k): r for k, r in paper.items()}
     if by_position:
       assert len(cpu) == len(paper)
     for key, run in cpu.items():
       # Runs pair up by variant (seeds aside), or by position (table8's names carry the rate).
       paper_run = (list(paper.values())[list(cpu).index(key)] if by_position
-                   else paper_by_variant[run.variant])
+                   else paper_by_variant.get(run.variant))
+      if paper_run is None:  # a rung only the cpu scale adds (table2's LARS 16K)
+        continue
       d = _bert.BERT_CPU["batch_divisor"]
       assert tuple(b * d for b in batches(run)) == batches(paper_run)
       multiplier = _bert.lr_multiplier("cpu", run.optimizer.name, shape)
@@ -194,6 +203,28 @@ def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
         assert name == "table8" or run.paper.rows_at_scale
       else:
         assert "learning rate x 8" in run.shrink_note
+
+
+def test_cpu_mixed_batch_is_divided_by_128_and_follows_the_rules_at_its_batches():
+  """The cpu mixed batch (mixed_batch, figure7) runs 64K/32K / 128 so that it trains 250+
+  steps; its rates and warmups are LAMB's rules at the batches that run (32K then 16K of the
+  paper), times the ladder's multiplier; figure7 is mixed_batch's re-warm-up run, logged more."""
+  ladder = _bert.BERT_CPU_LADDER
+  mixed = runs(config("mixed_batch", "cpu"))
+  rewarm = mixed["lamb_rewarmup_seed0"]
+  assert batches(rewarm) == (512, 256) and sum(steps(rewarm)) == 282 >= claims.MIN_STEPS
+  assert _bert.mixed_rule_batches("cpu", ladder) == (32768, 16384)
+  rule = _bert.mixed_lamb_section("cpu", ladder)
+  assert rule["learning_rate"] == pytest.approx(_bert.lamb_section(32768, "cpu", ladder)[
+      "learning_rate"])
+  assert rewarm.optimizer.to_dict() == rule
+  assert rewarm.learning_rate_multiplier == ladder["lr_multipliers"]["lamb"]
+  paper = runs(config("mixed_batch", "paper"))["lamb_rewarmup_seed0"]
+  assert batches(paper) == _bert.MIXED and _bert.mixed_rule_batches("paper") == _bert.MIXED
+  figure7 = next(iter(runs(config("figure7", "cpu")).values()))
+  assert sweep.differences(figure7.to_dict(), rewarm.to_dict()) == ["log_every_steps", "name",
+                                                                   "variant"]
+  assert {r.seed for r in mixed.values()} == set(_bert.CPU_SEEDS)
 
 
 def test_cpu_ladder_is_sized_from_the_top():

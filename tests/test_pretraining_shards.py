@@ -189,18 +189,27 @@ def test_eval_sample_is_seeded_and_spread_over_shards(written):
   assert where == sorted(where) and where[-1] > instances.shard_examples["eval"][0]
 
 
-def test_writer_command_line_refuses_bad_input_and_writes_nothing(tmp_path):
+def test_writer_command_line_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
+  from experiments import write_pretraining_data  # pylint: disable=import-outside-toplevel
   cases = [
       (["--config=table7"], "not a BERT pre-training config"),
       ([f"--config={TINY}"], "has no instance_shards"),
-      ([f"--config={TINY}", "--config.data.instance_shards=2", "--worker=2", "--num_workers=2"],
+      ([f"--config={TINY}", "--worker=2", "--num_workers=2"],
        "--worker=2 must lie in [0, --num_workers=2)"),
       (["--config=table4:paper"], "needs BERT's uncased vocab.txt"),
+      (["--config=table4:paper", "--bogus=1"], "Unknown command line flag 'bogus'"),
   ]
   for args, message in cases:
-    proc = run_cli(args + [f"--data_dir={tmp_path}"], script=WRITER, timeout=120)
-    assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    code = write_pretraining_data.main([str(WRITER)] + args + [f"--data_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 2, (args, err)
+    assert message in err and len(err.strip().splitlines()) == 1, err
+  assert not list(tmp_path.iterdir())
+  # and as a command, with a --config.* override: the exit status and the one line
+  proc = run_cli([f"--config={TINY}", "--config.data.instance_shards=2", "--worker=5",
+                  "--num_workers=2", f"--data_dir={tmp_path}"], script=WRITER, timeout=120)
+  assert proc.returncode == 2 and "--worker=5 must lie in [0, --num_workers=2)" in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
   assert not list(tmp_path.iterdir())
 
 

@@ -22,8 +22,8 @@ CHOSEN = {"adagrad": "adagrad_lr0.4", "adam": "adam_lr0.04", "adamw": "adamw_wd0
 def get_config(arg: str = "cpu"):
   scale, options = common.parse_arg(arg)
   if scale == "paper":
-    raise ValueError("table6_replicates reruns the cpu grid's choices; at the paper scale "
-                     "choose from table6:paper's grid first")
+    raise ValueError("table6_replicates is cpu scale only: it reruns the cpu grid's choices; "
+                     "at the paper scale choose from table6:paper's grid first")
   config = table6.get_config(arg)
   grid = dict(config.variants)
   config.name = "table6_replicates"
