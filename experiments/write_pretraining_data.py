@@ -66,6 +66,9 @@ def data_sections(config, overridden) -> list:
 
 def main(argv=None) -> int:
   argv = list(sys.argv if argv is None else argv)
+  if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+    print(__doc__)
+    return 0
   try:
     argv, overridden = run_cli.preprocess(argv)
     values = define_flags()

@@ -205,6 +205,8 @@ def test_writer_command_line_refuses_bad_input_and_writes_nothing(tmp_path, caps
     assert code == 2, (args, err)
     assert message in err and len(err.strip().splitlines()) == 1, err
   assert not list(tmp_path.iterdir())
+  assert write_pretraining_data.main([str(WRITER), "--help"]) == 0
+  assert "--worker=i --num_workers=N" in capsys.readouterr().out
   # and as a command, with a --config.* override: the exit status and the one line
   proc = run_cli([f"--config={TINY}", "--config.data.instance_shards=2", "--worker=5",
                   "--num_workers=2", f"--data_dir={tmp_path}"], script=WRITER, timeout=120)
@@ -276,8 +278,29 @@ def test_two_writers_then_two_trainers_killed_and_resumed(tmp_path):
     assert summary["final"][key] == pytest.approx(want["final"][key], rel=1e-5), key
 
 
+def test_the_task_streams_each_process_its_share_of_the_global_batch(written):
+  """bert_tasks over written instances: Task.train_batches takes the global batch, and the
+  shares of two processes are its rows (the runner's contract, as for in-memory data)."""
+  from lamb.train import tasks  # pylint: disable=import-outside-toplevel
+  data_dir, _ = written
+  config = tiny_bert_config.get_config()
+  with config.unlocked():
+    config.data.instance_shards = SHARDS
+  task = tasks.build(phases.configs(config)[0][1], data_dir)
+  assert task.train_arrays == {} and task.num_train_examples == 512  # data.train_examples
+  assert len(task.eval_arrays["input_ids"]) == 64 and task.eval_split == "held-out"
+  whole = next(task.train_batches(16, seed=1, start_step=2))
+  shares = [next(task.train_batches(16, seed=1, start_step=2, process_index=p, process_count=2))
+            for p in range(2)]
+  assert len(shares[0]["input_ids"]) == 8
+  np.testing.assert_array_equal(np.concatenate([s["input_ids"] for s in shares]),
+                                whole["input_ids"])
+
+
+@pytest.mark.slow
 def test_sharded_instances_train_through_the_runner(written):
-  """The fast end-to-end check: run.py reads the written instances of both phases."""
+  """run.py reads the written instances of both phases (one process; the two-process test
+  above is the thorough one)."""
   data_dir, _ = written
   for phase in (0, 1):  # the runner needs both phases' instances (the module's are phase 1's)
     pretraining_shards.write(tiny_data(phase=phase), data_dir=data_dir, say=lambda _: None)
