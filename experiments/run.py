@@ -350,23 +350,24 @@ def main(argv) -> int:
   config = flags.config
   runs = select_runs(config, overridden, flags.only, flags.phase_microbatches)
   out_dir, home = results_folder(flags, config)
-  found = statuses(runs, out_dir, flags.checkpoint_dir, home)
-  if flags.dry_run or flags.estimate or "conflict" in found.values():
-    if home:
+  try:
+    return act(flags, config, runs, out_dir, home)
+  finally:
+    if home:  # the bucket holds everything; the staging folder was this command's alone
       from lamb.train import mirror  # pylint: disable=import-outside-toplevel
       mirror.remove_staging(out_dir.parents[1])
+
+
+def act(flags, config, runs, out_dir: Path, home) -> int:
+  """The command's one job on the checked runs: a dry run, an estimate, or training."""
+  found = statuses(runs, out_dir, flags.checkpoint_dir, home)
   if flags.dry_run:
     return dry_run(runs, found, home or out_dir, config)
   refuse_conflicts(found, home or out_dir)
   if flags.estimate:
     return run_estimates(runs, flags)
   from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
-  try:
-    return launch.train_sweep(runs, found, out_dir, flags, home)
-  finally:
-    if home:  # the bucket holds everything; the staging folder was this command's alone
-      from lamb.train import mirror  # pylint: disable=import-outside-toplevel
-      mirror.remove_staging(out_dir.parents[1])
+  return launch.train_sweep(runs, found, out_dir, flags, home)
 
 
 def results_folder(flags, config) -> tuple:

@@ -93,9 +93,11 @@ def _instances(docs, vocab, p: dict, seed: int) -> dict:
                                          p["max_predictions_per_seq"], vocab.pad_id)
 
 
-def shard_arrays(data, vocab, shard: int, data_dir=None) -> tuple:
-  """(training arrays, held-out arrays, document counts) of one shard: what it writes."""
-  spec = records.spec(data)
+def shard_arrays(data, vocab, shard: int, data_dir=None, spec=None) -> tuple:
+  """(training arrays, held-out arrays, document counts) of one shard: what it writes.
+  `spec`: records.spec(data), when the caller has it (it reads the vocabulary and lists the
+  book files)."""
+  spec = spec or records.spec(data)
   p, shards = spec["params"], spec["shards"]
   train_docs, eval_docs = shard_documents(data, shard, shards, data_dir)
   if not train_docs:
@@ -122,11 +124,11 @@ def _masked_counts(arrays: dict, size: int) -> np.ndarray:
                      minlength=size)[:size]
 
 
-def write_shard(path: Path, data, vocab, shard: int, data_dir=None) -> dict:
+def write_shard(path: Path, data, vocab, shard: int, data_dir=None, spec=None) -> dict:
   """Writes shard `shard` into the folder `path`; its marker .json last."""
-  spec = records.spec(data)
+  spec = spec or records.spec(data)
   p, shards = spec["params"], spec["shards"]
-  train, evals, documents = shard_arrays(data, vocab, shard, data_dir)
+  train, evals, documents = shard_arrays(data, vocab, shard, data_dir, spec)
   for kind, arrays in (("train", train), ("eval", evals)):
     _write_records(path / records.shard_name(kind, shard, shards, "array_record"),
                    records.encode(arrays, p["max_seq_length"], p["max_predictions_per_seq"]))
@@ -213,7 +215,7 @@ def write(data, *, worker: int = 0, num_workers: int = 1, data_dir=None,
   for s in mine:
     if s in done:
       continue
-    marker = write_shard(path, data, vocab, s, data_dir)
+    marker = write_shard(path, data, vocab, s, data_dir, spec)
     say(f"  shard {s}: {marker['examples']['train']} training and "
         f"{marker['examples']['eval']} held-out instances from {marker['documents']['train']} + "
         f"{marker['documents']['eval']} documents")
