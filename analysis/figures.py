@@ -808,10 +808,13 @@ def _phase_switch(path) -> Optional[float]:
 
 def figure7(results_dir, scale):
   """The mixed-batch run's training loss, with the phase switch marked (Figure 7)."""
-  frame = _frame(results_dir, "figure7", scale)
+  frame = runs.mixed_curve(runs.of_scale(results_dir, "figure7", scale),
+                           runs.of_scale(results_dir, "mixed_batch", scale))
+  if not len(frame):
+    _frame(results_dir, "figure7", scale)  # names the command that makes the run
   frame = frame[frame["status"].isin([vocab.COMPLETED, vocab.DIVERGED])]
   if not len(frame):
-    raise NoData("no finished figure7 run")
+    raise NoData("no finished figure7 run, and no finished re-warm-up run of mixed_batch")
   row = frame.iloc[0]
   loss = _records(row["path"], "train", "loss")
   if not len(loss):

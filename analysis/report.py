@@ -120,8 +120,9 @@ def claims_section(results_dir: Path, scale: str) -> list:
             + multiplier_section(results_dir, scale, "ladder_multipliers",
                                  "The BERT ladder's multipliers, chosen at its smallest rung")
             + multiplier_section(results_dir, scale, "top_rung_multipliers",
-                                 "LAMB's rate at the BERT ladder's top rung (a diagnosis beside "
-                                 "claim 1, which is about the untuned ladder)")
+                                 "Each optimizer's rate at the BERT ladder's top rung (32K), "
+                                 "which the mixed batch and `nado_bert` run (claim 1 keeps the "
+                                 "ladder's rule)")
             + tuning_budget_section(results_dir, scale))
   return lines + [LATER_EVIDENCE, ""]
 
@@ -172,7 +173,7 @@ def multiplier_section(results_dir: Path, scale: str, experiment: str = "bert_mu
   multipliers = sorted(pd.to_numeric(frame["config.learning_rate_multiplier"]).dropna().unique())
   used = {}  # optimizer -> the multipliers the committed BERT runs ran
   for used_by in ("table1", "table2", "table4", "table8", "mixed_batch", "figure7",
-                  "noise_scale_bert"):
+                  "nado_bert", "noise_scale_bert"):
     ran = runs.of_scale(results_dir, used_by, scale)
     if not len(ran) or "config.learning_rate_multiplier" not in ran:
       continue

@@ -250,3 +250,12 @@ def recorded_rows(frame: pd.DataFrame) -> tuple:
     return frame, []
   keep = frame[column].notna() | frame.status.isin(vocab.BLOCKING)
   return frame[keep], sorted(frame.run[~keep])
+
+
+def mixed_curve(figure7: pd.DataFrame, mixed_batch: pd.DataFrame) -> pd.DataFrame:
+  """Figure 7's run: figure7's own where it ran, else mixed_batch's re-warm-up run of seed 0,
+  the same config, which the cpu scale logs as often (one run, two views)."""
+  if len(figure7) or not len(mixed_batch) or "config.variant" not in mixed_batch:
+    return figure7
+  seed = pd.to_numeric(mixed_batch.get("config.seed"), errors="coerce")
+  return mixed_batch[(mixed_batch["config.variant"] == "lamb_rewarmup") & (seed.fillna(0) == 0)]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import claims, report, runs, select, stats
+from analysis import claims, figures, report, runs, select, stats
 from analysis import vocabulary as vocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -612,6 +612,24 @@ def test_lamb_against_tuned_nesterov_reads_nado_imagenet(tmp_path):
   assert "lamb 32K (tuned)" in verdict.evidence
 
 
+def test_lamb_against_tuned_adamw_reads_nado_bert(tmp_path):
+  """Claim 6b: LAMB and AdamW at 32K on BERT, each at the best of one budget; a side that trains
+  too few steps leaves it untested."""
+  assert _verdict(tmp_path, "6b").status == vocab.NOT_RUN
+  for variant, values in (("lamb_32K", [0.12, 0.13, 0.11]), ("adamw_32K", [0.10, 0.11, 0.09])):
+    _bert_seeds(tmp_path, "nado_bert", variant, values, 512, (), steps=100,
+                optimizer=variant.split("_")[0])
+  verdict = _verdict(tmp_path, "6b")
+  assert verdict.status == vocab.NOT_TESTABLE and "trains 100 steps" in verdict.evidence
+  for variant, values in (("lamb_32K", [0.20, 0.21, 0.19]), ("adamw_32K", [0.10, 0.11, 0.09])):
+    _bert_seeds(tmp_path, "nado_bert", variant, values, 512, (), optimizer=variant.split("_")[0])
+  verdict = _verdict(tmp_path, "6b")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "LAMB 32K (tuned)" in verdict.evidence and "AdamW 32K (tuned)" in verdict.evidence
+  _bert_seeds(tmp_path, "nado_bert", "adamw_32K", [0.30, 0.31, 0.29], 512, (), optimizer="adamw")
+  assert _verdict(tmp_path, "6b").status == vocab.NOT_HELD
+
+
 def test_the_tuning_budget_table_bolds_each_optimizers_best(tmp_path):
   for variant, acc in (("lamb_x0.5", 0.86), ("lamb_x1", 0.85), ("nesterov_x1", 0.80),
                        ("nesterov_x2", 0.82)):
@@ -666,8 +684,9 @@ def test_a_multiplier_outside_an_optimizers_grid_is_a_dash_not_a_missing_run(tmp
   assert "| LARS | - | - | 0.0800 | **0.0900** | x16 |" in lines
 
 
-def _figure7(root, accuracy, phase2_losses):
-  d = _run(root, "figure7", "run", {"batch_size": 512}, accuracy=accuracy, steps=282,
+def _figure7(root, accuracy, phase2_losses, experiment="figure7", name="run", config=None):
+  d = _run(root, experiment, name, {"batch_size": 512, **(config or {})}, accuracy=accuracy,
+           steps=282,
            base=BERT, metric="masked_lm_accuracy",
            final={"unigram_masked_lm_accuracy": 0.0608})
   records = [{"split": "train", "step": s, "loss": 9.0 - s / 100, "phase": "seq32"}
@@ -686,6 +705,24 @@ def test_the_mixed_batch_curve_claim_reads_phase_two_and_refuses_a_run_at_chance
   _figure7(tmp_path / "guess", 0.0608, [7.0 - i / 100 for i in range(51)])
   verdict = _verdict(tmp_path / "guess", "21")
   assert verdict.status == vocab.NOT_TESTABLE and "chance level" in verdict.evidence
+
+
+def test_the_mixed_batch_curve_is_mixed_batchs_seed_0_when_figure7_has_not_run(tmp_path):
+  """One run, two views: without a figure7 run, claim 21 and Figure 7 read mixed_batch's
+  re-warm-up run of seed 0 (never another seed or variant); figure7's own run wins when present."""
+  for seed, rising in ((0, False), (1, True)):
+    _figure7(tmp_path, 0.15, [7.0 + (i if rising else -i) / 100 for i in range(51)],
+             experiment="mixed_batch", name=f"lamb_rewarmup_seed{seed}",
+             config={"variant": "lamb_rewarmup", "seed": seed})
+  _figure7(tmp_path, 0.15, [7.0 + i / 100 for i in range(51)], experiment="mixed_batch",
+           name="lamb_no_rewarmup_seed0", config={"variant": "lamb_no_rewarmup", "seed": 0})
+  verdict = _verdict(tmp_path, "21")
+  assert verdict.status == vocab.HELD and "mixed_batch's run" in verdict.evidence, verdict.evidence
+  fig = figures.figure7(tmp_path, "cpu")
+  assert fig is not None
+  _figure7(tmp_path, 0.15, [7.0 + i / 100 for i in range(51)])  # figure7's own, rising
+  verdict = _verdict(tmp_path, "21")
+  assert verdict.status == vocab.NOT_HELD and "figure7's run" in verdict.evidence
 
 
 def test_lamb_best_on_cifar_reads_the_replicates_when_they_ran(tmp_path):

@@ -208,22 +208,33 @@ def test_cpu_scale_keeps_the_ladder_ratios_and_names_its_stand_in():
 def test_cpu_mixed_batch_is_divided_by_128_and_follows_the_rules_at_its_batches():
   """The cpu mixed batch (mixed_batch, figure7) runs 64K/32K / 128 so that it trains 250+
   steps; its rates and warmups are LAMB's rules at the batches that run (32K then 16K of the
-  paper), times the ladder's multiplier; figure7 is mixed_batch's re-warm-up run, logged more."""
+  paper), times LAMB's multiplier chosen at 32K; AdamW runs Devlin et al.'s rate times its own;
+  figure7 is mixed_batch's re-warm-up run, logged more."""
   ladder = _bert.BERT_CPU_LADDER
   mixed = runs(config("mixed_batch", "cpu"))
   rewarm = mixed["lamb_rewarmup_seed0"]
   assert batches(rewarm) == (512, 256) and sum(steps(rewarm)) == 282 >= claims.MIN_STEPS
   assert _bert.mixed_rule_batches("cpu", ladder) == (32768, 16384)
   rule = _bert.mixed_lamb_section("cpu", ladder)
-  assert rule["learning_rate"] == pytest.approx(_bert.lamb_section(32768, "cpu", ladder)[
-      "learning_rate"])
+  top = ladder["top_multipliers"]
+  assert rule["learning_rate"] == pytest.approx(_bert.lamb_section(32768, "paper")[
+      "learning_rate"] * top["lamb"])
+  assert rule["schedule"]["peak2"] == pytest.approx(_bert.lamb_section(16384, "paper")[
+      "learning_rate"] * top["lamb"])
   assert rewarm.optimizer.to_dict() == rule
-  assert rewarm.learning_rate_multiplier == ladder["lr_multipliers"]["lamb"]
+  assert rewarm.learning_rate_multiplier == top["lamb"] != ladder["lr_multipliers"]["lamb"]
+  adamw = next(r for name, r in mixed.items() if name.startswith("adamw") and r.seed == 0)
+  assert adamw.optimizer.learning_rate == pytest.approx(1e-4 * top["adamw"])
+  assert adamw.learning_rate_multiplier == top["adamw"]
+  assert adamw.optimizer.schedule.to_dict() == dict(
+      rule["schedule"], peak2=pytest.approx(rule["schedule"]["peak2"] * 1e-4 * top["adamw"]
+                                            / rule["learning_rate"]))
   paper = runs(config("mixed_batch", "paper"))["lamb_rewarmup_seed0"]
   assert batches(paper) == _bert.MIXED and _bert.mixed_rule_batches("paper") == _bert.MIXED
   figure7 = next(iter(runs(config("figure7", "cpu")).values()))
-  assert sweep.differences(figure7.to_dict(), rewarm.to_dict()) == ["log_every_steps", "name",
-                                                                   "variant"]
+  # the same run: the analysis reads mixed_batch's seed 0 as Figure 7 when figure7 has not run
+  assert sweep.differences(figure7.to_dict(), rewarm.to_dict()) == ["name", "variant"]
+  assert rewarm.log_every_steps == figure7.log_every_steps == 5
   assert {r.seed for r in mixed.values()} == set(_bert.CPU_SEEDS)
 
 
@@ -274,6 +285,47 @@ def test_cpu_ladder_multipliers_are_the_committed_grids_choice():
     assert best is not None, name
     chosen = float(best.runs["config.learning_rate_multiplier"].iloc[0])
     assert chosen == multiplier, (name, chosen)
+
+
+def test_top_rung_multipliers_are_the_committed_grids_choice():
+  """`top_multipliers` (the mixed batch's and nado_bert's rates) are read off the committed
+  `top_rung_multipliers` grid at 32K, on the validation split, by `analysis.select`; each
+  optimizer had the same number of settings."""
+  from pathlib import Path  # pylint: disable=import-outside-toplevel
+  from analysis import runs as runs_lib, select  # pylint: disable=import-outside-toplevel
+  from experiments.configs import top_rung_multipliers  # pylint: disable=import-outside-toplevel
+  every = runs_lib.load(Path(__file__).resolve().parents[1] / "results")
+  grid = every[(every.experiment == "top_rung_multipliers") & (every.scale == "cpu")]
+  (budget,) = {len(m) for m in top_rung_multipliers.MULTIPLIERS.values()}
+  for name, multiplier in _bert.BERT_CPU_LADDER["top_multipliers"].items():
+    group = grid[grid["config.optimizer.name"] == name]
+    assert len(group) == budget, name
+    assert (group["config.data.validation_documents"].astype(float) > 0).all(), name
+    best = select.choose(group, select.SETTINGS, "final.masked_lm_accuracy").best
+    assert best is not None, name
+    assert float(best.runs["config.learning_rate_multiplier"].iloc[0]) == multiplier, name
+
+
+def test_nado_bert_runs_each_optimizers_top_rung_choice_on_fresh_seeds():
+  """Nado et al.'s BERT test: LAMB and AdamW at the ladder's 32K rung (its batch, steps and
+  LAMB's schedule), each at its top-rung choice, on seeds the tuning did not use; the paper
+  scale refuses until Nado et al.'s settings are recorded."""
+  got = runs(config("nado_bert", "cpu"))
+  top = _bert.BERT_CPU_LADDER["top_multipliers"]
+  rung = runs(config("table4", "cpu"))["batch32K_seed0"]
+  assert sorted(got) == sorted(f"{o}_32K_seed{s}" for o in ("lamb", "adamw") for s in (1, 2, 3))
+  for name, run in got.items():
+    optimizer = name.split("_")[0]
+    assert run.phases == rung.phases and run.num_steps == rung.num_steps >= 250
+    assert run.optimizer.schedule.to_dict() == rung.optimizer.schedule.to_dict()
+    assert run.learning_rate_multiplier == top[optimizer] == run.paper.tuned_factor
+    assert run.paper.tuning_budget == 4 and run.optimizer.name == optimizer
+  assert got["lamb_32K_seed1"].optimizer.learning_rate == pytest.approx(
+      rung.optimizer.learning_rate / _bert.BERT_CPU_LADDER["lr_multipliers"]["lamb"] * top["lamb"])
+  assert got["adamw_32K_seed1"].optimizer.learning_rate == pytest.approx(1e-4 * top["adamw"])
+  assert got["adamw_32K_seed1"].optimizer.kwargs.bias_correction is False
+  with pytest.raises(ValueError, match="Nado et al.'s tuned BERT-Large settings"):
+    config("nado_bert", "paper")
 
 
 def test_squad_fine_tunes_every_run_of_a_pretraining_config_each_in_its_own_folder(tmp_path):

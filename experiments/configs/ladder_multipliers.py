@@ -19,7 +19,8 @@ CPU_ONLY = True  # a choice of the cpu scale's shrink: nothing to run at the pap
 BATCH = 4096
 MULTIPLIERS = {"lamb": (1.0, 2.0, 4.0, 8.0), "lars": (8.0, 16.0, 32.0, 64.0)}
 VALIDATION_DOCUMENTS = 22  # 10% of the 219 training chapters, as bert_multipliers
-SECTIONS = {"lamb": _bert.lamb_section, "lars": _bert.lars_section}
+SECTIONS = {"lamb": _bert.lamb_section, "lars": _bert.lars_section,
+            "adamw": _bert.adamw_at_rung}
 
 
 def get_config(arg: str = "cpu"):
