@@ -26,8 +26,10 @@ LATER_EVIDENCE = (
     "`analysis/reported/nado2021.csv`, from secondary sources: their own settings could not be "
     "read here). Claim 10b repeats their ImageNet test at this scale at 32K, both optimizers "
     "with one tuning budget (above); claims 9 and 10 still compare LAMB with momentum by Goyal "
-    "et al.'s fixed rule. The BERT side (AdamW tuned at 32K) has no config yet: claims 6 and 7 "
-    "judge AdamW tuned less than Nado et al. tuned it.")
+    "et al.'s fixed rule. Claim 6b repeats their BERT test at 32K (`nado_bert`): LAMB and "
+    "BERT's AdamW, each the best of the same 4 rate multipliers (`top_rung_multipliers`), only "
+    "the rate tuned, not AdamW's warmup, betas or decay as Nado et al. did; claim 6 (Table 8) "
+    "still judges AdamW tuned as the paper tuned it.")
 
 
 def _shown(path) -> str:

@@ -630,6 +630,20 @@ def test_lamb_against_tuned_adamw_reads_nado_bert(tmp_path):
   assert _verdict(tmp_path, "6b").status == vocab.NOT_HELD
 
 
+def test_bert_without_the_correction_is_judged_against_table4s_rung(tmp_path):
+  """Claim 15b pairs bert_correction's rung with Table 4's run of the same rung and seeds."""
+  assert _verdict(tmp_path, "15b").status == vocab.NOT_RUN
+  _bert_seeds(tmp_path, "table4", "4K", [0.20, 0.21, 0.19], 64, ("4K", "32K"), steps=2048)
+  _bert_seeds(tmp_path, "bert_correction", "nocorrection_4K", [0.30, 0.31, 0.29], 64,
+              ("nocorrection_4K",), steps=2048)
+  verdict = _verdict(tmp_path, "15b")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "LAMB 4K (Table 4)" in verdict.evidence and "no correction" in verdict.evidence
+  _bert_seeds(tmp_path, "bert_correction", "nocorrection_4K", [0.10, 0.11, 0.09], 64,
+              ("nocorrection_4K",), steps=2048)
+  assert _verdict(tmp_path, "15b").status == vocab.NOT_HELD
+
+
 def test_the_tuning_budget_table_bolds_each_optimizers_best(tmp_path):
   for variant, acc in (("lamb_x0.5", 0.86), ("lamb_x1", 0.85), ("nesterov_x1", 0.80),
                        ("nesterov_x2", 0.82)):

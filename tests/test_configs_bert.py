@@ -328,6 +328,27 @@ def test_nado_bert_runs_each_optimizers_top_rung_choice_on_fresh_seeds():
     config("nado_bert", "paper")
 
 
+def test_bert_correction_is_table4s_rung_without_the_adam_correction():
+  """Appendix E's BERT half changes one thing of Table 4's rung (4K at cpu, 32K at paper): the
+  bias correction; the other side is table4's own run of the same seed."""
+  for scale, batch in (("cpu", "4K"), ("paper", "32K")):
+    mine = runs(config("bert_correction", scale))
+    ladder = runs(config("table4", scale))
+    for name, run in mine.items():
+      other = ladder[name.replace(f"nocorrection_{batch}", f"batch{batch}")]
+      assert run.optimizer.kwargs.bias_correction is False
+      assert other.optimizer.to_dict().get("kwargs", {}).get("bias_correction", True) is True
+      differ = sweep.differences(run.to_dict(), other.to_dict())
+      assert {d.split(".")[0] for d in differ} <= {
+          "name", "variant", "optimizer", "paper", "noise_scale_every_steps", "shrink_note"}, differ
+      assert [d for d in differ if d.startswith("optimizer")] == [
+          "optimizer.kwargs.bias_correction"]
+      assert run.optimizer.to_dict() == dict(other.optimizer.to_dict(), kwargs=dict(
+          other.optimizer.kwargs.to_dict(), bias_correction=False))
+      assert run.phases == other.phases and run.seed == other.seed
+    assert len(mine) == (3 if scale == "cpu" else 1)
+
+
 def test_squad_fine_tunes_every_run_of_a_pretraining_config_each_in_its_own_folder(tmp_path):
   from experiments import launch  # pylint: disable=import-outside-toplevel
   cfg = config("squad", "cpu,pretrained=table4")

@@ -15,7 +15,7 @@ from experiments.configs import _bert, common
 
 PRETRAINING = ("table1", "table2", "table4", "table8", "figure6", "mixed_batch", "figure7",
                "noise_scale_bert", "bert_multipliers", "ladder_multipliers",
-               "top_rung_multipliers", "nado_bert")
+               "top_rung_multipliers", "nado_bert", "bert_correction")
 
 
 def _pretrained_variants(experiment: str, scale: str) -> tuple:
