@@ -50,6 +50,8 @@ def _unchecked_unigram(results_dir: Path, scale: str) -> list:
   if not len(frame) or "config.model.name" not in frame:
     return []
   bert = frame[(frame.scale == scale) & (frame["config.model.name"] == "bert")]
+  if claims.BERT_METRIC in bert:  # a run still training (or never evaluated) has no level yet
+    bert = bert[pd.to_numeric(bert[claims.BERT_METRIC], errors="coerce").notna()]
   missing = int(bert.chance_accuracy.isna().sum()) if len(bert) else 0
   if not missing:
     return []

@@ -89,3 +89,15 @@ def test_committed_results_regenerate_every_table_figure_and_the_report(tmp_path
     if tracked:  # in a git checkout, the images are committed, not just generated
       assert f"results/{path}" in tracked, path
   assert f"| {claims.CLAIMS[0].id} |" in text
+
+
+def test_bert_runs_without_the_unigram_level_are_counted_but_a_run_still_training_is_not(tmp_path):
+  bert = {"model": {"name": "bert"}, "data": {"name": "janeausten"}}
+  _run(tmp_path, "table4", "new", bert, {"status": "completed", "final": {
+      "masked_lm_accuracy": 0.2, "unigram_masked_lm_accuracy": 0.06, "examples": 1000}})
+  _run(tmp_path, "table4", "training", bert, {"status": "running"})
+  assert report._unchecked_unigram(tmp_path, "cpu") == []  # pylint: disable=protected-access
+  _run(tmp_path, "table4", "old", bert, {"status": "completed", "final": {
+      "masked_lm_accuracy": 0.2, "examples": 1000}})
+  (line,) = report._unchecked_unigram(tmp_path, "cpu")  # pylint: disable=protected-access
+  assert line.startswith("- 1 of 2 BERT runs were evaluated before")

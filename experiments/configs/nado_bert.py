@@ -1,5 +1,6 @@
-"""LAMB against AdamW at 32K on BERT, both tuned with one budget: Nado et al. (2021)'s test of
-the paper's "LAMB beats AdamW at large batches" (Section 4.1, Table 8).
+"""LAMB against AdamW at 32K on BERT, both tuned with one budget: the BERT test of "A Large Batch
+Optimizer Reality Check" (Nado et al., 2021) of the paper's "LAMB beats AdamW at large batches"
+(Section 4.1, Table 8).
 
 Nado, Gilmer, Shallue, Anil and Dahl ("A Large Batch Optimizer Reality Check", NeurIPS 2021)
 matched LAMB's BERT-Large result at batch 32K with AdamW once it was tuned as carefully (SQuAD
