@@ -658,9 +658,10 @@ CLAIMS: Sequence[Claim] = (
     Claim("6b", "LAMB beats AdamW at 32K, also when AdamW is tuned with LAMB's budget (Nado "
           "et al. 2021's test)", "Section 4.1; Table 8; Nado et al. 2021",
           ("nado_bert", "top_rung_multipliers"),
-          f"{BETTER}: LAMB above BERT's AdamW at 32K, each at the best of the same number of "
-          "rate multipliers (`top_rung_multipliers`, chosen on a validation split the claim "
-          f"does not read); ≥ {MIN_STEPS} steps", lamb_beats_tuned_adamw),
+          f"{BETTER}: LAMB above BERT's AdamW at 32K, both on LAMB's 32K schedule, each at "
+          "the best of the same number of rate multipliers (`top_rung_multipliers`, chosen on "
+          f"a validation split the claim does not read); ≥ {MIN_STEPS} steps",
+          lamb_beats_tuned_adamw),
     Claim("7", "AdamW fails on the 64K/32K mixed batch even after tuning", "Section 4.1",
           ("mixed_batch",), f"every AdamW setting diverged, or {BETTER}: LAMB's mixed run above "
           f"AdamW's best; ≥ {MIN_STEPS} steps", adamw_fails_mixed),
@@ -758,13 +759,13 @@ DISCLOSURES = (
                "Table 8 runs it too). That grid was run after "
                "LAMB at x16 (`bert_multipliers`' choice at batch 8) was seen to end its first "
                "4K run at the unigram guess on the reported novel; that run was discarded. "
-               "LAMB's x8 is the top of its grid. The mixed batch and `nado_bert` run LAMB's "
-               "and AdamW's choices at 32K instead (see the top-rung disclosure). The "
-               "configs not yet rerun at the ladder's shape (Figure 7, noise_scale_bert) still "
-               "run x8 for every "
+               "LAMB's x8 is the top of its grid. The mixed batch, Figure 7 and `nado_bert` "
+               "run LAMB's and AdamW's choices at 32K instead (see the top-rung disclosure). "
+               "The config not yet rerun at the ladder's shape (noise_scale_bert) still "
+               "runs x8 for every "
                "optimizer, chosen for LAMB alone on Sense and Sensibility, the split the tables "
                "report.",
-               ("1", "2", "4", "5a", "5b", "5c", "6", "7", "20", "21")),
+               ("1", "2", "5a", "5b", "5c", "6", "20")),
     Disclosure("Tuned rows pick each optimizer's best setting on the split they report (as the "
                "paper did: 'dev set = test data'). A maximum over a grid is biased upward, the "
                "more the larger the grid: Table 6 tries 34 rates for LAMB, Adam and Adagrad, "
@@ -776,7 +777,7 @@ DISCLOSURES = (
                f"so that it trains 282 steps instead of 141 (the floor is {MIN_STEPS}); LAMB "
                "runs its rules' rates at the batches that run, those of 32K then 16K. This was "
                "set before any of its runs, knowing that the ladder's 32K rung (the same batch "
-               "and rate as phase 1 here) ends at the unigram guess at the ladder's multiplier. "
+               "and rule as phase 1 here) ends at the unigram guess at the ladder's multiplier. "
                "Claim 21 (the mixed "
                "run's curve) is not judged on a run at the chance level: that rule was added "
                "after seeing the mixed runs end at the unigram guess.", ("3", "4", "7", "21")),
@@ -784,13 +785,16 @@ DISCLOSURES = (
                "optimizer's multiplier chosen at 32K by `top_rung_multipliers` (4 multipliers "
                "each, one seed, on the validation split of the training novels; the reported "
                "novel is never read for it): LAMB x4, where the ladder's rule gives x8. This rule "
-               "replaced the 4K choice carried up by the square-root rule after every mixed run "
-               "at that rate (LAMB with and without re-warm-up, AdamW at 2e-4 x4: 9 runs, kept "
-               "in the history) was seen to end at the unigram guess on the reported novel, and "
-               "after LAMB's grid at 32K (run as a diagnosis of claim 1) was seen to put x4 "
-               "first; AdamW's grid, the same 4 multipliers of Devlin et al.'s 1e-4 on LAMB's "
-               "32K schedule, was run after the change. Claims 1, 2, 5a-c and 20 still run the "
-               "ladder's rule.", ("3", "4", "6b", "7", "21")),
+               "replaced the 4K choice carried up by the square-root rule after the mixed runs "
+               "at that rate (9 runs, kept in the history) were seen on the reported novel: "
+               "every LAMB run, with and without re-warm-up, at the unigram guess (0.0608), "
+               "AdamW at 2e-4 x4 at 0.0608, 0.0957 and 0.0608, which had judged claim 3 not "
+               "held, against the paper, and left claims 4, 7 and 21 untested; and after LAMB's "
+               "grid at 32K (run as a diagnosis of claim 1) was seen to put x4 first (0.124 on "
+               "the validation split). AdamW's grid, the same 4 multipliers of Devlin et al.'s "
+               "1e-4 on LAMB's 32K schedule, and `nado_bert`'s design were fixed after the "
+               "change and before any of AdamW's grid results. Claims 1, 2, 5a-c and 20 still "
+               "run the ladder's rule.", ("3", "4", "6b", "7", "21")),
     Disclosure("Claim 15b (BERT without the adam-correction) runs at the cpu scale on Table 4's "
                "4K rung, not its 32K as at the paper scale, because the 32K rung was seen to end "
                "at the unigram guess on every seed, where no drop could show. 4K was fixed "

@@ -177,7 +177,7 @@ def multiplier_section(results_dir: Path, scale: str, experiment: str = "bert_mu
   multipliers = sorted(pd.to_numeric(frame["config.learning_rate_multiplier"]).dropna().unique())
   used = {}  # optimizer -> the multipliers the committed BERT runs ran
   for used_by in ("table1", "table2", "table4", "table8", "mixed_batch", "figure7",
-                  "nado_bert", "noise_scale_bert"):
+                  "nado_bert", "bert_correction", "noise_scale_bert"):
     ran = runs.of_scale(results_dir, used_by, scale)
     if not len(ran) or "config.learning_rate_multiplier" not in ran:
       continue

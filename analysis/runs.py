@@ -253,9 +253,14 @@ def recorded_rows(frame: pd.DataFrame) -> tuple:
 
 
 def mixed_curve(figure7: pd.DataFrame, mixed_batch: pd.DataFrame) -> pd.DataFrame:
-  """Figure 7's run: figure7's own where it ran, else mixed_batch's re-warm-up run of seed 0,
-  the same config, which the cpu scale logs as often (one run, two views)."""
-  if len(figure7) or not len(mixed_batch) or "config.variant" not in mixed_batch:
+  """Figure 7's run: figure7's own where one has finished, else mixed_batch's re-warm-up run of
+  seed 0, the same config, which the cpu scale logs as often (one run, two views); figure7's
+  runs (finished or not) when mixed_batch has no such run."""
+  finished = (figure7[figure7.status.isin((vocab.COMPLETED, vocab.DIVERGED))] if len(figure7)
+              else figure7)
+  if len(finished) or not len(mixed_batch) or not {"config.variant", "config.seed"} <= set(
+      mixed_batch.columns):
     return figure7
-  seed = pd.to_numeric(mixed_batch.get("config.seed"), errors="coerce")
-  return mixed_batch[(mixed_batch["config.variant"] == "lamb_rewarmup") & (seed.fillna(0) == 0)]
+  seed = pd.to_numeric(mixed_batch["config.seed"], errors="coerce")
+  rewarm = mixed_batch[(mixed_batch["config.variant"] == "lamb_rewarmup") & (seed == 0)]
+  return rewarm if len(rewarm) else figure7

@@ -579,6 +579,16 @@ def _set_aside(stale: Sequence) -> str:
   return f" Set aside, as runs of an older config: {', '.join(stale)}." if stale else ""
 
 
+def _multiplier_note(mixed: pd.DataFrame) -> str:
+  """Where the mixed batch runs another rate multiplier than the ladder, say so: its rows sit
+  beside rungs run at a different factor on the printed rates."""
+  m = pd.to_numeric(mixed.get("config.learning_rate_multiplier"), errors="coerce").dropna()
+  if not len(m):
+    return ""
+  return (f", at LAMB x{m.iloc[0]:g} (its rate multiplier chosen at 32K on a validation split, "
+          "not the ladder's)")
+
+
 def table1(results_dir, scale: str) -> Rendered:
   paper = reported.load(1)
   squad = _squad_runs(results_dir, scale)
@@ -616,8 +626,9 @@ def table1(results_dir, scale: str) -> Rendered:
                       "4's rules; the LAMB rows are Table 4's runs) and 64K/32K mixed-batch with "
                       "re-warm-up, against BERT's AdamW baseline; the paper's times are on its "
                       "TPUs, ours on this machine; train minutes are the first seed's." +
-                      (" The 64K/32K row is mixed_batch's re-warm-up run." if len(mixed) and
-                       own_rows is not None and "lamb_64K-32K" not in own_rows else "") +
+                      (" The 64K/32K row is mixed_batch's re-warm-up run" + _multiplier_note(mixed)
+                       + "." if len(mixed) and own_rows is not None
+                       and "lamb_64K-32K" not in own_rows else "") +
                       _set_aside(stale + ladder_stale))
   return _rendered(1, f"Table 1: BERT pre-training with LAMB ({scale} scale)", rows,
                    ["solver", "batch"], pd.concat([frame, ladder]), notes, scale)

@@ -708,6 +708,7 @@ def _figure7(root, accuracy, phase2_losses, experiment="figure7", name="run", co
   records += [{"split": "train", "step": 231 + i, "loss": l, "phase": "seq64"}
               for i, l in enumerate(phase2_losses)]
   (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+  return d
 
 
 def test_the_mixed_batch_curve_claim_reads_phase_two_and_refuses_a_run_at_chance(tmp_path):
@@ -732,8 +733,14 @@ def test_the_mixed_batch_curve_is_mixed_batchs_seed_0_when_figure7_has_not_run(t
            name="lamb_no_rewarmup_seed0", config={"variant": "lamb_no_rewarmup", "seed": 0})
   verdict = _verdict(tmp_path, "21")
   assert verdict.status == vocab.HELD and "mixed_batch's run" in verdict.evidence, verdict.evidence
-  fig = figures.figure7(tmp_path, "cpu")
-  assert fig is not None
+  curve = runs.mixed_curve(runs.of_scale(tmp_path, "figure7", "cpu"),
+                           runs.of_scale(tmp_path, "mixed_batch", "cpu"))
+  assert [Path(p).name for p in curve.path] == ["lamb_rewarmup_seed0"]
+  plotted = figures.figure7(tmp_path, "cpu").axes[0].lines[0].get_ydata()
+  assert plotted[-1] == pytest.approx(7.0 - 50 / 100)  # seed 0's falling phase 2, not seed 1's
+  unfinished = _figure7(tmp_path, None, [])  # figure7's own run, still training: not yet its view
+  (unfinished / "summary.json").write_text(json.dumps({"status": "running", "steps": 10}))
+  assert _verdict(tmp_path, "21").status == vocab.HELD
   _figure7(tmp_path, 0.15, [7.0 + i / 100 for i in range(51)])  # figure7's own, rising
   verdict = _verdict(tmp_path, "21")
   assert verdict.status == vocab.NOT_HELD and "figure7's run" in verdict.evidence
