@@ -135,3 +135,18 @@ def test_squad_fine_tunes_of_a_rows_runs_give_its_f1(tmp_path):
   cell = next(c for c in rendered.cells if c["row_keys"] == "batch=32K"
               and c["column"] == tables.SQUAD_F1_LABEL)
   assert cell["reported"] == 91.475 and cell["measured"] == 82.0 and cell["seeds"] == 2
+
+
+def test_table1s_mixed_row_at_the_cpu_scale_is_mixed_batchs_run_and_names_its_multiplier(
+    tmp_path):
+  rows = {"paper": {"rows_at_scale": ["baseline"]}}
+  _fake_run(tmp_path, "table1", "baseline_seed0", {"variant": "baseline", "batch_size": 8, **rows},
+            _done(0.16, 16384))
+  _fake_run(tmp_path, "mixed_batch", "lamb_rewarmup_seed0",
+            {"variant": "lamb_rewarmup", "seed": 0, "learning_rate_multiplier": 4.0},
+            _done(0.13, 282))
+  rendered = tables.table1(tmp_path, "cpu")
+  row = rendered.frame[rendered.frame.batch == "64k/32k"].iloc[0]
+  assert row[tables.BERT_METRIC_LABEL].startswith("0.1300")
+  assert any("The 64K/32K row is mixed_batch's re-warm-up run, at LAMB x4" in n
+             for n in rendered.notes), rendered.notes
