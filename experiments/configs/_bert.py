@@ -1,5 +1,6 @@
 """BERT-Large pre-training as Section 4.1 runs it, shared by every BERT config (Tables 1, 2, 4,
-8, Figures 6, 7, squad, mixed_batch, noise_scale_bert, bert_multipliers).
+8, Figures 6, 7, squad, mixed_batch, nado_bert, bert_correction, noise_scale_bert and the
+multiplier grids bert_multipliers, ladder_multipliers, top_rung_multipliers).
 
 It owns Devlin et al.'s constants and the cpu scale's shrink of them (`BERT_CPU`, its note).
 `pretraining(config, scale)` sets the task, model, data, logging and hardware; `phases(...)`
@@ -53,8 +54,8 @@ BERT_CPU_NOTE = (
 # 512, the baseline's batch (BERT's own AdamW, without bias correction: x8 and above end at the
 # unigram guess, x2 0.093, x4 0.095). Its rungs: 4K and 32K of LAMB and LARS and the baseline at 512
 # (3.5-6 minutes a run here); the others would take 2-4x longer each and are left to the paper
-# scale, as is the 64K/32K mixed batch, which would train 141 steps on this budget (250 would
-# need 1.8x it).
+# scale. The 64K/32K mixed batch would train 141 steps on this budget divided by 64, so it is
+# divided by 128 (`mixed_batch_divisor`).
 BERT_CPU_LADDER = dict(BERT_CPU, base_steps=16384, lr_multiplier=None,
                        lr_multipliers=dict(lamb=8.0, lars=32.0, adamw=4.0),
                        multipliers_chosen_by=dict(lamb="`ladder_multipliers` at 4K",
