@@ -128,7 +128,43 @@ def claims_section(results_dir: Path, scale: str) -> list:
                                  "which the mixed batch and `nado_bert` run (claim 1 keeps the "
                                  "ladder's rule)")
             + tuning_budget_section(results_dir, scale))
-  return lines + [LATER_EVIDENCE, ""]
+  return lines + [LATER_EVIDENCE, ""] + compute_section(results_dir, scale, judged)
+
+
+DECIDED = (vocab.HELD, vocab.NOT_HELD, vocab.INCONCLUSIVE)
+SHOWN_EXPERIMENTS = 12
+
+
+def compute_section(results_dir: Path, scale: str, judged: list) -> list:
+  """What the committed runs cost: each run's own wall time (`wall_time_s`, start-up and
+  evaluation included) summed per experiment, and over the experiments whose runs decide a
+  claim (held, not held or inconclusive)."""
+  frame = runs.load(results_dir)
+  if not len(frame) or "wall_time_s" not in frame:
+    return []
+  frame = frame[frame.scale == scale]
+  minutes = pd.to_numeric(frame.wall_time_s, errors="coerce").fillna(0.0) / 60
+  per = minutes.groupby(frame.experiment).agg(["sum", "count"]).sort_values("sum", ascending=False)
+  if not len(per) or not per["sum"].sum():
+    return []
+  deciding = {c for claim, verdict in judged if verdict.status in DECIDED for c in claim.configs}
+  behind = per[per.index.isin(deciding)]
+  lines = ["### Compute spent", "",
+           f"Summed wall time of the {int(per['count'].sum())} committed {scale}-scale runs "
+           f"(each run's own, start-up and evaluation included; runs that shared the cores with "
+           f"other work count their slowed time): **{per['sum'].sum() / 60:.1f} h**; the "
+           f"{len(behind)} experiments named by a claim that is decided (held, not held or "
+           f"inconclusive): **{behind['sum'].sum() / 60:.1f} h** (the grids that chose the "
+           "rates of those runs count only where the claim names them). The largest:", "",
+           "| experiment | runs | minutes | named by a decided claim |", "|---|---|---|---|"]
+  for name, row in per.head(SHOWN_EXPERIMENTS).iterrows():
+    lines.append(f"| {name} | {int(row['count'])} | {row['sum']:.0f} | "
+                 f"{'yes' if name in deciding else 'no'} |")
+  rest = per.iloc[SHOWN_EXPERIMENTS:]
+  if len(rest):
+    lines.append(f"| {len(rest)} others | {int(rest['count'].sum())} | {rest['sum'].sum():.0f} "
+                 "| |")
+  return lines + [""]
 
 
 def tuning_budget_section(results_dir: Path, scale: str) -> list:

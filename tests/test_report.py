@@ -101,3 +101,17 @@ def test_bert_runs_without_the_unigram_level_are_counted_but_a_run_still_trainin
       "masked_lm_accuracy": 0.2, "examples": 1000}})
   (line,) = report._unchecked_unigram(tmp_path, "cpu")  # pylint: disable=protected-access
   assert line.startswith("- 1 of 2 BERT runs were evaluated before")
+
+
+def test_compute_spent_sums_each_runs_wall_time_and_the_decided_claims_share(tmp_path):
+  image = {"model": {"num_classes": 10, "name": "resnet"}, "data": {"name": "fashion_mnist"}}
+  for name, seconds in (("a", 600), ("b", 1200)):
+    _run(tmp_path, "table7", name, image, {"status": "completed", "wall_time_s": seconds})
+  _run(tmp_path, "table6", "c", image, {"status": "completed", "wall_time_s": 1800})
+  claim7 = next(c for c in claims.CLAIMS if c.id == "18")  # reads table7
+  held = claims.v.Verdict(claims.vocab.HELD, "")
+  text = "\n".join(report.compute_section(tmp_path, "cpu", [(claim7, held)]))
+  assert "3 committed cpu-scale runs" in text and "**1.0 h**" in text
+  assert "named by a claim that is decided (held, not held or inconclusive): **0.5 h**" in text
+  assert "| table6 | 1 | 30 | no |" in text and "| table7 | 2 | 30 | yes |" in text
+  assert report.compute_section(tmp_path / "none", "cpu", []) == []
