@@ -228,10 +228,31 @@ def lamb_rows_at_baseline(ctx):
                     for r in rows])
 
 
+def _mixed_runs_of_two_configs(ctx) -> Optional[v.Verdict]:
+  """Not judged when mixed_batch holds runs of one optimizer at two rate multipliers: its runs
+  record no paper rows, so runs of an older config (another multiplier) copied back beside the
+  current ones could otherwise join a 'best of its grid' unnoticed."""
+  frame = ctx.frame("mixed_batch")
+  if not len(frame) or not {"config.learning_rate_multiplier",
+                            "config.optimizer.name"} <= set(frame.columns):
+    return None
+  for name, group in frame.groupby("config.optimizer.name"):
+    found = sorted(pd.to_numeric(group["config.learning_rate_multiplier"],
+                                 errors="coerce").dropna().unique())
+    if len(found) > 1:
+      return v.not_run(f"mixed_batch holds {name} runs of two configs (rate multipliers "
+                       f"{', '.join(f'x{m:g}' for m in found)}): move the older runs out of the "
+                       "results folder, then judge again")
+  return None
+
+
 def mixed_batch_reaches_baseline(ctx):
   """Table 1's 64K/32K row no worse than the baseline: table1's own run where this scale runs it,
   else mixed_batch's re-warm-up run (the same recipe; the cpu scale trains it there)."""
   if _left_to_paper(ctx, "table1", "lamb_64K-32K"):
+    conflict = _mixed_runs_of_two_configs(ctx)
+    if conflict:
+      return conflict
     mixed = ctx.side("mixed_batch", "LAMB 64K/32K (mixed_batch)", ctx.bert_metric,
                      variant="lamb_rewarmup")
   else:
@@ -243,6 +264,9 @@ def mixed_batch_reaches_baseline(ctx):
 
 def rewarmup_needed(ctx):
   """Section 4.1: the mixed batch with re-warm-up beats the same run decaying straight on."""
+  conflict = _mixed_runs_of_two_configs(ctx)
+  if conflict:
+    return conflict
   rewarm = ctx.side("mixed_batch", "re-warm-up", ctx.bert_metric, variant="lamb_rewarmup")
   straight = ctx.side("mixed_batch", "no re-warm-up", ctx.bert_metric, variant="lamb_no_rewarmup")
   blocked = _too_few_steps(ctx, rewarm, "the 64K/32K run")
@@ -261,6 +285,9 @@ def lamb_beats_tuned_adamw(ctx):
 def adamw_fails_mixed(ctx):
   """Section 4.1: AdamW gets no reasonable result on the mixed batch: every setting diverged,
   or LAMB's mixed run beats AdamW's best."""
+  conflict = _mixed_runs_of_two_configs(ctx)
+  if conflict:
+    return conflict
   frame = ctx.frame("mixed_batch")
   adamw = frame[frame["config.optimizer.name"] == "adamw"] \
       if "config.optimizer.name" in frame else frame.iloc[0:0]
@@ -362,6 +389,9 @@ def mixed_batch_smooth(ctx):
   if not len(frame):
     return v.not_run("no figure7 run, and no re-warm-up run of mixed_batch (seed 0)")
   source = str(frame.experiment.iloc[0])
+  conflict = _mixed_runs_of_two_configs(ctx) if source == "mixed_batch" else None
+  if conflict:
+    return conflict
   side = v.Side("64K/32K", ctx.choose(source, frame, ctx.bert_metric))
   blocked = _too_few_steps(ctx, side, "the 64K/32K run", metric=None)
   if blocked:

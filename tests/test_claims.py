@@ -516,6 +516,29 @@ def test_the_mixed_batch_claims_read_the_mixed_batch_runs(tmp_path):
   assert _verdict(tmp_path, "7").status == vocab.NOT_HELD
 
 
+def test_mixed_batch_runs_of_two_multipliers_are_refused_not_pooled(tmp_path):
+  """Runs of an older mixed_batch config (another rate multiplier) copied back beside the
+  current ones never join AdamW's 'best of its grid' or LAMB's side: claims 3, 4, 7 and 21
+  name the conflict instead."""
+  bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
+  for variant, optimizer, multiplier, values in (
+      ("lamb_rewarmup", "lamb", 4.0, [0.20, 0.21, 0.19]),
+      ("lamb_no_rewarmup", "lamb", 4.0, [0.10, 0.12, 0.11]),
+      ("adamw_lr0.0001", "adamw", 4.0, [0.05, 0.06, 0.04]),
+      ("adamw_lr0.0002", "adamw", 8.0, [0.45, 0.46, 0.44])):  # an older config's runs
+    for seed, acc in enumerate(values):
+      _run(tmp_path, "mixed_batch", f"{variant}_seed{seed}",
+           {"variant": variant, "seed": seed, "learning_rate_multiplier": multiplier,
+            "optimizer": {"name": optimizer}}, accuracy=acc, steps=300, base=bert,
+           metric="masked_lm_accuracy", losses=(9.7, 7.0, 6.5))
+  _bert_seeds(tmp_path, "table1", "baseline", [0.15, 0.16, 0.14], 8, ("baseline",),
+              steps=16384, optimizer="adamw")  # its 64K/32K row left to mixed_batch
+  for claim_id in ("3", "4", "7", "21"):
+    verdict = _verdict(tmp_path, claim_id)
+    assert verdict.status == vocab.NOT_RUN, (claim_id, verdict.evidence)
+    assert "adamw runs of two configs (rate multipliers x4, x8)" in verdict.evidence
+
+
 def test_the_multiplier_choice_is_shown_per_optimizer_and_held_back_when_unfinished(tmp_path):
   bert = {"data": {"name": "janeausten"}, "model": {"name": "bert"}}
   for name, scores in (("lamb", {4.0: 0.10, 8.0: 0.12}), ("adamw", {4.0: 0.09, 8.0: None}),
