@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     else:
       rows.append((label, f"{m['examples_per_s']:.0f} ex/s",
                    f"{m['gflops']:.1f} GFLOP/s = {100 * m['peak_fraction']:.1f}% of peak; "
-                   f"{m['params']:,} params; step memory {m['peak_memory_mb']:.0f} MiB"))
+                   f"{m['params']:,} params; step memory {m['peak_memory_mb']:.0f} MiB"
+                   f"{models.conv_note(m)}"))
   width = max(len(r[0]) for r in rows)
   print()
   print(f"{'benchmark':<{width}}  {'value':>10}  note")
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     day = datetime.date.today().isoformat()
     model_cells = "; ".join(f"{label}: {m['examples_per_s']:.0f} ex/s, "
                             f"{100 * m['peak_fraction']:.1f}% of peak, "
-                            f"{m['peak_memory_mb']:.0f} MiB"
+                            f"{m['peak_memory_mb']:.0f} MiB{models.conv_note(m)}"
                             for label, m in mod["models"].items() if "error" not in m)
     if not RESULTS.exists():
       RESULTS.write_text(

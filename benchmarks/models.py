@@ -4,7 +4,9 @@ machine's float32 matmul peak (measured here, not quoted), and peak memory of th
 The models are those of the experiment configs at cpu scale (one entry per distinct task,
 model, data and batch size), trained with the same compiled step the runner uses. FLOPs per
 step are XLA's own count of the compiled program; memory is its buffer assignment (arguments,
-outputs and temporaries of the step).
+outputs and temporaries of the step). For the ResNet stand-in it also times the train step with
+the residual blocks' convolutions as matrix products (`model.conv="matmul"`) against XLA's
+(`"xla"`, what the committed runs used), alternating, and gives the ratio.
 
     python -m benchmarks.models [--steps 10]
 """
@@ -56,7 +58,8 @@ def cpu_models() -> dict:
   return dict(found.values())
 
 
-def measure_model(config, steps: int = 10) -> dict:
+def _prepared_step(config, steps: int):
+  """(compiled train step, state, staged batches, hyperparameters, FLOPs/step, peak bytes)."""
   task = tasks.build(config)
   mesh = mesh_lib.make_mesh()
   n = len(next(iter(task.train_arrays.values())))
@@ -70,23 +73,63 @@ def measure_model(config, steps: int = 10) -> dict:
   compiled = shared.train_step.lower(state, staged[0], hyperparameters).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0))
   memory = compiled.memory_analysis()
   peak_bytes = (memory.argument_size_in_bytes + memory.output_size_in_bytes
                 + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
   state, _ = compiled(state, staged[0], hyperparameters)  # warm up
   jax.block_until_ready(state)
+  return compiled, state, staged[1:], hyperparameters, float(cost.get("flops", 0.0)), peak_bytes
+
+
+def _step_times(prepared, state):
+  """(per-step seconds over the staged batches, the state after them)."""
+  compiled, _, staged, hyperparameters, _, _ = prepared
   times = []
-  for batch in staged[1:]:
+  for batch in staged:
     start = time.perf_counter()
     state, _ = compiled(state, batch, hyperparameters)
     jax.block_until_ready(state)
     times.append(time.perf_counter() - start)
+  return times, state
+
+
+def measure_model(config, steps: int = 10) -> dict:
+  prepared = _prepared_step(config, steps)
+  times, state = _step_times(prepared, prepared[1])
   step = statistics.median(times)
+  flops, peak_bytes = prepared[4], prepared[5]
   params = sum(x.size for x in jax.tree.leaves(state.params))
   return {"params": int(params), "batch": config.batch_size, "step_s": step,
           "examples_per_s": config.batch_size / step, "gflop_per_step": flops / 1e9,
           "gflops": flops / step / 1e9, "peak_memory_mb": peak_bytes / 2 ** 20}
+
+
+def measure_conv_choice(config, steps: int = 10, rounds: int = 3) -> dict:
+  """The ResNet train step with the blocks' convolutions as XLA's (`model.conv="xla"`) and as
+  matrix products (`"matmul"`, lamb.models.matmul_conv): both compiled once, then `rounds`
+  alternating blocks of `steps` timed steps each; medians over all of a choice's steps.
+  FLOPs are the xla program's count for both (the same arithmetic: XLA counts a convolution
+  and its dot alike), so the peak fractions compare the same work."""
+  prepared, times = {}, {}
+  for choice in ("xla", "matmul"):
+    variant = config.copy_and_resolve_references()
+    with variant.unlocked():
+      variant.model.conv = choice
+    prepared[choice] = _prepared_step(variant, steps)
+    times[choice] = []
+  states = {choice: p[1] for choice, p in prepared.items()}
+  for _ in range(rounds):
+    for choice in ("xla", "matmul"):
+      block, states[choice] = _step_times(prepared[choice], states[choice])
+      times[choice] += block
+  out = {"batch": config.batch_size}
+  for choice in ("xla", "matmul"):
+    step = statistics.median(times[choice])
+    out[choice] = {"examples_per_s": config.batch_size / step,
+                   "gflops": prepared["xla"][4] / step / 1e9,
+                   "peak_memory_mb": prepared[choice][5] / 2 ** 20}
+  out["speedup"] = out["matmul"]["examples_per_s"] / out["xla"]["examples_per_s"]
+  return out
 
 
 def measure(steps: int = 10, verbose: bool = True) -> dict:
@@ -94,6 +137,7 @@ def measure(steps: int = 10, verbose: bool = True) -> dict:
   if verbose:
     print(f"  float32 matmul peak: {peak:.1f} GFLOP/s")
   out = {"matmul_peak_gflops": peak, "models": {}}
+  conv_batches = set()  # the conv A/B once per batch size (the entries share one model)
   for label, config in cpu_models().items():
     try:
       result = measure_model(config, steps)
@@ -103,12 +147,27 @@ def measure(steps: int = 10, verbose: bool = True) -> dict:
         print(f"  {label}: skipped ({out['models'][label]['error']})")
       continue
     result["peak_fraction"] = result["gflops"] / peak
+    if "conv" in config.model and config.batch_size not in conv_batches:
+      conv_batches.add(config.batch_size)
+      choice = measure_conv_choice(config, steps)
+      result["conv"] = dict(choice, **{f"{c}_peak_fraction": choice[c]["gflops"] / peak
+                                       for c in ("xla", "matmul")})
     out["models"][label] = result
     if verbose:
       print(f"  {label}: {result['examples_per_s']:.0f} examples/s, {result['gflops']:.1f} "
             f"GFLOP/s ({100 * result['peak_fraction']:.1f}% of peak), "
-            f"{result['peak_memory_mb']:.0f} MiB")
+            f"{result['peak_memory_mb']:.0f} MiB{conv_note(result)}")
   return out
+
+
+def conv_note(result: dict) -> str:
+  """The conv choice's A/B in words ('' for a model without the choice)."""
+  if "conv" not in result:
+    return ""
+  c = result["conv"]
+  return (f", model.conv=matmul/xla {c['speedup']:.2f}x alternating ("
+          f"{100 * c['xla_peak_fraction']:.1f}% -> {100 * c['matmul_peak_fraction']:.1f}% of "
+          f"peak, {c['xla']['peak_memory_mb']:.0f} -> {c['matmul']['peak_memory_mb']:.0f} MiB)")
 
 
 def main(argv=None):

@@ -26,6 +26,10 @@ NOT_CONFIGS = {"__init__", "common"}
 # What describes a grid or a run without changing what it computes: two runs that differ only in
 # these are the same run (the shrink note is prose; the fields it describes are in the config).
 NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note")
+# Keys added after runs were committed, at the value that computes what those runs computed:
+# at that value a key stays out of the fingerprint, so the runs keep their identity; any other
+# value is another run.
+LATER_KEYS = {("model", "conv"): "xla"}
 
 
 class UsageError(Exception):
@@ -156,6 +160,9 @@ def fingerprint(config_dict: dict) -> str:
     # Which rows its config runs at this scale is a record about the config, not the run: a
     # rung added to a ladder must not re-key the rungs already trained.
     plain["paper"].pop("rows_at_scale", None)
+  for (section, key), value in LATER_KEYS.items():
+    if isinstance(plain.get(section), dict) and plain[section].get(key, value) == value:
+      plain[section].pop(key, None)
   return json.dumps(plain, sort_keys=True)
 
 

@@ -50,7 +50,8 @@ def test_tuning_grids_are_the_printed_ones(table):
   cfg = config(f"table{table}")
   assert cfg.batch_size == 16384 and cfg.num_epochs == 90
   assert cfg.model.to_dict() == dict(name="resnet", depth=50, width=1.0, stem="imagenet",
-                                     num_classes=1000, bn_group_size=_imagenet.PAPER_BN_GROUP)
+                                     num_classes=1000, bn_group_size=_imagenet.PAPER_BN_GROUP,
+                                     conv="xla")
   assert cfg.data.name == "imagenet2012"
   got = set()
   for run in runs(cfg):

@@ -37,6 +37,11 @@ Parameter paths: ``stem/conv/kernel``, ``stem/bn/scale``, ``layer1/block0/conv1/
 so ``(^|/)(bias|scale)$`` selects them (lamb.optim.masks). `dtype` is the compute dtype
 (bfloat16 for mixed precision); parameters stay in `param_dtype` (float32) and the logits are
 returned in float32.
+
+``conv`` chooses how the residual blocks' convolutions are computed: ``"xla"`` (the default and
+the paper scale's) is ``nn.Conv``; ``"matmul"`` is `lamb.models.matmul_conv.MatmulConv`, the same
+parameters and the same function to float rounding, faster on CPUs at the stand-in's narrow
+widths (benchmarks/RESULTS.md). The stem keeps ``nn.Conv`` either way (no gain measured there).
 """
 from __future__ import annotations
 
@@ -46,11 +51,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lamb.models.batch_norm import batch_norm
+from lamb.models.matmul_conv import MatmulConv
 
 STAGE_SIZES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
                152: (3, 8, 36, 3)}
 STAGE_CHANNELS = (64, 128, 256, 512)
 STEMS = ("imagenet", "cifar")
+CONVS = ("xla", "matmul")
 BOTTLENECK_EXPANSION = 4
 
 # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), untruncated.
@@ -73,8 +80,12 @@ class _Block(nn.Module):
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
   bn_group_size: int = 0
+  conv_impl: str = "xla"
 
   def conv(self, features, kernel, strides, name):
+    if self.conv_impl == "matmul":
+      return MatmulConv(features, kernel, strides, kernel_init=conv_init, dtype=self.dtype,
+                        param_dtype=self.param_dtype, name=name)
     pad = (kernel - 1) // 2
     return nn.Conv(features, (kernel, kernel), strides=(strides, strides),
                    padding=((pad, pad), (pad, pad)), use_bias=False, kernel_init=conv_init,
@@ -177,6 +188,7 @@ class ResNet(nn.Module):
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
   bn_group_size: int = 0  # examples per BatchNorm group (lamb.models.batch_norm); 0: the batch
+  conv: str = "xla"  # how the blocks' convolutions are computed (CONVS; see the docstring)
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -184,6 +196,8 @@ class ResNet(nn.Module):
       raise ValueError(f"unknown ResNet depth {self.depth}; expected one of {sorted(STAGE_SIZES)}")
     if self.stem not in STEMS:
       raise ValueError(f"unknown ResNet stem {self.stem!r}; expected one of {STEMS}")
+    if self.conv not in CONVS:
+      raise ValueError(f"unknown ResNet conv {self.conv!r}; expected one of {CONVS}")
     if self.width <= 0:
       raise ValueError(f"width must be positive, got {self.width}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -197,7 +211,8 @@ class ResNet(nn.Module):
     x = Stem(scaled(STAGE_CHANNELS[0], self.width), self.stem, name="stem", **layer, **bn)(
         x, train)
     block = BottleneckBlock if self.depth >= 50 else BasicBlock
-    block_kwargs = dict(zero_init_residual=self.zero_init_residual, **layer, **bn)
+    block_kwargs = dict(zero_init_residual=self.zero_init_residual, conv_impl=self.conv,
+                        **layer, **bn)
     for i, (blocks, channels) in enumerate(zip(STAGE_SIZES[self.depth], STAGE_CHANNELS)):
       x = Stage(block, blocks, scaled(channels, self.width), strides=1 if i == 0 else 2,
                 kwargs=block_kwargs, name=f"layer{i + 1}")(x, train)

@@ -106,6 +106,18 @@ def _check_numbers(section, path: str) -> None:
         raise ValueError(f"{here} must lie in [0, 1], got {value!r}")
 
 
+# Model fields with a fixed set of values, checked before anything is built (the models hold the
+# same tuples, e.g. lamb.models.resnet.CONVS; a test checks they agree).
+MODEL_CHOICES = {"conv": ("xla", "matmul")}
+
+
+def _check_model(config, where: str) -> None:
+  model = config.get("model") or {}
+  for field, allowed in MODEL_CHOICES.items():
+    if field in model and model[field] not in allowed:
+      raise ValueError(f"{where}model.{field}={model[field]!r} is not one of {allowed}")
+
+
 def check_config(config) -> None:
   """ValueError naming the first field out of range (and what is allowed); pure Python."""
   seed = config.get("seed", 0)
@@ -117,6 +129,7 @@ def check_config(config) -> None:
     _check_counts(phase_config, where)
     _check_intervals(phase_config, where)
     _check_data(phase_config, where)
+    _check_model(phase_config, where)
 
 
 @dataclasses.dataclass(frozen=True)

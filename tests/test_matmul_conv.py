@@ -1,0 +1,113 @@
+"""`MatmulConv` (lamb.models.matmul_conv) against XLA's convolution, and ResNet's `conv` choice.
+
+The reference is `jax.lax.conv_general_dilated` through `nn.Conv`, the convolution the committed
+runs used: outputs and gradients (input and kernel) must agree to float32 rounding, parameters
+must be the same tree, and the run's identity must not move while `conv` keeps its old value.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import sweep
+from experiments.configs import table5
+from lamb.models import resnet
+from lamb.models.matmul_conv import MatmulConv
+from lamb.train import plan
+
+
+def _both(features, kernel, strides, x):
+  pad = (kernel - 1) // 2
+  xla = nn.Conv(features, (kernel, kernel), strides=(strides, strides),
+                padding=((pad, pad), (pad, pad)), use_bias=False)
+  ours = MatmulConv(features, kernel, strides)
+  params = xla.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x)) == jax.tree.map(
+      jnp.shape, params)
+  return xla, ours, params
+
+
+@pytest.mark.parametrize("kernel,strides,size", [(1, 1, 8), (1, 2, 8), (1, 2, 7), (3, 1, 8),
+                                                 (3, 2, 8), (3, 2, 7), (3, 1, 1), (7, 2, 9)])
+def test_matches_xla_convolution_in_value_and_gradients(kernel, strides, size):
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, size, size + 1, 5))
+  xla, ours, params = _both(6, kernel, strides, x)
+  weights = jax.random.normal(jax.random.PRNGKey(2), (3,) + xla.apply(params, x).shape[1:])
+
+  def loss(module):
+    return lambda p, inputs: jnp.sum(module.apply(p, inputs) * weights)
+
+  np.testing.assert_allclose(ours.apply(params, x), xla.apply(params, x), rtol=1e-5, atol=1e-5)
+  expected = jax.jit(jax.grad(loss(xla), argnums=(0, 1)))(params, x)
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(params, x)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_computes_in_its_dtype_from_float32_parameters():
+  x = jnp.ones((2, 4, 4, 3))
+  module = MatmulConv(4, 3, dtype=jnp.bfloat16)
+  params = module.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.leaves(params)[0].dtype == jnp.float32
+  assert module.apply(params, x).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("depth", [18, pytest.param(50, marks=pytest.mark.slow)])
+def test_resnet_matmul_conv_is_the_same_model(depth):
+  """Same parameters (a checkpoint serves either), same logits, gradients and BN statistics."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (8, 32, 32, 3))
+  labels = jnp.arange(8) % 10
+  xla = resnet.ResNet(depth=depth, width=0.125, num_classes=10)
+  ours = resnet.ResNet(depth=depth, width=0.125, num_classes=10, conv="matmul")
+  variables = jax.jit(lambda key, images: xla.init(key, images, True))(jax.random.PRNGKey(1), x)
+  assert jax.tree.map(jnp.shape, jax.eval_shape(
+      lambda key, images: ours.init(key, images, True), jax.random.PRNGKey(1), x)) == (
+      jax.tree.map(jnp.shape, variables))
+  # zero_init_residual makes every block the identity at init: perturb the scales so that the
+  # blocks' convolutions reach the logits and their gradients.
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, p: p + 0.5 if "scale" in jax.tree_util.keystr(path) else p,
+      variables["params"])
+
+  def loss(model):
+    def f(p):
+      logits, state = model.apply({"params": p, "batch_stats": variables["batch_stats"]}, x,
+                                  True, mutable=["batch_stats"])
+      return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[jnp.arange(8), labels]), state
+    return f
+
+  (want, want_state), want_grads = jax.jit(jax.value_and_grad(loss(xla), has_aux=True))(params)
+  (got, got_state), got_grads = jax.jit(jax.value_and_grad(loss(ours), has_aux=True))(params)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves((got_grads, got_state)), jax.tree.leaves((want_grads,
+                                                                             want_state))):
+    np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5)
+  conv_grads = [g for path, g in jax.tree_util.tree_leaves_with_path(got_grads)
+                if "conv" in jax.tree_util.keystr(path)]
+  assert all(float(jnp.abs(g).max()) > 0 for g in conv_grads)
+
+
+def test_conv_choices_are_checked_before_anything_is_built():
+  assert plan.MODEL_CHOICES["conv"] == resnet.CONVS
+  with pytest.raises(ValueError, match="conv"):
+    resnet.ResNet(depth=18, conv="fast").init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                                              False)
+  config = table5.get_config("cpu")
+  run = sweep.run_config(config, sweep.expand_sweep(config)[0][1])
+  plan.check_config(run)
+  run.model.conv = "matmul"
+  plan.check_config(run)
+  run.model.conv = "fast"
+  with pytest.raises(ValueError, match=r"model.conv='fast' is not one of \('xla', 'matmul'\)"):
+    plan.check_config(run)
+
+
+def test_identity_keeps_runs_made_before_the_conv_key():
+  base = {"name": "x", "model": {"name": "resnet", "depth": 50}, "seed": 0}
+  with_xla = {**base, "model": {**base["model"], "conv": "xla"}}
+  with_matmul = {**base, "model": {**base["model"], "conv": "matmul"}}
+  assert sweep.identity(with_xla) == sweep.identity(base)
+  assert sweep.identity(with_matmul) != sweep.identity(base)
