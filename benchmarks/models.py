@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from experiments import sweep
 from lamb import optim
 from lamb.data import batches as batches_lib
-from lamb.train import mesh as mesh_lib, programs, tasks
+from lamb.train import mesh as mesh_lib, phases, programs, tasks
 from lamb.train import plan as plan_lib
 
 
@@ -52,6 +52,7 @@ def cpu_models() -> dict:
     module = importlib.import_module(f"experiments.configs.{name}")
     config = module.get_config("cpu")
     first = sweep.run_config(config, sweep.expand_sweep(config)[0][1])
+    first = phases.configs(first)[0][1]  # a phased run (figure7): its first phase
     key = json.dumps([first.task, first.model.to_dict(), first.data.to_dict(), first.batch_size,
                       first.get("microbatches", 1)], sort_keys=True, default=str)
     found.setdefault(key, (f"{first.model.name} ({first.name}, batch {first.batch_size})", first))
@@ -64,7 +65,9 @@ def _prepared_step(config, steps: int):
   mesh = mesh_lib.make_mesh()
   n = len(next(iter(task.train_arrays.values())))
   spe = batches_lib.steps_per_epoch(n, config.batch_size)
-  structure, numbers = optim.split(plan_lib.optimizer_section(config, spe, spe))
+  # A phase of a phased run (figure7's) keeps the run's schedule, which spans every phase.
+  phase_steps = [spe] * len(config.get("phases") or ()) or None
+  structure, numbers = optim.split(plan_lib.optimizer_section(config, spe, spe, phase_steps))
   shared = programs.get(task, structure, mesh, config.get("microbatches", 1))
   hyperparameters = programs.hyperparameters(numbers, mesh)
   state = shared.init(config.seed, hyperparameters)
