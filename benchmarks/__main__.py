@@ -101,10 +101,11 @@ def main(argv=None) -> int:
 
   if not args.quick:
     day = datetime.date.today().isoformat()
-    model_cells = "; ".join(f"{label}: {m['examples_per_s']:.0f} ex/s, "
+    model_cells = "; ".join(f"{label}: not measured ({m['error']})" if "error" in m else
+                            f"{label}: {m['examples_per_s']:.0f} ex/s, "
                             f"{100 * m['peak_fraction']:.1f}% of peak, "
                             f"{m['peak_memory_mb']:.0f} MiB{models.conv_note(m)}"
-                            for label, m in mod["models"].items() if "error" not in m)
+                            for label, m in mod["models"].items())
     if not RESULTS.exists():
       RESULTS.write_text(
           "# Benchmark results\n\nOne row per `python -m benchmarks` run (appended by it). "

@@ -152,8 +152,9 @@ def run_config(config, overrides: dict, pinned=()):
   return run
 
 
-def fingerprint(config_dict: dict) -> str:
-  """The resolved config as canonical JSON, minus what describes the grid (NOT_IDENTITY)."""
+def identity_view(config_dict: dict) -> dict:
+  """What a run's identity is made of: the resolved config as plain JSON values, minus what
+  describes the grid (NOT_IDENTITY), the ladder's recorded rows, and LATER_KEYS at their value."""
   plain = json.loads(json.dumps({k: v for k, v in config_dict.items() if k not in NOT_IDENTITY},
                                 sort_keys=True, default=str))
   if isinstance(plain.get("paper"), dict):
@@ -163,7 +164,12 @@ def fingerprint(config_dict: dict) -> str:
   for (section, key), value in LATER_KEYS.items():
     if isinstance(plain.get(section), dict) and plain[section].get(key, value) == value:
       plain[section].pop(key, None)
-  return json.dumps(plain, sort_keys=True)
+  return plain
+
+
+def fingerprint(config_dict: dict) -> str:
+  """The identity view (`identity_view`) as canonical JSON."""
+  return json.dumps(identity_view(config_dict), sort_keys=True)
 
 
 def identity(config_dict: dict) -> str:
@@ -176,15 +182,17 @@ def run_error(name: str, error: Exception) -> UsageError:
   return UsageError(f"run {name}: {' '.join(str(error).strip(chr(39)).split())}")
 
 
-def differences(a: dict, b: dict, prefix: str = "") -> list:
-  """The dotted paths where two configs differ (for saying what a conflict is)."""
+def differences(a: dict, b: dict) -> list:
+  """The dotted paths where two configs' identities differ (for saying what a conflict is)."""
+  return _differences(identity_view(a), identity_view(b), "")
+
+
+def _differences(a: dict, b: dict, prefix: str) -> list:
   out = []
   for key in sorted(set(a) | set(b), key=str):
-    if key in NOT_IDENTITY and not prefix:
-      continue
     va, vb = a.get(key), b.get(key)
     if isinstance(va, dict) and isinstance(vb, dict):
-      out += differences(va, vb, f"{prefix}{key}.")
+      out += _differences(va, vb, f"{prefix}{key}.")
     elif json.dumps(va, sort_keys=True, default=str) != json.dumps(vb, sort_keys=True,
                                                                    default=str):
       out.append(f"{prefix}{key}")

@@ -53,6 +53,10 @@ def test_computes_in_its_dtype_from_float32_parameters():
   params = module.init(jax.random.PRNGKey(0), x)
   assert jax.tree.leaves(params)[0].dtype == jnp.float32
   assert module.apply(params, x).dtype == jnp.bfloat16
+  # as nn.Conv, no dtype computes in the inputs' and parameters' dtype
+  assert MatmulConv(4, 3).apply(params, x.astype(jnp.bfloat16)).dtype == jnp.float32
+  assert MatmulConv(4, 3).apply(jax.tree.map(lambda p: p.astype(jnp.bfloat16), params),
+                                x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
 
 
 @pytest.mark.parametrize("block", [resnet.BasicBlock, resnet.BottleneckBlock])
@@ -67,11 +71,30 @@ def test_blocks_initialise_the_same_parameters(block):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("depth,convolutions", [(18, 1 + 8 * 2 + 3), (50, 1 + 16 * 3 + 4)])
+def test_every_block_convolution_is_a_matrix_product(depth, convolutions):
+  """With "matmul" the stem is the only convolution left in the program; with "xla" every conv
+  of the blocks and the projection shortcuts is one (counted on the traced program)."""
+  x = jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)
+  counts = {}
+  for conv in resnet.CONVS:
+    model = resnet.ResNet(depth=depth, width=0.125, num_classes=10, conv=conv)
+    variables = jax.eval_shape(lambda images, m=model: m.init(jax.random.PRNGKey(0), images,
+                                                               False), x)
+    program = str(jax.make_jaxpr(lambda v, images, m=model: m.apply(v, images, False))(
+        variables, x))
+    counts[conv] = program.count("conv_general_dilated[")
+  assert counts == {"xla": convolutions, "matmul": 1}
+  with pytest.raises(ValueError, match="conv"):
+    resnet.BottleneckBlock(8, conv_impl="fast").init(jax.random.PRNGKey(0),
+                                                     jnp.zeros((1, 4, 4, 8)), False)
+
+
 @pytest.mark.parametrize("depth,gradients", [(50, False),
                                               pytest.param(50, True, marks=pytest.mark.slow)])
 def test_resnet_matmul_conv_is_the_same_model(depth, gradients):
-  """Same parameter tree, same logits and BN statistics, and (slow) the same gradients; the
-  fast case checks the wiring, the kernels' gradients are checked above."""
+  """Same parameter tree, same logits and BN statistics, and (slow) the same gradients (the
+  kernels' gradients are checked above)."""
   x = jax.random.normal(jax.random.PRNGKey(0), (8, 32, 32, 3))
   labels = jnp.arange(8) % 10
   xla = resnet.ResNet(depth=depth, width=0.125, num_classes=10)
@@ -126,8 +149,11 @@ def test_conv_choices_are_checked_before_anything_is_built():
 
 
 def test_identity_keeps_runs_made_before_the_conv_key():
+  assert resnet.ResNet.conv == sweep.LATER_KEYS[("model", "conv")]  # the value old runs computed
   base = {"name": "x", "model": {"name": "resnet", "depth": 50}, "seed": 0}
   with_xla = {**base, "model": {**base["model"], "conv": "xla"}}
   with_matmul = {**base, "model": {**base["model"], "conv": "matmul"}}
   assert sweep.identity(with_xla) == sweep.identity(base)
   assert sweep.identity(with_matmul) != sweep.identity(base)
+  assert sweep.differences(with_xla, base) == []
+  assert sweep.differences(with_matmul, base) == ["model.conv"]

@@ -98,8 +98,8 @@ def imagenet_resnet50(config, scale: str, batch_size: int = 16384, cpu: dict = I
     config.shrink_note = ""
   else:
     c = cpu
-    # conv="matmul" computes the same model ~1.1-1.35x faster here (benchmarks/RESULTS.md); the
-    # committed runs were made with "xla".
+    # conv="matmul" computes the same model 1.04-1.26x faster on 2 cores
+    # (benchmarks/RESULTS.md); the committed runs were made with "xla".
     config.model = dict(name="resnet", depth=50, width=c["width"], stem="imagenet",
                         num_classes=10, conv="xla")
     config.data = common.fashion_mnist_standin(c["train_examples"], c["eval_examples"],

@@ -16,7 +16,7 @@ XLA's convolution (`ResNet.conv = "xla"`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -32,7 +32,7 @@ class MatmulConv(nn.Module):
   kernel_size: int
   strides: int = 1
   kernel_init: Callable = nn.initializers.lecun_normal()
-  dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # as nn.Conv: None computes in the inputs' and kernel's dtype
   param_dtype: Any = jnp.float32
 
   @nn.compact

@@ -83,6 +83,8 @@ class _Block(nn.Module):
   conv_impl: str = "xla"
 
   def conv(self, features, kernel, strides, name):
+    if self.conv_impl not in CONVS:
+      raise ValueError(f"unknown ResNet conv {self.conv_impl!r}; expected one of {CONVS}")
     if self.conv_impl == "matmul":
       return MatmulConv(features, kernel, strides, kernel_init=conv_init, dtype=self.dtype,
                         param_dtype=self.param_dtype, name=name)
