@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +60,17 @@ def cpu_models() -> dict:
   return dict(found.values())
 
 
-def _prepared_step(config, steps: int):
-  """(compiled train step, state, staged batches, hyperparameters, FLOPs/step, peak bytes)."""
+class Prepared(NamedTuple):
+  """A compiled train step, warmed up, with what timing it needs."""
+  compiled: Any
+  state: Any  # after the warm-up step
+  batches: list  # staged, not yet seen by the step
+  hyperparameters: Any
+  flops: float  # per step, XLA's count
+  peak_bytes: int
+
+
+def _prepared_step(config, steps: int) -> Prepared:
   task = tasks.build(config)
   mesh = mesh_lib.make_mesh()
   n = len(next(iter(task.train_arrays.values())))
@@ -81,16 +91,16 @@ def _prepared_step(config, steps: int):
                 + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
   state, _ = compiled(state, staged[0], hyperparameters)  # warm up
   jax.block_until_ready(state)
-  return compiled, state, staged[1:], hyperparameters, float(cost.get("flops", 0.0)), peak_bytes
+  return Prepared(compiled, state, staged[1:], hyperparameters, float(cost.get("flops", 0.0)),
+                  peak_bytes)
 
 
-def _step_times(prepared, state):
+def _step_times(prepared: Prepared, state):
   """(per-step seconds over the staged batches, the state after them)."""
-  compiled, _, staged, hyperparameters, _, _ = prepared
   times = []
-  for batch in staged:
+  for batch in prepared.batches:
     start = time.perf_counter()
-    state, _ = compiled(state, batch, hyperparameters)
+    state, _ = prepared.compiled(state, batch, prepared.hyperparameters)
     jax.block_until_ready(state)
     times.append(time.perf_counter() - start)
   return times, state
@@ -98,9 +108,9 @@ def _step_times(prepared, state):
 
 def measure_model(config, steps: int = 10) -> dict:
   prepared = _prepared_step(config, steps)
-  times, state = _step_times(prepared, prepared[1])
+  times, state = _step_times(prepared, prepared.state)
   step = statistics.median(times)
-  flops, peak_bytes = prepared[4], prepared[5]
+  flops, peak_bytes = prepared.flops, prepared.peak_bytes
   params = sum(x.size for x in jax.tree.leaves(state.params))
   return {"params": int(params), "batch": config.batch_size, "step_s": step,
           "examples_per_s": config.batch_size / step, "gflop_per_step": flops / 1e9,
@@ -120,7 +130,7 @@ def measure_conv_choice(config, steps: int = 10, rounds: int = 3) -> dict:
       variant.model.conv = choice
     prepared[choice] = _prepared_step(variant, steps)
     times[choice] = []
-  states = {choice: p[1] for choice, p in prepared.items()}
+  states = {choice: p.state for choice, p in prepared.items()}
   for _ in range(rounds):
     for choice in ("xla", "matmul"):
       block, states[choice] = _step_times(prepared[choice], states[choice])
@@ -129,8 +139,8 @@ def measure_conv_choice(config, steps: int = 10, rounds: int = 3) -> dict:
   for choice in ("xla", "matmul"):
     step = statistics.median(times[choice])
     out[choice] = {"examples_per_s": config.batch_size / step,
-                   "gflops": prepared["xla"][4] / step / 1e9,
-                   "peak_memory_mb": prepared[choice][5] / 2 ** 20}
+                   "gflops": prepared["xla"].flops / step / 1e9,
+                   "peak_memory_mb": prepared[choice].peak_bytes / 2 ** 20}
   out["speedup"] = out["matmul"]["examples_per_s"] / out["xla"]["examples_per_s"]
   return out
 
