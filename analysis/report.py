@@ -164,6 +164,29 @@ def compute_section(results_dir: Path, scale: str, judged: list) -> list:
   if len(rest):
     lines.append(f"| {len(rest)} others | {int(rest['count'].sum())} | {rest['sum'].sum():.0f} "
                  "| |")
+  return lines + [""] + claim_costs(per["sum"], judged)
+
+
+def claim_costs(minutes: pd.Series, judged: list) -> list:
+  """What each decided claim costs to test again from nothing: the summed minutes of the
+  experiments it names (an experiment two claims share counts for both), cheapest first, with
+  the running total of the union, so a budget can be read off as the claims that fit in it."""
+  rows = []
+  for claim, verdict in judged:
+    named = [c for c in claim.configs if c in minutes.index]
+    if verdict.status in DECIDED and named:
+      rows.append((float(minutes[named].sum()), claim.id, named, verdict.status))
+  if not rows:
+    return []
+  lines = ["Each decided claim alone (the experiments it names, as committed), cheapest first; "
+           "*together*: the union of the experiments of this claim and those above it, so the "
+           "claims that fit in a budget are the rows above the first total over it:", "",
+           "| claim | verdict | experiments | minutes | together |", "|---|---|---|---|---|"]
+  union: set = set()
+  for cost, claim_id, named, status in sorted(rows, key=lambda r: (r[0], r[1])):
+    union.update(named)
+    lines.append(f"| {claim_id} | {status} | {', '.join(f'`{c}`' for c in named)} | "
+                 f"{cost:.0f} | {float(minutes[sorted(union)].sum()):.0f} |")
   return lines + [""]
 
 

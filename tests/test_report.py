@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import claims, report, runs, tables
@@ -115,3 +116,20 @@ def test_compute_spent_sums_each_runs_wall_time_and_the_decided_claims_share(tmp
   assert "named by a claim that is decided (held, not held or inconclusive): **0.5 h**" in text
   assert "| table6 | 1 | 30 | no |" in text and "| table7 | 2 | 30 | yes |" in text
   assert report.compute_section(tmp_path / "none", "cpu", []) == []
+
+
+def test_each_decided_claims_cost_cheapest_first_with_the_union_so_far():
+  minutes = pd.Series({"table6": 30.0, "table6_replicates": 5.0, "table7": 20.0,
+                              "table3": 40.0})
+  by_id = {c.id: c for c in claims.CLAIMS}
+  held = claims.v.Verdict(claims.vocab.HELD, "")
+  judged = [(by_id["17"], held),  # table6 + table6_replicates: 35
+            (by_id["18"], held),  # table7: 20
+            (by_id["19"], held),  # table6 again: 30, nothing new in the union
+            (by_id["9"], claims.v.not_testable("why"))]  # undecided: left out
+  lines = report.claim_costs(minutes, judged)
+  rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+  assert rows == ["| 18 | held | `table7` | 20 | 20 |",
+                  "| 19 | held | `table6` | 30 | 50 |",
+                  "| 17 | held | `table6`, `table6_replicates` | 35 | 55 |"]
+  assert report.claim_costs(minutes, [(by_id["9"], claims.v.not_testable("why"))]) == []
