@@ -253,7 +253,23 @@ def select_runs(config, overridden, only, phase_microbatches=None) -> list:
     except (ValueError, KeyError, TypeError) as e:
       raise sweep.run_error(name, e) from None
     selected.append((name, values, run))
+  refuse_duplicates(config.name, selected, overridden)
   return selected
+
+
+def refuse_duplicates(experiment: str, selected, overridden) -> None:
+  """Two runs of one sweep must differ in more than their names: a --config.* override of what
+  the grid varies (a variant's learning rate, its seed) would otherwise train one config under
+  several names, and the analysis would read copies as a spread of settings or seeds."""
+  seen = {}
+  for name, _, run in selected:
+    key = sweep.fingerprint({k: v for k, v in run.to_dict().items() if k != "variant"})
+    if key in seen:
+      why = (" once " + ", ".join(f"--config.{p}" for p in sorted(overridden)) + " sets both"
+             if overridden else "")
+      raise UsageError(f"runs {seen[key]} and {name} of {experiment} would train the same "
+                       f"config{why}; pick one with --only")
+    seen[key] = name
 
 
 # --- what is on disk ---------------------------------------------------------------------------

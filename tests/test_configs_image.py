@@ -230,14 +230,20 @@ def test_figure1_settings():
   cfg = config("figure1")
   assert cfg.batch_size == 32768
   variants = dict(cfg.variants)
-  for name in ("nlamb", "nnlamb"):
+  for name in ("nlamb_seed0", "nnlamb_seed0"):
     kwargs = dict(variants[name])["optimizer"]["kwargs"]
     assert (kwargs["b1"], kwargs["b2"], kwargs["eps"]) == (0.975, 0.999, 1e-8)
   nadam = sorted(dict(v)["optimizer"]["learning_rate"] for k, v in variants.items()
                  if k.startswith("nadam"))
   assert nadam == pytest.approx(sorted([m * 10.0 ** e for e in (-4, -3) for m in range(1, 10)]
                                        + [0.01]))
-  assert dict(variants["lamb"])["optimizer"]["learning_rate"] == pytest.approx(0.04)
+  assert dict(variants["lamb_seed0"])["optimizer"]["learning_rate"] == pytest.approx(0.04)
+  # At the cpu scale the four compared optimizers run 3 seeds, Nadam's grid one.
+  seeds = {}
+  for run in runs(config("figure1", "cpu")):
+    seeds.setdefault(run.optimizer.name, set()).add(run.seed)
+  assert seeds == {"lamb": {0, 1, 2}, "nlamb": {0, 1, 2}, "nnlamb": {0, 1, 2},
+                   "momentum": {0, 1, 2}, "nadam": {0}}
 
 
 def test_figure2_and_figure3_ablations():
@@ -247,6 +253,11 @@ def test_figure2_and_figure3_ablations():
   assert seen == {(True, True), (True, False), (False, True), (False, False)}
   norms = {run.optimizer.kwargs.norm for run in runs(config("figure3"))}
   assert norms == {"l1", "l2", "linf"}
+  # Claims 14-16 compare these runs seed by seed on the test images no grid chose on.
+  for name in ("figure2", "figure3"):
+    cpu_runs = runs(config(name, "cpu"))
+    assert {run.seed for run in cpu_runs} == set(_imagenet.CPU_SEEDS)
+    assert {run.data.eval_split for run in cpu_runs} == {"test[1000:]"}
 
 
 @pytest.mark.parametrize("name", ["table3", "table5", "table6", "figure1", "figure2", "figure3",
@@ -271,8 +282,8 @@ def test_cpu_tuning_grids_shrink_data_not_grid(table):
 @pytest.mark.parametrize("name,shape", [
     ("table3", _imagenet.IMAGENET_CPU), ("table5", _imagenet.IMAGENET_CPU),
     ("lars_imagenet", _imagenet.IMAGENET_CPU), ("momentum_ladder", _imagenet.IMAGENET_CPU),
-    ("figure1", _imagenet.IMAGENET_CPU_SHORT), ("figure2", _imagenet.IMAGENET_CPU_SHORT),
-    ("figure3", _imagenet.IMAGENET_CPU_SHORT), ("figures9_14", _imagenet.IMAGENET_CPU_SHORT),
+    ("figure1", _imagenet.IMAGENET_CPU), ("figure2", _imagenet.IMAGENET_CPU),
+    ("figure3", _imagenet.IMAGENET_CPU), ("figures9_14", _imagenet.IMAGENET_CPU_SHORT),
     ("noise_scale", _imagenet.IMAGENET_CPU_SHORT)])
 def test_each_imagenet_config_runs_its_stand_in_shape(name, shape):
   cfg = config(name, "cpu")

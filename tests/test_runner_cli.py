@@ -228,6 +228,10 @@ BAD_INPUTS = {
     "only_invalid_regex": (tiny_args(only="lamb_(lr"),
                            ["--only", "not a valid regular expression"]),
     "no_config": (["--dry_run"], ["no --config"]),
+    # an override of what the grid's variants vary would train one config under many names
+    "override_collapses_runs": (["--config=table6", "--config.optimizer.learning_rate=0.1"],
+                                ["runs adagrad_lr0.0001 and adagrad_lr0.0002 of table6",
+                                 "--config.optimizer.learning_rate", "--only"]),
     # a config VALUE the task does not know: found when the data is built, before any run
     "unknown_data_source": (tiny_args(data__source="bogus"), ["bogus", "pureml"]),
 }

@@ -43,7 +43,7 @@ IMAGENET_CPU_NOTE_TEMPLATE = (
     "{epochs} epochs instead of 90, every schedule (warmup, Goyal steps at 30/60/80) at the same "
     "fraction of training; BatchNorm over the whole batch (the paper scale: groups of "
     f"{'{'}bn_group{'}'} as its references)")
-# The shorter shape of the tuning grids (Tables 9-25), Figures 1-3 and 9-14 and noise_scale,
+# The shorter shape of the tuning grids (Tables 9-25), Figures 9-14 and noise_scale,
 # whose committed runs predate the ladder sized from the top: 8192 images x 2 epochs (64 steps at
 # 16K), evaluated on the first 1000 test images.
 IMAGENET_CPU_SHORT = dict(width=0.125, train_examples=8192, eval_split="test",
