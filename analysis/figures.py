@@ -84,6 +84,28 @@ def _frame(results_dir, experiment, scale) -> pd.DataFrame:
   return frame
 
 
+def _with_arm(results_dir, experiment, scale) -> pd.DataFrame:
+  """The runs of a figure with the arm another experiment trains for it (`runs.SHARED_ARMS`)."""
+  source = runs.SHARED_ARMS[experiment][0]
+  return runs.with_shared_arm(experiment, _frame(results_dir, experiment, scale),
+                              runs.of_scale(results_dir, source, scale))
+
+
+def _arm_label(experiment: str, label_of: Callable) -> Callable:
+  """`label_of`, saying which experiment's runs draw the shared arm."""
+  source, variant, _, value = runs.SHARED_ARMS[experiment]
+  return lambda k: label_of(k) + (f" ({source}'s {variant} runs)" if k == value else "")
+
+
+def _missing_arm(entries: list, experiment: str, label_of: Callable) -> list:
+  """`entries` with a legend line saying what to run when the shared arm has no run."""
+  value = runs.SHARED_ARMS[experiment][3]
+  if any(e.key == value for e in entries):
+    return entries
+  return entries + [Entry(value, label_of(value), _color(value, len(entries)),
+                          why=f"not run ({runs.shared_arm_hint(experiment)})")]
+
+
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
   """A column, or NaN everywhere when no run has it (unreadable runs have no config)."""
   return frame[name] if name in frame else pd.Series(np.nan, index=frame.index, dtype=object)
@@ -450,9 +472,11 @@ def _run_batch(frame, scale) -> str:
 
 def figure1(results_dir, scale):
   """Top-1 accuracy per epoch of each optimizer's chosen setting (Figure 1)."""
-  frame = _frame(results_dir, "figure1", scale)
-  entries = _entries(frame, "config.optimizer.name", vocab.optimizer_label,
-                     order=("lamb", "nlamb", "nnlamb", "nadam", "momentum"))
+  frame = _with_arm(results_dir, "figure1", scale)
+  label = _arm_label("figure1", vocab.optimizer_label)
+  entries = _missing_arm(_entries(frame, "config.optimizer.name", label,
+                                  order=("lamb", "nlamb", "nnlamb", "nadam", "momentum")),
+                         "figure1", label)
   _need_curves(entries, "figure1")
   title = ("Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and momentum (paper: "
            f"ImageNet/ResNet-50, batch 32K{_run_batch(frame, scale)})")
@@ -557,9 +581,10 @@ FIGURE2_LABELS = {"correction_warmup": "adam-correction + warmup",
 
 def figure2(results_dir, scale):
   """Top-1 accuracy per epoch of LAMB with and without adam-correction and warmup (Figure 2)."""
-  frame = _frame(results_dir, "figure2", scale)
-  entries = _entries(frame, "config.variant", lambda k: FIGURE2_LABELS.get(k, str(k)),
-                     order=list(FIGURE2_LABELS))
+  frame = _with_arm(results_dir, "figure2", scale)
+  label = _arm_label("figure2", lambda k: FIGURE2_LABELS.get(k, str(k)))
+  entries = _missing_arm(_entries(frame, "config.variant", label, order=list(FIGURE2_LABELS)),
+                         "figure2", label)
   _need_curves(entries, "figure2")
   fig, _ = _curves_figure(entries, "Figure 2: adam-correction acts like learning-rate warmup "
                           f"(LAMB, paper: batch 16K{_run_batch(frame, scale)})", scale, frame,
@@ -575,8 +600,8 @@ def _norm_finals(entries, frame) -> list:
   choices = select.choose_each(frame, "config.optimizer.kwargs.norm", SETTINGS, METRIC)
   out = []
   for entry in entries:
-    choice = choices[entry.key]
-    values = list(choice.best.values.values()) if choice.best is not None else []
+    choice = choices.get(entry.key)
+    values = list(choice.best.values.values()) if choice and choice.best is not None else []
     out.append((NORMS.get(entry.key, str(entry.key)), values, entry.color))
   return out
 
@@ -584,9 +609,10 @@ def _norm_finals(entries, frame) -> list:
 def figure3(results_dir, scale):
   """LAMB with an L1, L2 or L-infinity trust-ratio norm (Figure 3): accuracy per epoch, and the
   final accuracy of every seed."""
-  frame = _frame(results_dir, "figure3", scale)
-  entries = _entries(frame, "config.optimizer.kwargs.norm", lambda k: NORMS.get(k, str(k)),
-                     order=list(NORMS))
+  frame = _with_arm(results_dir, "figure3", scale)
+  label = _arm_label("figure3", lambda k: NORMS.get(k, str(k)))
+  entries = _missing_arm(_entries(frame, "config.optimizer.kwargs.norm", label,
+                                  order=list(NORMS)), "figure3", label)
   _need_curves(entries, "figure3")
   fig, (ax, right) = plt.subplots(1, 2, figsize=(8.6, 3.9), width_ratios=(2.2, 1),
                                   layout="constrained")

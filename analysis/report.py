@@ -118,7 +118,8 @@ def claims_section(results_dir: Path, scale: str) -> list:
             "Intervals:", ""]
   lines += [f"- [i{k}] {how}" for how, k in intervals.items()]
   lines += ["", "### Choices made by looking at results", ""]
-  lines += [f"- **C{k}** (claims {', '.join(d.claims)}): {d.choice}"
+  lines += [f"- **C{k}** ({'claims ' + ', '.join(d.claims) if d.claims else 'no claim'}): "
+            f"{d.choice}"
             for k, d in enumerate(claims.DISCLOSURES, 1)]
   lines += ([""] + multiplier_section(results_dir, scale)
             + multiplier_section(results_dir, scale, "ladder_multipliers",

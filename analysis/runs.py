@@ -252,6 +252,51 @@ def recorded_rows(frame: pd.DataFrame) -> tuple:
   return frame[keep], sorted(frame.run[~keep])
 
 
+# Arms of a figure that another experiment trains as it is: the same config but for its name
+# and how often it evaluates (the training records are the same to the bit). The analysis reads
+# them there, so the reproduction trains them once ("one run, many views", as Figure 6 reads
+# Table 4). figure: (source experiment, the source's variant, the column that names the arm in
+# the figure, the arm's value there).
+SHARED_ARMS = {
+    "figure1": ("table5", "32K", "config.optimizer.name", "lamb"),
+    "figure2": ("table3", "lamb", "config.variant", "correction_warmup"),
+    "figure3": ("table3", "lamb", "config.optimizer.kwargs.norm", "l2"),
+}
+
+
+def shared_arm_hint(experiment: str) -> Optional[str]:
+  """What to run for `experiment`'s shared arm (None when it has none)."""
+  if experiment not in SHARED_ARMS:
+    return None
+  source, variant, _, value = SHARED_ARMS[experiment]
+  only = f"batch{variant}" if source == "table5" else variant
+  return (f"its {value} arm is {source}'s {variant} runs: python experiments/run.py "
+          f"--config={source} --only={only}")
+
+
+def with_shared_arm(experiment: str, own: pd.DataFrame, every: pd.DataFrame) -> pd.DataFrame:
+  """`own` (the runs of `experiment`) with its shared arm read from the source experiment's runs
+  in `every` (one scale), labelled as the figure labels the arm, when `own` has no run of that
+  arm (runs of an older config that trained it are read as they are). A source run whose config
+  cannot be read could be the arm's, so it comes along and holds the choice back."""
+  if experiment not in SHARED_ARMS or not len(every):
+    return own
+  source, variant, column, value = SHARED_ARMS[experiment]
+  if len(own) and column in own and (own[column] == value).any():
+    return own
+  theirs, _ = recorded_rows(every[every.experiment == source].reset_index(drop=True))
+  if not len(theirs):
+    return own
+  named = theirs["config.variant"] == variant if "config.variant" in theirs else False
+  lost = theirs.status == vocab.UNREADABLE
+  shared = theirs[named | lost].copy()
+  if not len(shared):
+    return own
+  shared.loc[~lost.loc[shared.index], column] = value
+  return pd.concat([own, shared], ignore_index=True) if len(own) else shared.reset_index(
+      drop=True)
+
+
 def mixed_curve(figure7: pd.DataFrame, mixed_batch: pd.DataFrame) -> pd.DataFrame:
   """Figure 7's run: figure7's own where one has finished, else mixed_batch's re-warm-up run of
   seed 0, the same config, which the cpu scale logs as often (one run, two views); figure7's

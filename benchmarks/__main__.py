@@ -92,7 +92,7 @@ def main(argv=None) -> int:
       rows.append((label, f"{m['examples_per_s']:.0f} ex/s",
                    f"{m['gflops']:.1f} GFLOP/s = {100 * m['peak_fraction']:.1f}% of peak; "
                    f"{m['params']:,} params; step memory {m['peak_memory_mb']:.0f} MiB"
-                   f"{models.conv_note(m)}"))
+                   f"{models.conv_note(m)}{models.microbatch_note(m)}"))
   width = max(len(r[0]) for r in rows)
   print()
   print(f"{'benchmark':<{width}}  {'value':>10}  note")
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     model_cells = "; ".join(f"{label}: not measured ({m['error']})" if "error" in m else
                             f"{label}: {m['examples_per_s']:.0f} ex/s, "
                             f"{100 * m['peak_fraction']:.1f}% of peak, "
-                            f"{m['peak_memory_mb']:.0f} MiB{models.conv_note(m)}"
+                            f"{m['peak_memory_mb']:.0f} MiB{models.conv_note(m)}{models.microbatch_note(m)}"
                             for label, m in mod["models"].items())
     if not RESULTS.exists():
       RESULTS.write_text(

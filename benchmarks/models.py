@@ -6,7 +6,10 @@ model, data and batch size), trained with the same compiled step the runner uses
 step are XLA's own count of the compiled program; memory is its buffer assignment (arguments,
 outputs and temporaries of the step). For the ResNet stand-in it also times the train step with
 the residual blocks' convolutions as matrix products (`model.conv="matmul"`) against XLA's
-(`"xla"`, what the committed runs used), alternating, and gives the ratio.
+(`"xla"`, what the committed runs used), alternating, and gives the ratio; for BERT at batch 64
+and above, gradient accumulation over micro-batches of 32 sequences (`microbatches`) against one
+pass over the whole batch (what the committed runs used), likewise. Both are levers for a rerun:
+each changes the rounding of every step, so committed runs keep the setting they ran with.
 
     python -m benchmarks.models [--steps 10]
 """
@@ -117,32 +120,50 @@ def measure_model(config, steps: int = 10) -> dict:
           "gflops": flops / step / 1e9, "peak_memory_mb": peak_bytes / 2 ** 20}
 
 
-def measure_conv_choice(config, steps: int = 10, rounds: int = 3) -> dict:
-  """The ResNet train step with the blocks' convolutions as XLA's (`model.conv="xla"`) and as
-  matrix products (`"matmul"`, lamb.models.matmul_conv): both compiled once, then `rounds`
-  alternating blocks of `steps` timed steps each; medians over all of a choice's steps.
-  FLOPs are the xla program's count for both (the same arithmetic: XLA counts a convolution
-  and its dot alike), so the peak fractions compare the same work."""
+def measure_choice(config, choices: dict, steps: int = 10, rounds: int = 3) -> dict:
+  """The train step under each of `choices` ({label: {dotted key: value}}, the first the
+  baseline): all compiled once, then `rounds` alternating blocks of `steps` timed steps each;
+  medians over all of a choice's steps. FLOPs are the baseline program's count for every choice
+  (the same arithmetic), so the peak fractions compare the same work."""
   prepared, times = {}, {}
-  for choice in ("xla", "matmul"):
+  for label, overrides in choices.items():
     variant = config.copy_and_resolve_references()
     with variant.unlocked():
-      variant.model.conv = choice
-    prepared[choice] = _prepared_step(variant, steps)
-    times[choice] = []
-  states = {choice: p.state for choice, p in prepared.items()}
+      for key, value in overrides.items():
+        sweep.set_path(variant, key, value)
+    prepared[label] = _prepared_step(variant, steps)
+    times[label] = []
+  states = {label: p.state for label, p in prepared.items()}
   for _ in range(rounds):
-    for choice in ("xla", "matmul"):
-      block, states[choice] = _step_times(prepared[choice], states[choice])
-      times[choice] += block
-  out = {"batch": config.batch_size}
-  for choice in ("xla", "matmul"):
-    step = statistics.median(times[choice])
-    out[choice] = {"examples_per_s": config.batch_size / step,
-                   "gflops": prepared["xla"].flops / step / 1e9,
-                   "peak_memory_mb": prepared[choice].peak_bytes / 2 ** 20}
-  out["speedup"] = out["matmul"]["examples_per_s"] / out["xla"]["examples_per_s"]
+    for label in choices:
+      block, states[label] = _step_times(prepared[label], states[label])
+      times[label] += block
+  baseline, other = list(choices)[:2]
+  out = {"batch": config.batch_size, "baseline": baseline, "other": other}
+  for label in choices:
+    step = statistics.median(times[label])
+    out[label] = {"examples_per_s": config.batch_size / step,
+                  "gflops": prepared[baseline].flops / step / 1e9,
+                  "peak_memory_mb": prepared[label].peak_bytes / 2 ** 20}
+  out["speedup"] = out[other]["examples_per_s"] / out[baseline]["examples_per_s"]
   return out
+
+
+def measure_conv_choice(config, steps: int = 10, rounds: int = 3) -> dict:
+  """The ResNet train step with the blocks' convolutions as XLA's (`model.conv="xla"`) and as
+  matrix products (`"matmul"`, lamb.models.matmul_conv)."""
+  return measure_choice(config, {"xla": {"model.conv": "xla"},
+                                 "matmul": {"model.conv": "matmul"}}, steps, rounds)
+
+
+MICROBATCH = 32  # sequences: the fastest micro-batch of BERT tiny measured here (16-64 tried)
+
+
+def measure_microbatch_choice(config, steps: int = 10, rounds: int = 3) -> dict:
+  """The BERT train step over the whole batch against micro-batches of MICROBATCH sequences."""
+  count = config.batch_size // MICROBATCH
+  return measure_choice(config, {"1": {"microbatches": 1}, str(count): {"microbatches": count}},
+                        steps, rounds)
 
 
 def measure(steps: int = 10, verbose: bool = True) -> dict:
@@ -152,7 +173,7 @@ def measure(steps: int = 10, verbose: bool = True) -> dict:
   out = {"matmul_peak_gflops": peak, "models": {}}
   # The conv A/B once per batch size: the ResNet entries share the model's shapes and differ in
   # their data and optimizer, which the step's time barely depends on.
-  conv_batches = set()
+  conv_batches, micro_batches = set(), set()
   for label, config in cpu_models().items():
     try:
       result = measure_model(config, steps)
@@ -171,11 +192,22 @@ def measure(steps: int = 10, verbose: bool = True) -> dict:
       else:
         result["conv"] = dict(choice, **{f"{c}_peak_fraction": choice[c]["gflops"] / peak
                                          for c in ("xla", "matmul")})
+    if config.model.name == "bert" and config.batch_size >= 2 * MICROBATCH and \
+        config.batch_size % MICROBATCH == 0 and config.get("microbatches", 1) == 1 and \
+        config.batch_size not in micro_batches:
+      micro_batches.add(config.batch_size)
+      try:
+        choice = measure_microbatch_choice(config, steps)
+      except Exception as e:  # pylint: disable=broad-except
+        result["microbatch_error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+      else:
+        result["microbatches"] = dict(choice, **{
+            f"{c}_peak_fraction": choice[c]["gflops"] / peak for c in ("1", choice["other"])})
     out["models"][label] = result
     if verbose:
       print(f"  {label}: {result['examples_per_s']:.0f} examples/s, {result['gflops']:.1f} "
             f"GFLOP/s ({100 * result['peak_fraction']:.1f}% of peak), "
-            f"{result['peak_memory_mb']:.0f} MiB{conv_note(result)}")
+            f"{result['peak_memory_mb']:.0f} MiB{conv_note(result)}{microbatch_note(result)}")
   return out
 
 
@@ -189,6 +221,19 @@ def conv_note(result: dict) -> str:
   return (f", model.conv=matmul/xla {c['speedup']:.2f}x alternating ("
           f"{100 * c['xla_peak_fraction']:.1f}% -> {100 * c['matmul_peak_fraction']:.1f}% of "
           f"peak, {c['xla']['peak_memory_mb']:.0f} -> {c['matmul']['peak_memory_mb']:.0f} MiB)")
+
+
+def microbatch_note(result: dict) -> str:
+  """The micro-batch choice's A/B in words ('' where it was not measured)."""
+  if "microbatch_error" in result:
+    return f", micro-batch A/B not measured ({result['microbatch_error']})"
+  if "microbatches" not in result:
+    return ""
+  c = result["microbatches"]
+  other = c["other"]
+  return (f", microbatches={other} (of {MICROBATCH}) / 1 {c['speedup']:.2f}x alternating ("
+          f"{100 * c['1_peak_fraction']:.1f}% -> {100 * c[f'{other}_peak_fraction']:.1f}% of "
+          f"peak, {c['1']['peak_memory_mb']:.0f} -> {c[other]['peak_memory_mb']:.0f} MiB)")
 
 
 def main(argv=None):

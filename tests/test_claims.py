@@ -396,6 +396,54 @@ def test_the_norm_claim_is_inconclusive_when_the_noise_exceeds_the_paper_margin(
   assert verdict.status == vocab.INCONCLUSIVE and "margin 0.0010" in verdict.evidence
 
 
+def test_figure_claims_read_the_arm_that_table3_trains(tmp_path):
+  # Figure 2's "warmup + correction" and Figure 3's L2 are Table 3's LAMB (runs.SHARED_ARMS).
+  for seed, (no_correction, l1, linf) in enumerate([(0.74, 0.73, 0.74), (0.73, 0.745, 0.76),
+                                                    (0.72, 0.70, 0.73)]):
+    _run(tmp_path, "figure2", f"nocorrection_warmup_seed{seed}",
+         {"variant": "nocorrection_warmup", "seed": seed}, accuracy=no_correction)
+    for norm, acc in (("l1", l1), ("linf", linf)):
+      _run(tmp_path, "figure3", f"{norm}_seed{seed}",
+           {"seed": seed, "optimizer": {"name": "lamb", "kwargs": {"norm": norm}}}, accuracy=acc)
+  verdict = _verdict(tmp_path, "15")
+  assert verdict.status == vocab.NOT_RUN
+  assert "warmup + correction (Table 3's LAMB): not run" in verdict.evidence
+  _table3(tmp_path, {"lamb": [0.75, 0.74, 0.72], "adam": [0.60, 0.61, 0.62]})
+  verdict = _verdict(tmp_path, "15")
+  assert verdict.status == vocab.INCONCLUSIVE, verdict.evidence
+  assert "warmup + correction (Table 3's LAMB) 0.7367 (3 seeds)" in verdict.evidence
+  assert "paired over 3 seeds" in verdict.interval
+  verdict = _verdict(tmp_path, "16")
+  assert "L1 0.7250 (3 seeds) − L2 (Table 3's LAMB) 0.7367 (3 seeds)" in verdict.evidence
+  # The figure's own run of the arm (an older config that trained it) is read instead.
+  for seed in range(3):
+    _run(tmp_path, "figure2", f"correction_warmup_seed{seed}",
+         {"variant": "correction_warmup", "seed": seed}, accuracy=0.80)
+  assert "warmup + correction (Table 3's LAMB) 0.8000 (3 seeds)" in _verdict(tmp_path,
+                                                                           "15").evidence
+  # Table 3's LAMB on another task (here: another evaluation split) is not the same arm.
+  for seed in range(3):
+    _run(tmp_path, "table3", f"lamb_seed{seed}", {"variant": "lamb", "seed": seed,
+                                                  "optimizer": {"name": "lamb"},
+                                                  "data": {"name": "fashion_mnist",
+                                                           "eval_split": "test[:1000]"}},
+         accuracy=0.75)
+  verdict = _verdict(tmp_path, "16")
+  assert verdict.status == vocab.NOT_TESTABLE and "runs of different tasks" in verdict.evidence
+
+
+def test_an_unreadable_table3_run_holds_the_shared_arm_back(tmp_path):
+  _table3(tmp_path, {"lamb": [0.75, 0.74, 0.72]})
+  for seed, acc in enumerate([0.74, 0.73, 0.72]):
+    _run(tmp_path, "figure2", f"nocorrection_warmup_seed{seed}",
+         {"variant": "nocorrection_warmup", "seed": seed}, accuracy=acc)
+  broken = tmp_path / "table3" / "cpu" / "lamb_seed3"
+  broken.mkdir(parents=True)
+  (broken / "config.json").write_text("{ not json")
+  verdict = _verdict(tmp_path, "15")
+  assert verdict.status == vocab.NOT_RUN and "lamb_seed3 unreadable" in verdict.evidence
+
+
 def test_every_claim_is_judged_on_an_empty_folder(tmp_path):
   judged = claims.judge_all(tmp_path, "cpu")
   assert len(judged) >= 23

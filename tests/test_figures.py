@@ -171,6 +171,34 @@ def test_figure2_and_figure4_curves_are_means_with_a_marker_at_every_evaluation(
   assert lamb.get_marker() == "o" and len(lamb.get_xdata()) == 4
 
 
+def test_figures_1_to_3_draw_the_arm_another_experiment_trains(tmp_path):
+  # Figure 2's "warmup + correction" is Table 3's LAMB (analysis.runs.SHARED_ARMS).
+  _run(tmp_path, "figure2", "nocorrection_warmup_seed0",
+       {**_opt("lamb", 0.01), "variant": "nocorrection_warmup"}, _done(0.6),
+       evals=[(5, 0.5), (10, 0.6)])
+  ax = figures.figure2(tmp_path, "cpu").axes[0]
+  missing = _line(ax, "adam-correction + warmup")
+  assert len(missing.get_xdata()) == 0
+  assert "not run (its correction_warmup arm is table3's lamb runs: python experiments/run.py " \
+         "--config=table3 --only=lamb)" in missing.get_label().replace("\n", " ")
+  _run(tmp_path, "table3", "lamb_seed0", {**_opt("lamb", 0.01), "variant": "lamb"},
+       _done(0.7), evals=[(10, 0.7)])
+  _run(tmp_path, "table3", "adam_seed0", {**_opt("adam", 0.01), "variant": "adam"},
+       _done(0.5), evals=[(10, 0.5)])
+  ax = figures.figure2(tmp_path, "cpu").axes[0]
+  lamb = _line(ax, "adam-correction + warmup (table3's lamb runs)")
+  np.testing.assert_allclose(lamb.get_ydata(), [0.7])
+  assert not any(l.get_label().startswith("adam (") for l in ax.get_lines())  # only LAMB comes
+  # Figure 3's L2 and Figure 1's LAMB likewise.
+  _run(tmp_path, "figure3", "l1_seed0", _opt("lamb", 0.01, kwargs={"norm": "l1"}), _done(0.6),
+       evals=[(10, 0.6)])
+  _line(figures.figure3(tmp_path, "cpu").axes[0], "L2 (table3's lamb runs)")
+  _run(tmp_path, "figure1", "nlamb_seed0", _opt("nlamb", 0.01), _done(0.6), evals=[(10, 0.6)])
+  _run(tmp_path, "table5", "batch32K_seed0", {**_opt("lamb", 0.01), "variant": "32K"},
+       _done(0.7), evals=[(10, 0.7)])
+  _line(figures.figure1(tmp_path, "cpu").axes[0], "LAMB (table5's 32K runs)")
+
+
 # --- nothing to draw is NoData, never a crash ----------------------------------------------------
 
 def test_every_run_diverged_is_no_data(tmp_path):

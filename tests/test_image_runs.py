@@ -20,7 +20,9 @@ SMALL = ["--config.num_steps=3", "--config.data.train_examples=512",
 
 @pytest.mark.parametrize("config,only,batch", [
     ("table6", "^lamb_lr0.01$", 64),        # DavidNet, augmentation with cutout
-    ("table3", "^adam\\+_seed0$", 32),      # ResNet-50 at width 1/8, Goyal et al.'s schedule
+    # ResNet-50 at width 1/8, Goyal et al.'s schedule: 30 s, most of it compiling; the model
+    # and the schedule have fast tests of their own (test_models_image, test_schedules).
+    pytest.param("table3", "^adam\\+_seed0$", 32, marks=pytest.mark.slow),
 ])
 def test_image_configs_train_a_few_steps(tmp_path, config, only, batch):
   proc = run_cli([f"--config={config}", f"--only={only}", f"--config.batch_size={batch}"]
