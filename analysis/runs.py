@@ -269,9 +269,8 @@ def shared_arm_hint(experiment: str) -> Optional[str]:
   if experiment not in SHARED_ARMS:
     return None
   source, variant, _, value = SHARED_ARMS[experiment]
-  only = f"batch{variant}" if source == "table5" else variant
   return (f"its {value} arm is {source}'s {variant} runs: python experiments/run.py "
-          f"--config={source} --only={only}")
+          f"--config={source} --only={variant}")
 
 
 def with_shared_arm(experiment: str, own: pd.DataFrame, every: pd.DataFrame) -> pd.DataFrame:

@@ -211,29 +211,30 @@ def measure(steps: int = 10, verbose: bool = True) -> dict:
   return out
 
 
+def _choice_note(result: dict, key: str, what: str, name: str) -> str:
+  """The A/B stored under `key` in words: ', {name} {ratio}x alternating (peak fractions,
+  memory)'; what was not measured says why; '' for a model without the choice."""
+  if f"{key}_error" in result:
+    return f", {what} A/B not measured ({result[f'{key}_error']})"
+  if key not in result:
+    return ""
+  c = result[key]
+  a, b = c["baseline"], c["other"]
+  return (f", {name} {c['speedup']:.2f}x alternating ("
+          f"{100 * c[f'{a}_peak_fraction']:.1f}% -> {100 * c[f'{b}_peak_fraction']:.1f}% of "
+          f"peak, {c[a]['peak_memory_mb']:.0f} -> {c[b]['peak_memory_mb']:.0f} MiB)")
+
+
 def conv_note(result: dict) -> str:
   """The conv choice's A/B in words ('' for a model without the choice)."""
-  if "conv_error" in result:
-    return f", model.conv A/B not measured ({result['conv_error']})"
-  if "conv" not in result:
-    return ""
-  c = result["conv"]
-  return (f", model.conv=matmul/xla {c['speedup']:.2f}x alternating ("
-          f"{100 * c['xla_peak_fraction']:.1f}% -> {100 * c['matmul_peak_fraction']:.1f}% of "
-          f"peak, {c['xla']['peak_memory_mb']:.0f} -> {c['matmul']['peak_memory_mb']:.0f} MiB)")
+  return _choice_note(result, "conv", "model.conv", "model.conv=matmul/xla")
 
 
 def microbatch_note(result: dict) -> str:
   """The micro-batch choice's A/B in words ('' where it was not measured)."""
-  if "microbatch_error" in result:
-    return f", micro-batch A/B not measured ({result['microbatch_error']})"
-  if "microbatches" not in result:
-    return ""
-  c = result["microbatches"]
-  other = c["other"]
-  return (f", microbatches={other} (of {MICROBATCH}) / 1 {c['speedup']:.2f}x alternating ("
-          f"{100 * c['1_peak_fraction']:.1f}% -> {100 * c[f'{other}_peak_fraction']:.1f}% of "
-          f"peak, {c['1']['peak_memory_mb']:.0f} -> {c[other]['peak_memory_mb']:.0f} MiB)")
+  other = result.get("microbatches", {}).get("other")
+  return _choice_note(result, "microbatch" if "microbatch_error" in result else "microbatches",
+                      "micro-batch", f"microbatches={other} (of {MICROBATCH}) / 1")
 
 
 def main(argv=None):

@@ -35,7 +35,7 @@ def test_a_choice_is_timed_against_its_baseline_on_the_same_work():
 
 
 def test_the_microbatch_note_names_the_count_and_the_direction():
-  result = {"microbatches": {"other": "16", "speedup": 1.43, "1_peak_fraction": 0.3,
+  result = {"microbatches": {"baseline": "1", "other": "16", "speedup": 1.43, "1_peak_fraction": 0.3,
                              "16_peak_fraction": 0.43, "1": {"peak_memory_mb": 841.0},
                              "16": {"peak_memory_mb": 74.0}}}
   assert models.microbatch_note(result) == (

@@ -3,7 +3,7 @@ for ResNet-50 on ImageNet at batch 32K (Appendix D: b1 = 0.975, b2 = 0.999, eps 
 
 LAMB's curve is Table 5's 32K rung: the same config but for its name and how often it evaluates,
 so this config does not train it again; the analysis reads `table5`'s runs
-(`analysis.runs.SHARED_ARMS`; `python experiments/run.py --config=table5 --only=batch32K`).
+(`analysis.runs.SHARED_ARMS`; `python experiments/run.py --config=table5 --only=32K`).
 
 The cpu scale trains the ImageNet ladder's shape (`_imagenet.IMAGENET_CPU`: 256 steps at 32K / 64)
 and reports the 9000 test images no grid chose on. N-LAMB, NN-LAMB and momentum run 3 seeds, the
