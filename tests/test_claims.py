@@ -817,6 +817,51 @@ def test_the_mixed_batch_curve_is_mixed_batchs_seed_0_when_figure7_has_not_run(t
   assert verdict.status == vocab.NOT_HELD and "figure7's run" in verdict.evidence
 
 
+def _table8_cell(root, experiment, warmup, lr, seed, accuracy):
+  _run(root, experiment, f"warmup{warmup}_lr{lr}_seed{seed}",
+       {"seed": seed, "batch_size": 256,
+        "optimizer": {"name": "adamw", "learning_rate": lr, "schedule": {"warmup_ratio": warmup}}},
+       accuracy=accuracy, steps=512, base=BERT, metric="masked_lm_accuracy",
+       losses=(9.7, 7.0, 6.5))
+
+
+def test_adamw_at_16k_reads_its_best_cell_on_three_seeds_and_refuses_a_stale_rerun(tmp_path):
+  """Claim 6 on the grid's best cell (one seed), then on table8_replicates (that cell on seeds
+  1-3); a grid rerun that now chooses another cell makes the replicates stale: not judged."""
+  _bert_seeds(tmp_path, "table1", "baseline", [0.16, 0.17, 0.15], 8, ("baseline",),
+              steps=16384, optimizer="adamw")
+  _table8_cell(tmp_path, "table8", 0.2, 0.0008, 0, 0.13)
+  _table8_cell(tmp_path, "table8", 0.1, 0.0008, 0, 0.12)
+  verdict = _verdict(tmp_path, "6")
+  assert "(1 seed)" in verdict.evidence, verdict.evidence
+  for seed, acc in zip((1, 2, 3), (0.10, 0.11, 0.09)):
+    _table8_cell(tmp_path, "table8_replicates", 0.2, 0.0008, seed, acc)
+  verdict = _verdict(tmp_path, "6")
+  assert verdict.status == vocab.HELD, verdict.evidence
+  assert "seeds 1-3) 0.1000 (3 seeds)" in verdict.evidence, verdict.evidence
+  _table8_cell(tmp_path, "table8", 0.1, 0.0008, 0, 0.14)  # the grid rerun: another cell wins
+  verdict = _verdict(tmp_path, "6")
+  assert verdict.status == vocab.NOT_RUN
+  assert "table8's best setting is now" in verdict.evidence, verdict.evidence
+
+
+def test_replicates_of_a_setting_the_grid_no_longer_chooses_are_refused(tmp_path):
+  """Claim 18 reads table7_replicates only while they rerun what table7's grid chooses."""
+  _grid(tmp_path, "lamb", {0.01: [0.97, 0.98], 0.1: [0.95, 0.96]})
+  _grid(tmp_path, "adam", {0.01: [0.90, 0.91]})
+  for name, lr, values in (("lamb", 0.01, (0.99, 0.985, 0.99)), ("adam", 0.01, (0.9, 0.91, 0.9))):
+    for seed, acc in zip((2, 3, 4), values):
+      _run(tmp_path, "table7_replicates", f"{name}_lr{lr}_seed{seed}",
+           {"variant": f"{name}_lr{lr}", "seed": seed,
+            "optimizer": {"name": name, "learning_rate": lr}}, accuracy=acc, examples=9000)
+  verdict = _verdict(tmp_path, "18")
+  assert verdict.status == vocab.HELD and "(3 seeds)" in verdict.evidence, verdict.evidence
+  _grid(tmp_path, "lamb", {0.1: [0.99, 0.995]})  # the grid rerun: LAMB's choice moves to 0.1
+  verdict = _verdict(tmp_path, "18")
+  assert verdict.status == vocab.NOT_RUN, verdict.evidence
+  assert "no longer chooses (lamb ran [(0.01," in verdict.evidence, verdict.evidence
+
+
 def test_lamb_best_on_cifar_reads_the_replicates_when_they_ran(tmp_path):
   """Claim 17 on the grid (one seed per setting: no spread, not testable), then on
   table6_replicates (the choices on 3 fresh seeds), where LAMB is clearly ahead."""

@@ -1,6 +1,5 @@
 """Every config builds at both scales, and the `paper` configs carry the paper's settings."""
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
@@ -74,12 +73,13 @@ def test_variant_options_and_bad_scale():
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_every_config_dry_runs(name, tmp_path):
-  out = subprocess.run([sys.executable, "experiments/run.py", f"--config={name}", "--dry_run",
-                        f"--results_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
-  assert out.returncode == 0, out.stderr
-  assert f"runs of {RUNS_OF.get(name, name)}" in out.stdout
+def test_every_config_dry_runs(name, tmp_path, capsys):
+  """In process (jax imported once; `test_runner_door` runs the entry points as processes)."""
+  from experiments import run  # pylint: disable=import-outside-toplevel
+  code = run.cli(["run.py", f"--config={name}", "--dry_run", f"--results_dir={tmp_path}"])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  assert f"runs of {RUNS_OF.get(name, name)}" in out
   assert not any(tmp_path.iterdir()), "a dry run writes nothing"
 
 
