@@ -50,6 +50,20 @@ def sweep(*axes):
   return tuple((path, tuple(values), label) for path, values, label in axes)
 
 
+def replicates_of(grid, name: str, arg: str):
+  """(config, options): `grid`'s cpu config renamed `name`, for a config that reruns the cpu
+  grid's choices on fresh seeds; the paper scale is refused (its choices come from the paper
+  scale's own grid, not yet run)."""
+  scale, options = parse_arg(arg)
+  source = grid.__name__.rsplit(".", 1)[-1]
+  if scale == "paper":
+    raise ValueError(f"{name} is cpu scale only: it reruns the cpu grid's choices; at the paper "
+                     f"scale choose from {source}:paper's grid first")
+  config = grid.get_config(arg)
+  config.name = name
+  return config, options
+
+
 def apply_options(config, options):
   for option in options:
     if "=" not in option:  # a named variant, applied by the config itself

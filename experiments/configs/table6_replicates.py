@@ -20,13 +20,8 @@ CHOSEN = {"adagrad": "adagrad_lr0.4", "adam": "adam_lr0.04", "adamw": "adamw_wd0
 
 
 def get_config(arg: str = "cpu"):
-  scale, options = common.parse_arg(arg)
-  if scale == "paper":
-    raise ValueError("table6_replicates is cpu scale only: it reruns the cpu grid's choices; "
-                     "at the paper scale choose from table6:paper's grid first")
-  config = table6.get_config(arg)
+  config, options = common.replicates_of(table6, "table6_replicates", arg)
   grid = dict(config.variants)
-  config.name = "table6_replicates"
   config.variants = tuple((name, grid[name]) for name in CHOSEN.values())
   config.data.eval_split = REPORTED_SPLIT
   config.data.eval_examples = 0  # every one of the 9000

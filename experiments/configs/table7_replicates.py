@@ -20,12 +20,7 @@ CHOSEN = {"momentum": 0.1, "adagrad": 0.1, "adam": 0.01, "adamw": 0.01, "lamb": 
 
 
 def get_config(arg: str = "cpu"):
-  scale, options = common.parse_arg(arg)
-  if scale == "paper":
-    raise ValueError("table7_replicates is cpu scale only: it reruns the cpu grid's choices; "
-                     "at the paper scale choose from table7:paper's grid first")
-  config = table7.get_config(arg)
-  config.name = "table7_replicates"
+  config, options = common.replicates_of(table7, "table7_replicates", arg)
   config.variants = tuple((f"{name}_lr{rate:g}",
                            (("optimizer.name", name), ("optimizer.learning_rate", rate)))
                           for name, rate in CHOSEN.items())

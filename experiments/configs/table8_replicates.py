@@ -19,13 +19,8 @@ CHOSEN_LEARNING_RATE = 0.0002  # printed; the run multiplies it by AdamW's multi
 
 
 def get_config(arg: str = "cpu"):
-  scale, options = common.parse_arg(arg)
-  if scale == "paper":
-    raise ValueError("table8_replicates is cpu scale only: it reruns the cpu grid's choice; "
-                     "at the paper scale choose from table8:paper's grid first")
-  config = table8.get_config(arg)
-  config.name = "table8_replicates"
-  rate = CHOSEN_LEARNING_RATE * _bert.lr_multiplier(scale, "adamw", _bert.BERT_CPU_LADDER)
+  config, options = common.replicates_of(table8, "table8_replicates", arg)
+  rate = CHOSEN_LEARNING_RATE * _bert.lr_multiplier("cpu", "adamw", _bert.BERT_CPU_LADDER)
   config.sweep = common.sweep(("optimizer.schedule.warmup_ratio", (CHOSEN_WARMUP_RATIO,),
                                "warmup"),
                               ("optimizer.learning_rate", (rate,), "lr"),
