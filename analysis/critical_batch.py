@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import runs, stats
+from analysis import reported, runs, stats
 from analysis import vocabulary as vocab
 from lamb.train import noise_scale
 from lamb.train import results as result_files  # file formats only: no jax
@@ -100,7 +100,7 @@ def section(results_dir: Path, scale: str) -> list:
                  f"{_fmt(r.early, r.early_n)} | {_fmt(r.late, r.late_n)} |")
   lines += ["", "'lost in noise': the mean |G|² of that half is within 2 standard errors of "
             "zero, or its mean tr(Σ) is not positive, so it gives no value. " + CAVEATS, ""]
-  return lines + _ladders(results_dir, scale, table) + [""]
+  return lines + _ladders(results_dir, scale, table) + [""] + paper_ladders()
 
 
 def task_estimate(table: pd.DataFrame, task: str):
@@ -131,3 +131,26 @@ def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
                  f"precise second-half measurement of its task); batches run and their ratio "
                  f"to it: {rungs}.")
   return lines
+
+
+def paper_ladders() -> list:
+  """The paper's own ladders against the critical batch the literature gives for their tasks
+  (`analysis/reported/critical_batch.csv`, cited; a task without a published value says so)."""
+  lines = ["The paper's ladders against the literature's critical batch of their tasks "
+           "(`analysis/reported/critical_batch.csv`):", ""]
+  for _, row in reported.critical_batch().iterrows():
+    table = int(row.paper_ladder.removeprefix("table"))
+    printed = pd.to_numeric(reported.load(table).batch_size, errors="coerce").dropna()
+    batches = sorted({int(b) for b in printed})
+    ladder = f"Table {table}'s ladder ({batches[0]:,}-{batches[-1]:,} {row.unit})"
+    if pd.isna(row.batch_low):
+      lines.append(f"- {ladder}: not placed; {row.source}.")
+      continue
+    far = [b for b in batches if b / row.batch_high >= FAR]
+    lines.append(f"- {ladder}: the literature puts the task's critical batch at "
+                 f"{row.batch_low:,.0f}-{row.batch_high:,.0f} {row.unit} ({row.source}: "
+                 f"\"{row.quote}\"); its largest rung is {batches[-1] / row.batch_high:.2g}-"
+                 f"{batches[-1] / row.batch_low:.2g}x of that, "
+                 + (f"and {', '.join(f'{b:,}' for b in far)} far beyond it." if far
+                    else "so no rung is far beyond it."))
+  return lines + [""]

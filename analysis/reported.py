@@ -96,6 +96,15 @@ def nado2021() -> pd.DataFrame:
     return df
 
 
+def critical_batch() -> pd.DataFrame:
+    """The critical batch of the paper's tasks as the literature gives it (cited, quoted; empty
+    bounds where none was found), against which the report places the paper's ladders."""
+    df = _read_str(DATA_DIR / "critical_batch.csv")
+    for column in ("batch_low", "batch_high"):
+        df[column] = pd.to_numeric(df[column].replace("", None)).astype("float64")
+    return df
+
+
 def figures() -> pd.DataFrame:
     """Numbers stated in figure captions and in the running text."""
     df = _read_str(DATA_DIR / "figures.csv")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -389,3 +390,21 @@ def test_nado2021_numbers_name_their_source_and_match_their_text():
   for _, row in frame[frame.value.notna()].iterrows():
     printed = float(row.value_text.replace(",", "").rstrip("%").rstrip("k") or "nan")
     assert printed in (row.value, row.value / 1024), row.to_dict()
+
+
+def test_the_literatures_critical_batch_is_cited_and_places_the_papers_ladders():
+  """Every row names its source; a value comes with the words it was read from; a task
+  without a published value is said to be unplaced, never given a number."""
+  from analysis import critical_batch  # pylint: disable=import-outside-toplevel
+  frame = reported.critical_batch()
+  assert set(frame.paper_ladder) == {"table4", "table5"}
+  for _, row in frame.iterrows():
+    assert row.source
+    assert pd.isna(row.batch_low) == pd.isna(row.batch_high) == (not row.quote)
+  imagenet = frame.set_index("task").loc["imagenet_resnet50"]
+  assert (imagenet.batch_low, imagenet.batch_high) == (10000, 100000)
+  assert "tens of thousands in ImageNet" in imagenet.quote
+  lines = "\n".join(critical_batch.paper_ladders())
+  assert "Table 5's ladder (512-32,768 images)" in lines and "0.33-3.3x" in lines
+  assert "no rung is far beyond it" in lines
+  assert "Table 4's ladder (512-32,768 sequences): not placed" in lines
