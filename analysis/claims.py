@@ -362,8 +362,8 @@ def adamw_stops_at_16k(ctx):
   replicates = ctx.frame("table8_replicates")
   if len(replicates) and grid.best is not None:
     rerun = ctx.choose("table8_replicates", replicates, ctx.bert_metric)
-    keys = {s.key for s in rerun.settings}
-    if keys != {grid.best.key}:
+    keys = {_key(s.key) for s in rerun.settings}
+    if keys != {_key(grid.best.key)}:
       return v.not_run(f"table8_replicates ran {sorted(keys)} but table8's best setting is now "
                        f"{grid.best.key}: rerun it with that setting "
                        "(experiments/configs/table8_replicates.py)")
@@ -589,6 +589,11 @@ def lamb_best_on(experiment: str, replicates: Optional[str] = None):
   return judge
 
 
+def _key(key: tuple) -> tuple:
+  """A setting's key with an unset field (NaN, which equals nothing) as None, for comparing."""
+  return tuple(None if isinstance(k, float) and math.isnan(k) else k for k in key)
+
+
 def _stale_replicates(ctx, experiment: str, replicates: str) -> Optional[v.Verdict]:
   """Refuses replicates of a setting the grid no longer chooses (the grid rerun since), or
   of an optimizer the grid has not chosen for: they would judge another setting silently."""
@@ -599,8 +604,9 @@ def _stale_replicates(ctx, experiment: str, replicates: str) -> Optional[v.Verdi
   stale = []
   for name in sorted(set(rerun[column].dropna())):
     chosen = ctx.choose(experiment, grid[grid[column] == name], ACCURACY).best
-    ran = {s.key for s in ctx.choose(replicates, rerun[rerun[column] == name], ACCURACY).settings}
-    if chosen is None or ran != {chosen.key}:
+    ran = {_key(s.key)
+           for s in ctx.choose(replicates, rerun[rerun[column] == name], ACCURACY).settings}
+    if chosen is None or ran != {_key(chosen.key)}:
       stale.append(f"{name} ran {sorted(ran)}, {experiment} chooses "
                    f"{chosen.key if chosen else 'none'}")
   if stale:
