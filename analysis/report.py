@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import claims, critical_batch, figures, runs, select, stats, tables
+from analysis import rules as rule_sets
 from analysis import vocabulary as vocab
+from analysis.catalogue import E
 
 LATER_EVIDENCE = (
     "Later evidence: Nado et al. 2021 (\"A Large Batch Optimizer Reality Check\", NeurIPS) "
@@ -62,24 +64,41 @@ def _unchecked_unigram(results_dir: Path, scale: str) -> list:
 
 
 def how_claims_are_judged(results_dir: Path, scale: str) -> list:
+  rules = rule_sets.current()
   return [
       "## How claims are judged", "",
+      f"- **Rule set {rules.label}** (`analysis/rulesets/{rules.path.name}`, sha256 "
+      f"{rules.digest}): {rules.summary}. The floors, thresholds and margins below are read "
+      "from it; the sensitivity table after the claims gives every verdict under each earlier "
+      "rule set.",
       "- **Verdicts.** **held** / **not held**: the 95% interval of the difference lies on one "
       "side of the claim's threshold; **inconclusive**: the interval contains it, so the data "
       "cannot tell (\"no detectable difference\" is inconclusive, not held); **not testable at "
-      "this scale**: a precondition fails (the largest batch of a ladder trains fewer than "
-      f"{claims.MIN_STEPS} steps, the baseline diverged or sits at the chance level, both "
+      "this scale**: a precondition fails (a run the claim reads trains fewer than "
+      f"{rules.min_steps} steps, the evaluation set alone is wider than the margin, the rule "
+      "holds on its negative control, the baseline diverged or sits at the chance level, both "
       "sides do, or there is no seed spread to measure noise with); **not run**: a run is "
       "missing, unfinished, unreadable or misplaced (named), or no config runs the experiment "
       "yet. A claimed winner that diverged where the other side finished is **not held**; one "
       f"at the chance level where the other side learned (both {claims.MIN_STEPS}+ steps) is "
       "judged on its interval.",
-      f"- **Intervals** are {stats.METHOD}",
+      "- **Intervals** come from one engine (`analysis/intervals.py`, validated by a coverage "
+      "simulation in its tests): the difference of two arms' means, with each arm's own seed "
+      "spread and, where the runs wrote per-example records (`eval_examples.npz`), the "
+      "evaluation set's part paired on the examples both arms scored and clustered by "
+      "sequence for BERT's masked tokens (**per-example**); runs without records fall back to "
+      "a binomial term per side counted as independent, with n the metric's recorded "
+      "denominator, or the evaluated sequences for BERT runs that did not record their token "
+      "count (**fallback**, wider than the truth). Each row names the method it used.",
       "- **Margins.** Where the paper gives a number (its own drop along a ladder, \"less than "
       "0.1 percent\") that is the margin; where it gives none (\"comparable\", \"no drop\") the "
       "margin is the task's pooled seed spread.",
-      f"- **Diverged** means what the paper means: {runs.DIVERGED_MEANS}. Tables and claims "
-      "both use it.",
+      f"- **Diverged** means what the paper means: {runs.diverged_means(rules)}. Tables and "
+      "claims both use it.",
+      "- **Negative controls.** Every rule names a committed run or pair it must fail on (a "
+      "winner against itself, a pair that differs, LARS's ladder, the network at "
+      "initialisation); a rule that holds on its control cannot discriminate, and its claim is "
+      "not testable.",
       "- **Best settings** are chosen one way everywhere (`analysis/select.py`): the mean over "
       "seeds of settings whose runs all finished; a setting with a diverged run ranks last; an "
       "unfinished, unreadable or misplaced run might be the best, so its group shows no number "
@@ -114,22 +133,64 @@ def claims_section(results_dir: Path, scale: str) -> list:
         verdict.evidence + (" " + " ".join(refs) if refs else ""),
         ", ".join(disclosed.get(claim.id, [])) or "-")) + " |")
   counts = {s: sum(v.status == s for _, v in judged) for s in vocab.VERDICTS}
-  lines += ["", "Verdicts: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".", "",
-            "Intervals:", ""]
+  lines += ["", "Verdicts: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".", ""]
+  lines += how_each_was_reached(judged)
+  lines += sensitivity(results_dir, scale, judged)
+  lines += ["Intervals:", ""]
   lines += [f"- [i{k}] {how}" for how, k in intervals.items()]
   lines += ["", "### Choices made by looking at results", ""]
   lines += [f"- **C{k}** ({'claims ' + ', '.join(d.claims) if d.claims else 'no claim'}): "
             f"{d.choice}"
             for k, d in enumerate(claims.DISCLOSURES, 1)]
   lines += ([""] + multiplier_section(results_dir, scale)
-            + multiplier_section(results_dir, scale, "ladder_multipliers",
+            + multiplier_section(results_dir, scale, E.LADDER_MULTIPLIERS,
                                  "The BERT ladder's multipliers, chosen at its smallest rung")
-            + multiplier_section(results_dir, scale, "top_rung_multipliers",
+            + multiplier_section(results_dir, scale, E.TOP_RUNG_MULTIPLIERS,
                                  "Each optimizer's rate at the BERT ladder's top rung (32K), "
                                  "which the mixed batch and `nado_bert` run (claim 1 keeps the "
                                  "ladder's rule)")
             + tuning_budget_section(results_dir, scale))
   return lines + [LATER_EVIDENCE, ""] + compute_section(results_dir, scale, judged)
+
+
+def how_each_was_reached(judged: list) -> list:
+  """Per claim: the interval's method, the regime judged, the negative control and how it
+  came out, and for a claim not decided, what would decide it."""
+  lines = ["### How each verdict was reached", "",
+           "| # | verdict | method | regime | negative control | what would decide it |",
+           "|---|---|---|---|---|---|"]
+  for claim, verdict in judged:
+    method = verdict.method or ("point rule, no interval" if verdict.status in DECIDED
+                                else "-")
+    undecided = verdict.status in (vocab.INCONCLUSIVE, vocab.NOT_TESTABLE, vocab.NOT_RUN)
+    lines.append("| " + " | ".join(_cell(x) for x in (
+        claim.id, verdict.status, method, verdict.regime or "-",
+        verdict.control or ("none declared" if claim.control is None else "not run"),
+        (verdict.decide or "-") if undecided else "-")) + " |")
+  return lines + [""]
+
+
+def sensitivity(results_dir: Path, scale: str, judged: list) -> list:
+  """Every claim's verdict under each earlier rule set beside the current one, so that a
+  verdict that depends on a rule chosen after seeing results shows it."""
+  earlier = rule_sets.every()[:-1]
+  if not earlier:
+    return []
+  current = rule_sets.current()
+  columns = [(r, [v for _, v in claims.judge_all(results_dir, scale, r)]) for r in earlier]
+  lines = ["### Sensitivity to the rule set", "",
+           "Each claim under every rule set (`analysis/rulesets/`); **bold** where an earlier "
+           "set gives another verdict than the current one. " + " ".join(
+               f"{r.label}: {r.summary}." for r in (*earlier, current)), "",
+           "| # | " + " | ".join(r.label for r, _ in columns) + f" | {current.label} |",
+           "|---|" + "---|" * (len(columns) + 1)]
+  for k, (claim, verdict) in enumerate(judged):
+    cells = [(f"**{v[k].status}**" if v[k].status != verdict.status else v[k].status)
+             for _, v in columns]
+    lines.append(f"| {claim.id} | " + " | ".join(cells) + f" | {verdict.status} |")
+  changed = sum(any(v[k].status != verdict.status for _, v in columns)
+                for k, (_, verdict) in enumerate(judged))
+  return lines + ["", f"{changed} of {len(judged)} verdicts depend on the rule set.", ""]
 
 
 DECIDED = (vocab.HELD, vocab.NOT_HELD, vocab.INCONCLUSIVE)
@@ -194,7 +255,7 @@ def claim_costs(minutes: pd.Series, judged: list) -> list:
 def tuning_budget_section(results_dir: Path, scale: str) -> list:
   """Nado et al.'s test (claim 10b): each optimizer's tuning grid at 32K (`nado_tuning`), its
   best setting by `analysis.select`, and the budget each optimizer of the claims received."""
-  frame = runs.of_scale(results_dir, "nado_tuning", scale)
+  frame = runs.of_scale(results_dir, E.NADO_TUNING, scale)
   if not len(frame) or "config.variant" not in frame:
     return []
   frame = frame.assign(factor=frame["config.variant"].astype(str).str.rsplit("_", n=1).str[-1])
@@ -225,7 +286,7 @@ def tuning_budget_section(results_dir: Path, scale: str) -> list:
   return lines + [""]
 
 
-def multiplier_section(results_dir: Path, scale: str, experiment: str = "bert_multipliers",
+def multiplier_section(results_dir: Path, scale: str, experiment: str = E.BERT_MULTIPLIERS,
                        title: str = "The BERT rate multiplier, chosen on a validation split"
                        ) -> list:
   """The cpu scale's BERT rate multiplier chosen per optimizer on a validation split
@@ -236,8 +297,8 @@ def multiplier_section(results_dir: Path, scale: str, experiment: str = "bert_mu
     return []
   multipliers = sorted(pd.to_numeric(frame["config.learning_rate_multiplier"]).dropna().unique())
   used = {}  # optimizer -> the multipliers the committed BERT runs ran
-  for used_by in ("table1", "table2", "table4", "table8", "mixed_batch", "figure7",
-                  "nado_bert", "bert_correction", "noise_scale_bert"):
+  for used_by in (E.TABLE1, E.TABLE2, E.TABLE4, E.TABLE8, E.MIXED_BATCH, E.FIGURE7,
+                  E.NADO_BERT, E.BERT_CORRECTION, E.NOISE_SCALE_BERT):
     ran = runs.of_scale(results_dir, used_by, scale)
     if not len(ran) or "config.learning_rate_multiplier" not in ran:
       continue
@@ -287,7 +348,7 @@ def problems_section(results_dir: Path, scale: str) -> list:
   frame = frame[frame.scale == scale] if len(frame) else frame
   if not len(frame):
     return []
-  bad = frame[frame.status.isin([vocab.UNREADABLE, vocab.MISPLACED, vocab.FAILED])]
+  bad = frame[frame.status.isin(vocab.BLOCKING) & (frame.status != vocab.INCOMPLETE)]
   unchecked = frame[frame.divergence_unchecked.fillna(False).astype(bool)]
   if not len(bad) and not len(unchecked):
     return []

@@ -4,20 +4,32 @@ One row per run folder: experiment, scale, run, status, the config flattened to 
 columns (``config.optimizer.name``, ``config.seed``...), and the summary's final/best metrics as
 ``final.accuracy``, ``best.accuracy`` etc. A folder without a summary is a row with status
 ``incomplete``, one whose config.json or summary.json cannot be read a row with status
-``unreadable`` (its ``error`` says which file and why), one whose files name another experiment
-or scale than its folder (copied there by hand) a row with status ``misplaced``; nothing is
-dropped silently.
+``unreadable`` (its ``error`` says which file and why); a folder that is not the run its files
+say (``misplaced``, ``renamed``, ``duplicate``, ``edited``: `analysis.join`) is a row with that
+status and an error naming what disagrees. Nothing is dropped silently: every such status keeps
+the run out of every choice and gets it named (`vocabulary.BLOCKING`).
 
-Divergence is decided here, as the paper means it (its "diverge" rows in Tables 2 and 8 are
-runs whose loss blew up to a finite value): a run is ``diverged`` when the runner stopped it at a
-non-finite value, or when its training loss ends (mean of the last 5% of recorded steps) more than
-5% above where it started (the first recorded step) or above the chance level ln(classes) of a
-classifier. The 5% keeps a run that never left its start (too small a rate: its loss wanders
-about 1% around the start) from being called diverged; such a run sits at chance, which the
-claims check separately.
-``runner_status`` keeps the runner's own word and ``diverged_because`` says which rule fired.
+Divergence is decided here, under a rule set (`analysis.rules`), as the paper means it: its
+"diverge" rows (Table 2's LARS at 32K, Table 8's AdamW runs whose last loss sits on BERT's
+unigram plateau after the good runs reached 1-2) are runs that did not end where a trained model
+ends. A run is ``diverged`` when
+  (a) the runner stopped it at a non-finite value; or
+  (b) its training loss ends (mean of the last 5% of recorded steps) more than ``blow_up`` above
+      where it started (the first recorded step) or above the chance level ln(classes) of a
+      classifier; the margin keeps a run that never left its start (too small a rate: its loss
+      wanders about 1% around the start) from being called diverged; such a run sits at chance,
+      which the claims check separately; or
+  (c) it ends at the chance level (its final accuracy, for BERT its masked-LM accuracy against the
+      unigram accuracy, within ``z_chance`` binomial errors of chance or below) after its training
+      loss peaked at ``spike`` times its start or more, or (a classifier) after its loss had gone
+      more than ``left_plateau`` below ln(classes) and come back (its end inside that band
+      again): a run that blew up, or learned and then collapsed, back onto the plateau, which
+      the paper calls diverged though its loss ends below its start.
+Rule set v1 leaves (c) out (``spike = left_plateau = inf``). ``runner_status`` keeps the runner's
+own word and ``diverged_because`` says which rule fired, with its numbers; ``loss_peak``,
+``peak_ratio`` (peak / start) and ``at_chance`` are on every row that has them.
 
-Files are parsed once per process and read again only when they change on disk.
+Files are parsed once per process and rule set, and read again only when they change on disk.
 """
 from __future__ import annotations
 
@@ -28,6 +40,8 @@ from typing import Optional
 
 import pandas as pd
 
+from analysis import join
+from analysis import rules as rule_sets
 from analysis import vocabulary as vocab
 from lamb.train import results  # file formats only: no jax
 
@@ -68,19 +82,38 @@ SUMMARY_KEYS = ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s",
                 "diverged_at_step", "device_kind", "device_count", "data", "error")
 # Rows every frame has, so that selectors never meet a missing column.
 COLUMNS = ("experiment", "scale", "run", "path", "status", "runner_status", "diverged_because",
-           "divergence_unchecked", "noise_records", "loss_start", "loss_end", "chance_accuracy",
-           "chance_loss", "eval_examples", *SUMMARY_KEYS)
-DIVERGED_MEANS = ("the runner stopped at a non-finite value, or the training loss ended (mean of the "
-                  "last 5% of steps) more than 5% above where it started or above the chance "
-                  "level ln(classes); a run that never left its start is not diverged but sits "
-                  "at chance")
-BLOW_UP = 0.05  # how far above its start (or chance) a training loss must end to count as diverged
-_CACHE: dict = {}  # run folder -> (signature of its files, row)
+           "divergence_unchecked", "noise_records", "loss_start", "loss_end", "loss_peak",
+           "peak_ratio", "at_chance", "chance_accuracy", "chance_loss", "eval_examples",
+           "config_unchecked", *SUMMARY_KEYS)
+
+
+def diverged_means(rules: Optional[rule_sets.Rules] = None) -> str:
+  """What "diverged" means under `rules` (the current rule set when None), as the report says it."""
+  rules = rules or rule_sets.current()
+  text = ("the runner stopped at a non-finite value, or the training loss ended (mean of the "
+          f"last 5% of steps) more than {rules.blow_up:.0%} above where it started or above the "
+          "chance level ln(classes)")
+  after = []
+  if math.isfinite(rules.spike):
+    after.append(f"its training loss had peaked at {rules.spike:g}x its start or more")
+  if math.isfinite(rules.left_plateau):
+    after.append(f"(a classifier) its loss had gone more than {rules.left_plateau:.0%} below "
+                 "ln(classes) and come back")
+  if after:
+    text += (", or the run ended at the chance level (its final accuracy, for BERT its masked-LM "
+             f"accuracy against the unigram level; within {rules.z_chance:g} binomial errors or "
+             "below) after " + " or after ".join(after))
+  return text + "; a run that never left its start is not diverged but sits at chance"
+
+
+DIVERGED_MEANS = diverged_means()
+BLOW_UP = rule_sets.current().blow_up  # how far above its start (or chance) a loss must end
+_CACHE: dict = {}  # (run folder, rule set) -> (signature of its files, row, its run's identity)
 
 
 def _signature(run_dir: Path) -> tuple:
   out = []
-  for name in (results.CONFIG, results.SUMMARY, results.METRICS):
+  for name in (results.CONFIG, results.SUMMARY, results.METRICS, join.EVAL_EXAMPLES):
     try:
       st = (run_dir / name).stat()
       out.append((st.st_mtime_ns, st.st_size))
@@ -128,60 +161,93 @@ def _chance(config: dict, summary: dict) -> tuple:
   return (summary.get("final") or {}).get("unigram_masked_lm_accuracy"), None
 
 
-def _divergence(row: dict, run_dir: Path) -> None:
-  """Fills loss_start, loss_end and, when a rule fires, status 'diverged' with the reason; a
-  completed run without readable training losses is marked `divergence_unchecked`."""
+def _at_chance(row: dict, rules: rule_sets.Rules) -> tuple:
+  """(whether the final metric cannot be told above chance, the metric, chance), None for the
+  first when the metric, chance or the number of evaluated units is not on record. A run below
+  chance has not learned either, so at chance means "not above it", as the claims read it."""
+  metric = "final.accuracy" if row["chance_loss"] is not None else "final.masked_lm_accuracy"
+  value, chance = row.get(metric), row["chance_accuracy"]
+  n = row.get("final.eval_units") or row.get("final.examples")  # new runs record the units
+  numbers = (value, chance, n)
+  if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+    return None, value, chance
+  if not (math.isfinite(value) and 0 < chance < 1 and n > 0):
+    return None, value, chance
+  error = rules.z_chance * math.sqrt(chance * (1 - chance) / n)
+  return bool(value <= chance + error), value, chance
+
+
+def _divergence(row: dict, records: list, rules: rule_sets.Rules) -> None:
+  """Fills loss_start, loss_end, loss_peak, peak_ratio and, when a rule fires, status 'diverged'
+  with the reason; a completed run without readable training losses is marked
+  `divergence_unchecked`."""
   if row["status"] not in (vocab.COMPLETED, vocab.DIVERGED):
     return
-  records = _records(run_dir) or []
   # Read once here: the critical-batch section reads again only runs that measured noise.
   row["noise_records"] = sum(r.get("split") == "noise" for r in records)
   losses = _losses(records)
+  finite = [l for l in losses if math.isfinite(l)]
   row["divergence_unchecked"] = not losses and row["status"] == vocab.COMPLETED
   if losses:
     row["loss_start"], row["loss_end"] = losses[0], tail_mean(losses)
+  if finite:
+    row["loss_peak"] = max(finite)
+    if math.isfinite(losses[0]) and losses[0] > 0:
+      row["peak_ratio"] = row["loss_peak"] / losses[0]
   if row["status"] == vocab.DIVERGED:
     at = row.get("diverged_at_step")
     row["diverged_because"] = "a non-finite value" + (f" at step {at}" if at is not None else "")
   elif row["status"] == vocab.COMPLETED and losses:
-    start, end, chance = row["loss_start"], row["loss_end"], row["chance_loss"]
-    if end > (1 + BLOW_UP) * start:
-      row["diverged_because"] = (f"training loss ended at {end:.4g}, more than "
-                                 f"{BLOW_UP:.0%} above its start {start:.4g}")
-    elif chance is not None and end > (1 + BLOW_UP) * chance:
-      row["diverged_because"] = (f"training loss ended at {end:.4g}, more than {BLOW_UP:.0%} "
-                                 f"above the chance level ln({round(math.exp(chance))}) = "
-                                 f"{chance:.4g}")
+    row["diverged_because"] = _ended_above(row, rules) or _back_at_chance(row, finite, rules)
     if row["diverged_because"]:
       row["status"] = vocab.DIVERGED
 
 
-def _misplaced(run_dir: Path, config: dict, summary: dict) -> str:
-  """Why the run's own files say it belongs elsewhere ('' when they agree with its folder): a
-  run copied into another experiment's or scale's folder must not count there."""
-  where = {"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name}
-  said = {"experiment": [config.get("name"), summary.get("experiment")],
-          "scale": [config.get("scale"), summary.get("scale")]}
-  for key, values in said.items():
-    for value in values:
-      if value is not None and value != where[key]:
-        return (f"its files say {key} {value!r}, but it sits in the folder of {key} "
-                f"{where[key]!r}; move it back or remove it")
+def _ended_above(row: dict, rules: rule_sets.Rules) -> str:
+  """Rule (b): the loss ended above its start or above chance loss."""
+  start, end, chance = row["loss_start"], row["loss_end"], row["chance_loss"]
+  if end > (1 + rules.blow_up) * start:
+    return (f"training loss ended at {end:.4g}, more than {rules.blow_up:.0%} above its start "
+            f"{start:.4g}")
+  if chance is not None and end > (1 + rules.blow_up) * chance:
+    return (f"training loss ended at {end:.4g}, more than {rules.blow_up:.0%} above the chance "
+            f"level ln({round(math.exp(chance))}) = {chance:.4g}")
   return ""
 
 
-def _row(run_dir: Path) -> dict:
+def _back_at_chance(row: dict, finite: list, rules: rule_sets.Rules) -> str:
+  """Rule (c): the run ended at chance after a spike, or after its loss had left chance."""
+  at_chance, value, chance = _at_chance(row, rules)
+  if not at_chance or not finite:
+    return ""
+  level = "chance" if row["chance_loss"] is not None else "unigram"
+  ended = f"ended at the {level} level ({value:.4f} against {chance:.4f})"
+  ratio = row["peak_ratio"]
+  if ratio is not None and ratio >= rules.spike:
+    return f"training loss peaked at {ratio:.2f}x its start and {ended}"
+  # Left the plateau and came back onto it: the loss went below the band around ln(classes)
+  # and its end is inside the band again. A loss still below the band at the end (a run whose
+  # evaluation sits at chance while its training loss fell) did not come back: not this rule.
+  loss, floor = row["chance_loss"], (1 - rules.left_plateau) * (row["chance_loss"] or 0.0)
+  if loss is not None and min(finite) < floor <= row["loss_end"]:
+    return (f"training loss went down to {min(finite):.4g}, more than {rules.left_plateau:.0%} "
+            f"below the chance level ln({round(math.exp(loss))}) = {loss:.4g}, and came back "
+            f"(to {row['loss_end']:.4g}): it {ended}")
+  return ""
+
+
+def _row(run_dir: Path, rules: rule_sets.Rules) -> tuple:
+  """(the run's row, its run's identity or None when its config cannot be read)."""
   config, config_error = _read(run_dir / results.CONFIG)
   summary, summary_error = _read(run_dir / results.SUMMARY)
   config, summary = config or {}, summary or {}
-  misplaced = "" if config_error or summary_error else _misplaced(run_dir, config, summary)
   unreadable = config_error or summary_error
   status = vocab.UNREADABLE if unreadable else summary.get("status", vocab.INCOMPLETE)
   chance_accuracy, chance_loss = _chance(config, summary)
   row = dict.fromkeys(COLUMNS)
   row.update({"experiment": run_dir.parent.parent.name, "scale": run_dir.parent.name,
               "run": run_dir.name, "path": str(run_dir), "status": status,
-              "runner_status": status, "diverged_because": "",
+              "runner_status": status, "diverged_because": "", "config_unchecked": True,
               "chance_accuracy": chance_accuracy, "chance_loss": chance_loss})
   row.update({f"config.{k}": v for k, v in _flatten(config).items()
               if k != "sweep" and not k.startswith("variants")})
@@ -190,33 +256,41 @@ def _row(run_dir: Path) -> dict:
   for key in SUMMARY_KEYS:
     row[key] = summary.get(key)
   row["eval_examples"] = (summary.get("final") or {}).get("examples")
+  row["at_chance"] = _at_chance(row, rules)[0]
   if unreadable:
     row["error"] = unreadable
-  if misplaced:
-    row["status"], row["error"] = vocab.MISPLACED, misplaced
-  _divergence(row, run_dir)
-  return row
+  records = _records(run_dir)
+  _divergence(row, records or [], rules)
+  if not unreadable:
+    join.check(row, run_dir, config, summary, records)
+  return row, None if config_error else join.fingerprint(config)
 
 
-def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None) -> pd.DataFrame:
-  """Every run of `experiment` (all experiments when None), one row each, sorted by folder."""
+def load(results_dir: Path | str = RESULTS, experiment: Optional[str] = None,
+         rules: Optional[rule_sets.Rules] = None) -> pd.DataFrame:
+  """Every run of `experiment` (all experiments when None), one row each, sorted by folder,
+  with divergence decided under `rules` (the current rule set when None)."""
   results_dir = Path(results_dir)
+  rules = rules or rule_sets.current()
   pattern = f"{experiment or '*'}/*/*/"
   run_dirs = sorted({p.parent for name in (results.CONFIG, results.SUMMARY)
                      for p in results_dir.glob(pattern + name)})
-  rows = []
+  rows, fingerprints = [], []
   for run_dir in run_dirs:
     signature = _signature(run_dir)
-    cached = _CACHE.get(run_dir)
+    cached = _CACHE.get((run_dir, rules))
     if cached is None or cached[0] != signature:
-      cached = _CACHE[run_dir] = (signature, _row(run_dir))
+      cached = _CACHE[(run_dir, rules)] = (signature, *_row(run_dir, rules))
     rows.append(dict(cached[1]))
+    fingerprints.append(cached[2])
+  join.duplicates(rows, fingerprints)  # across folders: never cached with one folder's row
   return pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
 
 
-def of_scale(results_dir: Path | str, experiment: str, scale: str) -> pd.DataFrame:
+def of_scale(results_dir: Path | str, experiment: str, scale: str,
+             rules: Optional[rule_sets.Rules] = None) -> pd.DataFrame:
   """The runs of one experiment at one scale (an empty frame with every column when none)."""
-  frame = load(results_dir, experiment)
+  frame = load(results_dir, experiment, rules)
   return frame[frame.scale == scale].reset_index(drop=True)
 
 

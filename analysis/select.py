@@ -77,7 +77,8 @@ class Choice:
     return f"{self.best.mean:.4f} (1 seed)"
 
 
-def _seed(row) -> object:
+def seed_of(row) -> object:
+  """The seed a run's metric is keyed by in `Setting.values` (its folder name when no seed)."""
   seed = row.get("config.seed")
   return seed if seed is not None and not (isinstance(seed, float) and math.isnan(seed)) \
       else row["run"]
@@ -88,7 +89,7 @@ def setting(key: tuple, runs: pd.DataFrame, metric: str) -> Setting:
   for _, row in runs.iterrows():
     value = pd.to_numeric(pd.Series([row.get(metric)]), errors="coerce").iloc[0]
     if row.status == vocab.COMPLETED and pd.notna(value) and math.isfinite(value):
-      values[_seed(row)] = float(value)
+      values[seed_of(row)] = float(value)
   if vocab.DIVERGED in statuses:
     status = vocab.DIVERGED
   elif len(values) == len(runs):

@@ -10,13 +10,20 @@ Three kinds of claim, each judged on the 95% interval of a difference a − b (`
   a difference of m from none: "no detectable difference" is inconclusive, not held).
 
 Before a rule runs, each side must exist (else **not run**) and have finished every run it needs
-(else not run, naming the runs). A claimed winner (or one of two claimed equals) that diverged
+(else not run, naming the runs), and trained at least the rule set's floor of steps
+(else not testable). A claimed winner (or one of two claimed equals) that diverged
 where the other side finished fails the claim (**not held**). One left at the chance level
 where the other side learned, both having trained MIN_STEPS steps, is judged on the interval
 like any other score; a baseline that diverged or sits at the chance level, or two sides both
 at it, leave the claim **not testable at this scale** (the shrunk setting decides, not the
 optimizer), as does a missing seed spread to measure noise with. A claim made of several comparisons takes
 the first of: not held, not run, not testable, inconclusive, held.
+
+Before a "no worse" or "same" rule judges (rule sets with `decidability`), the narrowest interval
+the evaluation set could ever give, with unlimited seeds, is compared with the margin: when it
+is wider, no run of this size can hold the claim, and the verdict is **not testable at this
+scale** with what would decide it (seeds or evaluation examples, computed). Floors, thresholds
+and the interval's level come from the frozen rule set (`analysis.rules`).
 """
 from __future__ import annotations
 
@@ -26,12 +33,11 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from analysis import select, stats
+from analysis import evidence, rules as rule_sets, select, stats
 from analysis import vocabulary as vocab
 
 PRECEDENCE = (vocab.NOT_HELD, vocab.NOT_RUN, vocab.NOT_TESTABLE, vocab.INCONCLUSIVE, vocab.HELD)
-MIN_STEPS = 250  # the steps a run needs before its score speaks for the optimizer
-Z_CHANCE = 1.96  # a score within this many binomial errors of chance is at chance
+MIN_STEPS = rule_sets.current().min_steps  # the steps a run needs before its score speaks
 
 
 @dataclasses.dataclass
@@ -39,6 +45,10 @@ class Verdict:
   status: str
   evidence: str
   interval: str = ""  # how the interval was made, when one decided
+  method: str = ""    # "per-example, paired on units", "fallback: ...", or "" for point rules
+  decide: str = ""    # for "not testable" and "inconclusive": what would decide it
+  control: str = ""   # the negative control the rule was run on, and how it came out
+  regime: str = ""    # steps, batch against the critical batch, metric, tuning: what was judged
 
 
 @dataclasses.dataclass
@@ -61,17 +71,19 @@ def not_run(why: str) -> Verdict:
   return Verdict(vocab.NOT_RUN, why)
 
 
-def not_testable(why: str) -> Verdict:
-  return Verdict(vocab.NOT_TESTABLE, why)
+def not_testable(why: str, decide: str = "") -> Verdict:
+  return Verdict(vocab.NOT_TESTABLE, why, decide=decide)
 
 
-def at_chance(s: select.Setting) -> Optional[float]:
-  """The chance accuracy when `s` cannot be told from it (binomial error of its test set)."""
+def at_chance(s: select.Setting, rules: Optional[rule_sets.Rules] = None) -> Optional[float]:
+  """The chance accuracy when `s` cannot be told from it (binomial error of its evaluation, n
+  the metric's recorded denominator: masked tokens for BERT where recorded)."""
+  rules = rules or rule_sets.current()
   chance = s.runs.chance_accuracy.dropna() if "chance_accuracy" in s.runs else []
   if not len(chance) or not s.values:
     return None
-  c, n = float(chance.iloc[0]), s.eval_examples or 0
-  error = Z_CHANCE * math.sqrt(c * (1 - c) / n) if n else 0.0
+  c, n = float(chance.iloc[0]), evidence.arm(s).units or 0
+  error = rules.z_chance * math.sqrt(c * (1 - c) / n) if n else 0.0
   return c if s.mean <= c + error else None
 
 
@@ -85,7 +97,8 @@ def _why_diverged(side: Side) -> str:
 
 
 def precondition(side: Side, *, divergence_expected: bool = False,
-                 chance_allowed: bool = False) -> Optional[Verdict]:
+                 chance_allowed: bool = False,
+                 rules: Optional[rule_sets.Rules] = None) -> Optional[Verdict]:
   """Why `side` cannot enter a comparison (None when it can)."""
   c = side.choice
   if c.status == vocab.NOT_RUN:
@@ -96,11 +109,21 @@ def precondition(side: Side, *, divergence_expected: bool = False,
     return not_testable(_why_diverged(side))
   if c.best is None:
     return not_run(f"{side.label}: {c.status}")
-  chance = None if chance_allowed else at_chance(c.best)
+  chance = None if chance_allowed else at_chance(c.best, rules)
   if chance is not None:
     return not_testable(f"{side.label} at the chance level ({c.best.mean:.4f}; chance "
                         f"{chance:.4f}): the shrunk setting, not the optimizer, decides")
   return None
+
+
+def below_floor(side: Side, rules: rule_sets.Rules) -> Optional[Verdict]:
+  """Not testable when the runs of `side` train fewer steps than the rule set's floor."""
+  steps = steps_of(side)
+  if steps is None or steps >= rules.min_steps:
+    return None
+  return not_testable(f"{side.label} trains {steps} steps (< {rules.min_steps}): too few for "
+                      "its score to speak for the optimizer",
+                      decide=f"runs of {rules.min_steps}+ steps at this batch")
 
 
 def _one_diverged(kind: str, a: Side, b: Side) -> Optional[Verdict]:
@@ -116,7 +139,7 @@ def _one_diverged(kind: str, a: Side, b: Side) -> Optional[Verdict]:
   return None
 
 
-def _steps(side: Side) -> Optional[int]:
+def steps_of(side: Side) -> Optional[int]:
   runs = side.setting.runs if side.setting is not None else None
   if runs is None or "steps" not in runs:
     return None
@@ -124,7 +147,8 @@ def _steps(side: Side) -> Optional[int]:
   return int(steps.min()) if len(steps) else None
 
 
-def _judged_at_chance(kind: str, a: Side, b: Side) -> Optional[Side]:
+def _judged_at_chance(kind: str, a: Side, b: Side,
+                      rules: rule_sets.Rules) -> Optional[Side]:
   """The claimed winner (or one of two equals) that sits at the chance level where the other
   side learned, both with the steps to learn (MIN_STEPS): the interval judges it, as it would
   a divergence, rather than the chance precondition. A baseline at the chance level still
@@ -132,56 +156,81 @@ def _judged_at_chance(kind: str, a: Side, b: Side) -> Optional[Side]:
   the paper), as do both sides at it."""
   if a.setting is None or b.setting is None:
     return None
-  if any((_steps(s) or 0) < MIN_STEPS for s in (a, b)):
+  if any((steps_of(s) or 0) < rules.min_steps for s in (a, b)):
     return None
   for side, other in (((a, b), (b, a)) if kind == "same" else ((a, b),)):
-    if (at_chance(side.setting) is not None and at_chance(other.setting) is None
+    if (at_chance(side.setting, rules) is not None and at_chance(other.setting, rules) is None
         and not _diverged(other)):
       return side
   return None
 
 
+def _status(kind: str, lo: float, hi: float, margin: float) -> str:
+  if kind == "better":
+    return vocab.HELD if lo > 0 else vocab.NOT_HELD if hi < 0 else vocab.INCONCLUSIVE
+  if kind == "no worse":
+    return vocab.HELD if lo > -margin else vocab.NOT_HELD if hi < -margin else vocab.INCONCLUSIVE
+  return (vocab.HELD if -margin < lo and hi < margin
+          else vocab.NOT_HELD if lo > margin or hi < -margin else vocab.INCONCLUSIVE)
+
+
 def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
-            margin: float = 0.0, accuracy: bool = True) -> Verdict:
+            margin: float = 0.0, rules: Optional[rule_sets.Rules] = None,
+            accuracy: bool = True) -> Verdict:
   """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
   if kind not in ("better", "no worse", "same"):
     raise ValueError(f"unknown comparison {kind!r}")
+  rules = rules or rule_sets.current()
   decided = _one_diverged(kind, a, b)
   if decided:
     return decided
-  judged = _judged_at_chance(kind, a, b)
+  judged = _judged_at_chance(kind, a, b, rules)
   for side in (a, b):
-    blocked = precondition(side, chance_allowed=side is judged)
+    blocked = precondition(side, chance_allowed=side is judged, rules=rules)
     if blocked:
       return blocked
-  iv = stats.difference(a.setting, b.setting, noise, accuracy=accuracy)
+  if rules.floor_everywhere:
+    for side in (a, b):
+      blocked = below_floor(side, rules)
+      if blocked:
+        return blocked
   numbers = f"{a} − {b}"
   if judged is not None:
-    numbers = (f"{judged.label} at the chance level ({at_chance(judged.setting):.4f}) where "
-               f"the other side learned, judged on the interval: " + numbers)
+    numbers = (f"{judged.label} at the chance level ({at_chance(judged.setting, rules):.4f}) "
+               f"where the other side learned, judged on the interval: " + numbers)
+  iv = evidence.difference(a.setting, b.setting, noise, level=rules.level,
+                           proportion=accuracy)
   if iv is None:
     return not_testable(f"{numbers}: one seed each and no replicated setting of this task to "
-                        "measure the seed spread with")
-  evidence = f"{numbers} = {iv}"
-  if kind == "better":
-    status = (vocab.HELD if iv.lo > 0 else vocab.NOT_HELD if iv.hi < 0 else vocab.INCONCLUSIVE)
-  elif kind == "no worse":
-    status = (vocab.HELD if iv.lo > -margin else vocab.NOT_HELD if iv.hi < -margin
-              else vocab.INCONCLUSIVE)
-  else:
-    status = (vocab.HELD if -margin < iv.lo and iv.hi < margin
-              else vocab.NOT_HELD if iv.lo > margin or iv.hi < -margin else vocab.INCONCLUSIVE)
-  evidence += f" (margin {margin:.4f})" if kind != "better" else ""
-  half = (iv.hi - iv.lo) / 2
-  if kind != "better" and status == vocab.INCONCLUSIVE and half >= margin:
-    evidence += (f"; the interval's half-width {half:.4f} exceeds the margin, so no data of "
-                 "this size could hold it")
-  return Verdict(status, evidence, iv.how)
+                        "measure the seed spread with", decide="3 or more seeds per arm")
+  status = _status(kind, iv.lo, iv.hi, margin)
+  text = f"{numbers} = {iv}" + (f" (margin {margin:.4f})" if kind != "better" else "")
+  if rules.decidability and kind != "better" and status == vocab.INCONCLUSIVE:
+    # Undecided, and no number of seeds could decide it: the evaluation set is the limit.
+    reach = evidence.reachable(a.setting, b.setting, level=rules.level, proportion=accuracy)
+    if reach >= margin:
+      return Verdict(vocab.NOT_TESTABLE,
+                     f"{text}: inconclusive, and the evaluation set alone gives a half-width of "
+                     f"at least {reach:.4f} against the margin, so no number of seeds could "
+                     "decide it", iv.how, method=iv.method,
+                     decide=evidence.what_would_decide(a.setting, b.setting, margin,
+                                                       level=rules.level, proportion=accuracy))
+  decide = ""
+  if status == vocab.INCONCLUSIVE:
+    if kind == "better":  # an effect of about zero: say how large it could be
+      text += f"; the data bound the gain to at most {iv.hi:+.4f}"
+    target = margin if kind != "better" else abs(iv.diff)
+    decide = evidence.what_would_decide(a.setting, b.setting, target, level=rules.level,
+                                        proportion=accuracy) if target else ""
+  return Verdict(status, text, iv.how, method=iv.method, decide=decide)
 
 
 def combine(parts: Sequence[Verdict]) -> Verdict:
   """A claim made of several comparisons: the first status of PRECEDENCE any part has."""
   status = next(s for s in PRECEDENCE if any(p.status == s for p in parts))
-  intervals = list(dict.fromkeys(p.interval for p in parts if p.interval))
-  evidence = dict.fromkeys(p.evidence for p in parts)  # two parts blocked by one run say it once
-  return Verdict(status, "; ".join(evidence), " | ".join(intervals))
+  how = list(dict.fromkeys(p.interval for p in parts if p.interval))
+  said = dict.fromkeys(p.evidence for p in parts)  # two parts blocked by one run say it once
+  methods = list(dict.fromkeys(p.method for p in parts if p.method))
+  decide = list(dict.fromkeys(p.decide for p in parts if p.decide and p.status == status))
+  return Verdict(status, "; ".join(said), " | ".join(how), method="; ".join(methods),
+                 decide="; ".join(decide))

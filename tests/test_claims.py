@@ -1,7 +1,10 @@
 """The analysis core and the verdict logic, on small synthetic results folders (no jax, no training).
 
 Each test writes the files a run leaves (config.json, summary.json, metrics.jsonl) into a temp
-folder and checks what the loader, the selector, the interval and the claims make of them.
+folder and checks what the loader, the selector, the interval and the claims make of them. The
+claims are judged under rule set v1 here (`analysis/rulesets/v1.toml`), whose floors and
+thresholds these fixtures were written for; what rule set v2 adds (the floor on every run,
+negative controls, decidability, divergence after a spike) is tested in test_claims_v2.py.
 """
 from __future__ import annotations
 
@@ -15,14 +18,14 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import claims, figures, report, runs, select, stats
+from analysis import claims, figures, report, rules, runs, select, stats
 from analysis import vocabulary as vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = {"data": {"name": "fashion_mnist"}, "model": {"name": "resnet", "num_classes": 10}}
 
 
-def _run(root, experiment, name, config, status="completed", accuracy=None, steps=64,
+def _run(root, experiment, name, config, status="completed", accuracy=None, steps=256,
          losses=(2.3, 1.0, 0.6), examples=1000, metric="accuracy", base=IMAGE, final=None,
          scale="cpu"):
   d = Path(root) / experiment / scale / name
@@ -49,20 +52,25 @@ def _table3(root, scores: dict, steps=64):
            accuracy=acc, steps=steps)
 
 
+V1 = rules.version(1)
+
+
 def _verdict(root, claim_id):
   claim = next(c for c in claims.CLAIMS if c.id == claim_id)
-  return claim.judge(claims.Context(Path(root), "cpu"))
+  return claims.judge(claims.Context(Path(root), "cpu", V1), claim)
 
 
 # --- the loader: divergence as the paper means it --------------------------------------------
 
 def test_a_finite_blow_up_is_diverged_and_a_stalled_run_is_not(tmp_path):
-  _run(tmp_path, "table3", "blown", {"variant": "adam"}, accuracy=0.1, losses=(2.3, 5.0, 8.0))
-  _run(tmp_path, "table3", "stalled", {"variant": "adam"}, accuracy=0.1,
+  _run(tmp_path, "table3", "blown", {"variant": "adam", "seed": 0}, accuracy=0.1,
+       losses=(2.3, 5.0, 8.0))
+  _run(tmp_path, "table3", "stalled", {"variant": "adam", "seed": 1}, accuracy=0.1,
        losses=(2.31, 2.33, 2.32))  # 1% above its start, at chance: not diverged
-  _run(tmp_path, "table3", "nan", {"variant": "adam"}, status="diverged", losses=(2.3,))
-  _run(tmp_path, "table3", "learned", {"variant": "adam"}, accuracy=0.8)
-  frame = runs.load(tmp_path).set_index("run")
+  _run(tmp_path, "table3", "nan", {"variant": "adam", "seed": 2}, status="diverged",
+       losses=(2.3,))
+  _run(tmp_path, "table3", "learned", {"variant": "adam", "seed": 3}, accuracy=0.8)
+  frame = runs.load(tmp_path, rules=V1).set_index("run")
   assert frame.loc["blown", "status"] == vocab.DIVERGED
   assert frame.loc["blown", "runner_status"] == vocab.COMPLETED
   assert "above its start" in frame.loc["blown", "diverged_because"]
@@ -76,18 +84,29 @@ def test_a_loss_above_chance_is_diverged(tmp_path):
   # Started above chance (a loud initialisation) and never came down to it: ended below its
   # start, but more than 5% above ln(10) = 2.30.
   _run(tmp_path, "table3", "r", {"variant": "adam"}, accuracy=0.1, losses=(2.5, 2.45, 2.45))
-  row = runs.load(tmp_path).iloc[0]
+  row = runs.load(tmp_path, rules=V1).iloc[0]
   assert row.status == vocab.DIVERGED and "chance" in row.diverged_because
 
 
 def test_an_unreadable_run_is_a_row_and_is_named(tmp_path):
   d = _run(tmp_path, "table3", "lamb_seed1", {"variant": "lamb", "seed": 1}, accuracy=0.7)
   (d / "summary.json").write_text("{ torn")
-  row = runs.load(tmp_path).iloc[0]
+  row = runs.load(tmp_path, rules=V1).iloc[0]
   assert row.status == vocab.UNREADABLE and "summary.json" in row.error
 
 
 # --- the selector -----------------------------------------------------------------------------
+
+def _other_arms(root, experiment="table7", accuracy=0.5, seeds=(0, 1), examples=1000):
+  """The optimizers of the paper's table besides LAMB and Adam (a "LAMB is best" claim needs
+  every one), at one setting, clearly below the others."""
+  for name in ("adagrad", "adamw", "momentum"):
+    for seed in seeds:
+      _run(root, experiment, f"{name}_lr0.01_seed{seed}",
+           {"variant": f"{name}_lr0.01", "seed": seed,
+            "optimizer": {"name": name, "learning_rate": 0.01}}, accuracy=accuracy,
+           examples=examples)
+
 
 def _grid(root, name, rates: dict):
   """Table 7-like runs: {learning rate: [accuracy per seed]} for optimizer `name`."""
@@ -99,7 +118,7 @@ def _grid(root, name, rates: dict):
 
 def test_best_setting_is_the_best_mean_over_complete_seeds(tmp_path):
   _grid(tmp_path, "lamb", {0.01: [0.96, 0.97], 0.1: [0.99, 0.20], 0.001: [0.90, 0.91]})
-  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  choice = select.choose(runs.load(tmp_path, rules=V1), select.SETTINGS, "final.accuracy")
   assert choice.best.key[0] == 0.01 and choice.best.mean == pytest.approx(0.965)
   assert choice.best.seeds == 2 and not choice.partial
 
@@ -108,11 +127,12 @@ def test_an_unreadable_seed_never_silently_changes_the_choice(tmp_path):
   _grid(tmp_path, "lamb", {0.01: [0.96, 0.97], 0.1: [0.57, 0.58]})
   d = tmp_path / "table7" / "cpu" / "lamb_lr0.01_seed1"
   (d / "summary.json").write_text("not json")
-  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  choice = select.choose(runs.load(tmp_path, rules=V1), select.SETTINGS, "final.accuracy")
   assert choice.partial == ["lamb_lr0.01_seed1 unreadable"] and choice.best is None
   assert choice.text == "lamb_lr0.01_seed1 unreadable"
   # A claim does not decide on a partial choice: it waits for the named run.
   _grid(tmp_path, "adam", {0.01: [0.5, 0.5]})
+  _other_arms(tmp_path)
   verdict = _verdict(tmp_path, "18")
   assert verdict.status == vocab.NOT_RUN and "lamb_lr0.01_seed1 unreadable" in verdict.evidence
 
@@ -122,11 +142,11 @@ def test_a_diverged_setting_ranks_last_and_all_diverged_is_said(tmp_path):
        status="diverged")
   _run(tmp_path, "table7", "b", {"optimizer": {"name": "lamb", "learning_rate": 0.1}},
        accuracy=0.3)
-  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  choice = select.choose(runs.load(tmp_path, rules=V1), select.SETTINGS, "final.accuracy")
   assert choice.best.key[0] == 0.1 and choice.settings[-1].status == vocab.DIVERGED
   (tmp_path / "table7" / "cpu" / "b" / "summary.json").write_text(
       json.dumps({"status": "diverged"}))
-  choice = select.choose(runs.load(tmp_path), select.SETTINGS, "final.accuracy")
+  choice = select.choose(runs.load(tmp_path, rules=V1), select.SETTINGS, "final.accuracy")
   assert choice.best is None and choice.status == vocab.DIVERGED and choice.text == "diverged"
 
 
@@ -136,7 +156,7 @@ def test_paired_interval_matches_a_t_test_written_out(tmp_path):
   a = [0.80, 0.82, 0.79, 0.81]
   b = [0.70, 0.73, 0.71, 0.69]
   _table3(tmp_path, {"lamb": a, "adam": b})
-  frame = runs.load(tmp_path)
+  frame = runs.load(tmp_path, rules=V1)
   pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
   iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=True)
   d = np.subtract(a, b)
@@ -152,7 +172,7 @@ def test_paired_interval_matches_a_t_test_written_out(tmp_path):
 def test_pooled_noise_comes_from_the_chosen_settings_only(tmp_path):
   _grid(tmp_path, "lamb", {0.01: [0.96, 0.98], 0.1: [0.19, 0.94]})
   _grid(tmp_path, "adam", {0.01: [0.95, 0.96]})
-  frame = runs.load(tmp_path)
+  frame = runs.load(tmp_path, rules=V1)
   noise = stats.task_noise(frame, stats.task_key(frame).iloc[0], "final.accuracy")
   expected = math.sqrt((np.var([0.96, 0.98], ddof=1) + np.var([0.95, 0.96], ddof=1)) / 2)
   assert noise.df == 2 and noise.std == pytest.approx(expected)
@@ -164,7 +184,7 @@ def test_equal_means_with_noise_are_inconclusive(tmp_path):
   _table3(tmp_path, {"lamb": [0.70, 0.74, 0.66], "adagrad": [0.71, 0.69, 0.70]})
   verdict = _verdict(tmp_path, "9")  # the other five optimizers are not run ...
   assert verdict.status == vocab.NOT_RUN
-  part = claims.Context(tmp_path, "cpu")
+  part = claims.Context(tmp_path, "cpu", V1)
   v = part.compare("better", part.side("table3", "lamb", variant="lamb"),
                    part.side("table3", "adagrad", variant="adagrad"))
   assert v.status == vocab.INCONCLUSIVE and "[" in v.evidence
@@ -175,7 +195,7 @@ def test_a_clear_gap_is_held_and_the_reverse_not_held(tmp_path):
   _table3(tmp_path, {"lamb": [0.80, 0.81, 0.79], **{o: [0.50, 0.52, 0.49] for o in others}})
   verdict = _verdict(tmp_path, "9")
   assert verdict.status == vocab.HELD, verdict.evidence
-  assert "paired over 3 seeds" in verdict.interval
+  assert "paired over 3" in verdict.interval
   for seed in range(3):  # momentum now beats LAMB clearly
     _run(tmp_path, "table3", f"momentum_seed{seed}",
          {"variant": "momentum", "seed": seed, "optimizer": {"name": "momentum"}},
@@ -240,7 +260,7 @@ def test_one_seed_without_any_replicated_setting_is_not_testable(tmp_path):
   # Replicated runs of the same model on the same data give the seed spread to judge with.
   _table3(tmp_path, {"lamb": [0.70, 0.71], "adam": [0.60, 0.62]})
   verdict = _verdict(tmp_path, "14")
-  assert verdict.status == vocab.INCONCLUSIVE and "pooled over 2" in verdict.interval
+  assert verdict.status == vocab.INCONCLUSIVE and "pooled" in verdict.interval
 
 
 def _ladder(root, experiment, labels, steps_top, accuracy=0.7, metric="accuracy"):
@@ -412,7 +432,7 @@ def test_figure_claims_read_the_arm_that_table3_trains(tmp_path):
   verdict = _verdict(tmp_path, "15")
   assert verdict.status == vocab.INCONCLUSIVE, verdict.evidence
   assert "warmup + correction (Table 3's LAMB) 0.7367 (3 seeds)" in verdict.evidence
-  assert "paired over 3 seeds" in verdict.interval
+  assert "paired over 3" in verdict.interval
   verdict = _verdict(tmp_path, "16")
   assert "L1 0.7250 (3 seeds) − L2 (Table 3's LAMB) 0.7367 (3 seeds)" in verdict.evidence
   # The figure's own run of the arm (an older config that trained it) is read instead.
@@ -479,12 +499,13 @@ def test_report_cli_refuses_a_missing_folder_and_writes_nothing(tmp_path):
 def test_a_run_copied_into_another_experiment_or_scale_is_misplaced_and_named(tmp_path):
   _grid(tmp_path, "lamb", {0.01: [0.96, 0.97]})
   _grid(tmp_path, "adam", {0.01: [0.95, 0.95]})
+  _other_arms(tmp_path)
   stray = _run(tmp_path, "table3", "lamb_seed0",
                {"variant": "lamb", "optimizer": {"name": "lamb", "learning_rate": 0.01}},
                accuracy=0.999)
   target = tmp_path / "table7" / "cpu" / "lamb_lr0.01_seed9"
   stray.rename(target)  # a Table 3 run dropped into Table 7's folder
-  frame = runs.load(tmp_path).set_index("run")
+  frame = runs.load(tmp_path, rules=V1).set_index("run")
   assert frame.loc["lamb_lr0.01_seed9", "status"] == vocab.MISPLACED
   assert "experiment 'table3'" in frame.loc["lamb_lr0.01_seed9", "error"]
   verdict = _verdict(tmp_path, "18")
@@ -492,13 +513,14 @@ def test_a_run_copied_into_another_experiment_or_scale_is_misplaced_and_named(tm
   d = _run(tmp_path, "table7", "paper_run", {}, accuracy=0.5)
   config = json.loads((d / "config.json").read_text())
   (d / "config.json").write_text(json.dumps({**config, "scale": "paper"}))
-  assert runs.load(tmp_path).set_index("run").loc["paper_run", "status"] == vocab.MISPLACED
+  assert runs.load(tmp_path, rules=V1).set_index("run").loc["paper_run", "status"] == vocab.MISPLACED
   text = report.build(tmp_path, "cpu", tmp_path / "figures")
   assert "`table7/cpu/paper_run`: misplaced (its files say scale 'paper'" in text
 
 
 def test_a_claimed_winner_that_diverged_fails_the_claim(tmp_path):
   _grid(tmp_path, "adam", {0.01: [0.95, 0.96]})
+  _other_arms(tmp_path)
   for lr in (0.01, 0.1):
     for seed in (0, 1):
       _run(tmp_path, "table7", f"lamb_lr{lr}_seed{seed}",
@@ -509,7 +531,7 @@ def test_a_claimed_winner_that_diverged_fails_the_claim(tmp_path):
 
 def test_a_paired_difference_is_centred_on_the_seeds_it_pairs(tmp_path):
   _table3(tmp_path, {"lamb": [0.80, 0.80, 0.80, 0.60], "adam": [0.79, 0.79, 0.79]})
-  frame = runs.load(tmp_path)
+  frame = runs.load(tmp_path, rules=V1)
   pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
   iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=False)
   assert iv.diff == pytest.approx(0.01) and "1 unpaired run(s) left out" in iv.how
@@ -517,7 +539,8 @@ def test_a_paired_difference_is_centred_on_the_seeds_it_pairs(tmp_path):
 
 def test_the_lowest_loss_claim_needs_a_gap_beyond_the_test_sets_error(tmp_path):
   def table6(name, acc, loss):
-    d = _run(tmp_path, "table6", name, {"optimizer": {"name": name.split("_")[0]}}, accuracy=acc)
+    d = _run(tmp_path, "table6", name, {"optimizer": {"name": name.split("_")[0]},
+                                        "variant": name}, accuracy=acc)
     summary = json.loads((d / "summary.json").read_text())
     summary["final"]["loss"] = loss
     (d / "summary.json").write_text(json.dumps(summary))
@@ -556,7 +579,7 @@ def test_the_mixed_batch_claims_read_the_mixed_batch_runs(tmp_path):
   mixed("lamb_rewarmup", "lamb", [0.20, 0.21, 0.19])
   mixed("lamb_no_rewarmup", "lamb", [0.10, 0.12, 0.11])
   verdict = _verdict(tmp_path, "4")
-  assert verdict.status == vocab.HELD and "paired over 3 seeds" in verdict.interval
+  assert verdict.status == vocab.HELD and "paired over 3" in verdict.interval
   mixed("adamw_lr0.0001", "adamw", [0.0, 0.0, 0.0], losses=(9.7, 12.0, 14.0), lr=1e-4)
   verdict = _verdict(tmp_path, "7")
   assert verdict.status == vocab.HELD and "every AdamW setting diverged" in verdict.evidence
@@ -611,7 +634,7 @@ def test_a_task_key_is_the_same_from_any_frame_of_its_runs(tmp_path):
   _run(tmp_path, "table5", "a", {}, base=image, accuracy=0.8)
   _run(tmp_path, "table4", "b", {}, base={"data": {"name": "janeausten"},
                                           "model": {"name": "bert"}}, accuracy=0.1)
-  every = runs.load(tmp_path)
+  every = runs.load(tmp_path, rules=V1)
   mixed = stats.task_key(every)[every.experiment == "table5"].iloc[0]
   alone = stats.task_key(every[every.experiment == "table5"].iloc[:1]).iloc[0]
   assert mixed == alone == "cpu/fashion_mnist/resnet/32768/-/-/4/-"
@@ -752,7 +775,7 @@ def test_runs_of_the_two_bert_cpu_shapes_are_different_tasks(tmp_path):
        accuracy=0.1, base=BERT, metric="masked_lm_accuracy")
   _run(tmp_path, "table8", "warmup0.1_lr0.0002", {"variant": "x"}, accuracy=0.1, base=BERT,
        metric="masked_lm_accuracy")
-  keys = stats_.task_key(runs.load(tmp_path)).tolist()
+  keys = stats_.task_key(runs.load(tmp_path, rules=V1)).tolist()
   assert len(set(keys)) == 2
 
 
@@ -803,7 +826,7 @@ def test_the_mixed_batch_curve_is_mixed_batchs_seed_0_when_figure7_has_not_run(t
   _figure7(tmp_path, 0.15, [7.0 + i / 100 for i in range(51)], experiment="mixed_batch",
            name="lamb_no_rewarmup_seed0", config={"variant": "lamb_no_rewarmup", "seed": 0})
   verdict = _verdict(tmp_path, "21")
-  assert verdict.status == vocab.HELD and "mixed_batch's run" in verdict.evidence, verdict.evidence
+  assert verdict.status == vocab.HELD and "mixed_batch's 64K/32K run" in verdict.evidence, verdict.evidence
   curve = runs.mixed_curve(runs.of_scale(tmp_path, "figure7", "cpu"),
                            runs.of_scale(tmp_path, "mixed_batch", "cpu"))
   assert [Path(p).name for p in curve.path] == ["lamb_rewarmup_seed0"]
@@ -814,7 +837,7 @@ def test_the_mixed_batch_curve_is_mixed_batchs_seed_0_when_figure7_has_not_run(t
   assert _verdict(tmp_path, "21").status == vocab.HELD
   _figure7(tmp_path, 0.15, [7.0 + i / 100 for i in range(51)])  # figure7's own, rising
   verdict = _verdict(tmp_path, "21")
-  assert verdict.status == vocab.NOT_HELD and "figure7's run" in verdict.evidence
+  assert verdict.status == vocab.NOT_HELD and "figure7's 64K/32K run" in verdict.evidence
 
 
 def _table8_cell(root, experiment, warmup, lr, seed, accuracy):
@@ -849,6 +872,8 @@ def test_replicates_of_a_setting_the_grid_no_longer_chooses_are_refused(tmp_path
   """Claim 18 reads table7_replicates only while they rerun what table7's grid chooses."""
   _grid(tmp_path, "lamb", {0.01: [0.97, 0.98], 0.1: [0.95, 0.96]})
   _grid(tmp_path, "adam", {0.01: [0.90, 0.91]})
+  _other_arms(tmp_path)
+  _other_arms(tmp_path, "table7_replicates", seeds=(2, 3, 4), examples=9000)
   for name, lr, values in (("lamb", 0.01, (0.99, 0.985, 0.99)), ("adam", 0.01, (0.9, 0.91, 0.9))):
     for seed, acc in zip((2, 3, 4), values):
       _run(tmp_path, "table7_replicates", f"{name}_lr{lr}_seed{seed}",
@@ -870,7 +895,9 @@ def test_lamb_best_on_cifar_reads_the_replicates_when_they_ran(tmp_path):
                                                 "optimizer": {"name": name,
                                                               "learning_rate": 0.1}},
          accuracy=acc)
+  _other_arms(tmp_path, "table6", accuracy=0.3, seeds=(0,))
   assert _verdict(tmp_path, "17").status == vocab.NOT_TESTABLE
+  _other_arms(tmp_path, "table6_replicates", accuracy=0.3, seeds=(1, 2, 3))
   for name, values in (("lamb", (0.60, 0.61, 0.62)), ("adam", (0.40, 0.41, 0.42))):
     for seed, acc in zip((1, 2, 3), values):
       _run(tmp_path, "table6_replicates", f"{name}_lr0.1_seed{seed}",

@@ -15,6 +15,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 MASK_KEY = "mask"
+INDEX_KEY = "index"
 
 
 def steps_per_epoch(num_examples: int, global_batch_size: int, *,
@@ -85,11 +86,13 @@ def eval_batches(arrays: Mapping[str, np.ndarray], global_batch_size: int, *,
 
   The last global batch is padded with zero rows; the extra boolean key ``"mask"`` is True for
   real examples, so summing a per-example metric times ``mask`` over all batches and processes
-  counts every example exactly once.
+  counts every example exactly once. The extra int32 key ``"index"`` is each row's position in
+  `arrays` (0 on padding): what ties a per-example evaluation record to its example.
   """
   num_examples = _check_arrays(arrays)
-  if MASK_KEY in arrays:
-    raise ValueError(f"arrays already have a {MASK_KEY!r} key, which eval_batches adds")
+  for key in (MASK_KEY, INDEX_KEY):
+    if key in arrays:
+      raise ValueError(f"arrays already have a {key!r} key, which eval_batches adds")
   local = _local_batch_size(global_batch_size, process_index, process_count)
   num_batches = num_eval_batches(num_examples, global_batch_size)
   arrays = dict(arrays)
@@ -110,6 +113,9 @@ def eval_batches(arrays: Mapping[str, np.ndarray], global_batch_size: int, *,
       mask = np.zeros((local,), dtype=bool)
       mask[:real] = True
       batch[MASK_KEY] = mask
+      index = np.zeros((local,), dtype=np.int32)
+      index[:real] = np.arange(start, start + real)
+      batch[INDEX_KEY] = index
       yield batch
 
   return generate()

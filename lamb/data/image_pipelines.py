@@ -29,7 +29,8 @@ from a stateless key of ``seed`` and its position in the global stream, and proc
 uninterrupted run at that step without reading anything before it, and the global batches do
 not depend on the number of processes. Evaluation streams go once through the split (or its
 slice, e.g. ``validation[:10000]``) in order, process ``p`` a contiguous share, and pad the last
-batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects);
+batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects),
+each row's position in the split (slice) in ``"index"``;
 every process yields as many batches as the largest share needs, all-masked ones ending a
 shorter share, so multi-host evaluation steps stay in lockstep. Decoding and augmentation are TensorFlow ops run in
 grain's reader threads.
@@ -314,7 +315,7 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
   thus a pure function of (seed, step): `start_step` starts there without reading what came
   before, and the global batch is the same whatever the number of processes.
   Evaluation: the split in order, process p a contiguous share, the last batch zero-padded and
-  marked by "mask".
+  marked by "mask", each row's position in the split in "index".
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
 
@@ -354,7 +355,8 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
     return tf.cast(eval_map({"image": image}), tf_dtype)
 
   n = len(records)
-  share = records[process_index * n // process_count:(process_index + 1) * n // process_count]
+  first = process_index * n // process_count
+  share = records[first:(process_index + 1) * n // process_count]
 
   def example(record):
     return {"image": eval_one(tf.constant(record["image"])).numpy(),
@@ -364,7 +366,16 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
   # Every process yields as many batches as the largest share needs (all-masked ones at the
   # end of a shorter share), so that multi-host evaluation steps stay in lockstep.
   largest_share = math.ceil(n / process_count)
-  return _padded(iter(batches), batch_size, math.ceil(largest_share / batch_size))
+  return _padded(_indexed(iter(batches), first), batch_size,
+                 math.ceil(largest_share / batch_size))
+
+
+def _indexed(batches, first: int) -> Iterator[dict]:
+  """Eval `batches` of a share that starts at example `first`, each with its rows' "index"."""
+  for batch in batches:
+    rows = len(batch["label"])
+    yield dict(batch, index=np.arange(first, first + rows, dtype=np.int32))
+    first += rows
 
 
 def _padded(batches, batch_size: int, count: int) -> Iterator[dict]:

@@ -14,7 +14,8 @@ including its edge cases:
   is shared, including when both normalise to "" (EM 1 but F1 0);
 * each question scores the maximum over its ground-truth answers; a question without a
   prediction scores 0 (the official script prints a warning and still counts it);
-* the dataset score is the mean over questions, in percent.
+* the dataset score is the mean over questions, in percent; `question_scores` gives each
+  question's own (the per-question records of a run's final evaluation).
 """
 from __future__ import annotations
 
@@ -87,6 +88,21 @@ def evaluate(dataset_or_pairs, predictions: Mapping[str, str] | None = None, *,
   `predictions` is None and `dataset_or_pairs` is an iterable of (prediction, ground truths)
   pairs.
   """
+  scores = question_scores(dataset_or_pairs, predictions, warn=warn)
+  if not scores:
+    raise ValueError("no questions to evaluate")
+  exact_match = f1 = 0.0
+  for question_exact_match, question_f1 in scores:
+    exact_match += question_exact_match
+    f1 += question_f1
+  return {"exact_match": 100.0 * exact_match / len(scores), "f1": 100.0 * f1 / len(scores)}
+
+
+def question_scores(dataset_or_pairs, predictions: Mapping[str, str] | None = None, *,
+                    warn=True) -> list[tuple[bool, float]]:
+  """(exact match, F1 in [0, 1]) of each question, in the dataset's order (arguments as
+  `evaluate`, whose scores are their means in percent); an unanswered question scores
+  (False, 0.0)."""
   if predictions is None:
     pairs = [(p, gts) for p, gts in dataset_or_pairs]
   else:
@@ -98,15 +114,10 @@ def evaluate(dataset_or_pairs, predictions: Mapping[str, str] | None = None, *,
         pairs.append((None, ground_truths))
       else:
         pairs.append((predictions[qid], ground_truths))
-  if not pairs:
-    raise ValueError("no questions to evaluate")
-  exact_match = f1 = 0.0
-  for prediction, ground_truths in pairs:
-    if prediction is None:
-      continue
-    exact_match += metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)
-    f1 += metric_max_over_ground_truths(f1_score, prediction, ground_truths)
-  return {"exact_match": 100.0 * exact_match / len(pairs), "f1": 100.0 * f1 / len(pairs)}
+  return [(False, 0.0) if prediction is None else
+          (metric_max_over_ground_truths(exact_match_score, prediction, ground_truths),
+           metric_max_over_ground_truths(f1_score, prediction, ground_truths))
+          for prediction, ground_truths in pairs]
 
 
 def evaluate_files(dataset_file, prediction_file, *, expected_version: str = "1.1",

@@ -5,10 +5,12 @@ deterministic machinery as the image sets; the model is lamb.models.bert's BertP
 named size (`config.model.preset`: large, base, mini, tiny, with any BertConfig field
 overridden); the loss is the reference's masked-LM plus next-sentence loss with dropout drawn
 from the step's key. Evaluation sums the masked-LM and next-sentence losses and hits over the
-held-out examples, so padded batches count each example once. It also reports the unigram
-level: the held-out masked-LM accuracy of always guessing the most frequent masked token of the
-training set, what a model that learned only token frequencies scores (a run at it has learned
-nothing a verdict could rest on).
+held-out examples, so padded batches count each example once; the final evaluation also keeps
+each real masked token's hit and loss, tagged with its sequence (results.write_eval_examples:
+the per-token evidence of the comparisons' intervals, clustered by sequence). It also reports
+the unigram level: the held-out masked-LM accuracy of always guessing the most frequent masked
+token of the training set, what a model that learned only token frequencies scores (a run at it
+has learned nothing a verdict could rest on).
 
 With `load_data=False` the task knows its example shapes and an estimate of the training-set
 size from the config alone, so the cost model can lower BERT-Large's step without any text.
@@ -18,10 +20,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lamb.data import bert_corpus, pretraining_records
 from lamb.models import bert
-from lamb.train.task import Task
+from lamb.train.task import EvalRecords, Task, real_rows
 
 MODEL_FIELDS = ("name", "preset")
 
@@ -45,6 +48,23 @@ def unigram_accuracy(train: dict, evals: dict, train_counts=None):
   top = int(np.argmax(train_counts))
   held_out = evals["masked_lm_weights"]
   return float((held_out * (evals["masked_lm_ids"] == top)).sum() / max(held_out.sum(), 1e-5))
+
+
+def masked_token_records(rows: dict, sums: dict) -> EvalRecords:
+  """One record per real masked token (weight > 0) of the held-out sequences, sequence by
+  sequence, with its sequence's index as `cluster`: the tokens of one sequence are not
+  independent evidence. The reference's weights are 1 on every real prediction, so the
+  records' mean hit equals the weighted masked_lm_accuracy."""
+  del sums
+  rows = real_rows(rows)
+  real = rows["weight"] > 0
+  cluster = np.broadcast_to(rows["index"][:, None], real.shape)[real]
+  targets = rows["target"][real]
+  index = np.arange(len(targets), dtype=np.int32)
+  return EvalRecords("masked tokens", "masked_lm_accuracy",
+                     {"index": index, "correct": rows["correct"][real],
+                      "loss": rows["loss"][real], "cluster": cluster},
+                     identity={"index": index, "cluster": cluster, "target": targets})
 
 
 def pretraining_task(config, data_dir=None, load_data: bool = True):
@@ -106,7 +126,13 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
 
   def eval_fn(params, model_state, batch):
     del model_state
-    return bert.pretraining_sums(outputs(params, batch, None, False), batch)
+    out = outputs(params, batch, None, False)
+    ids = jnp.asarray(batch["masked_lm_ids"], jnp.int32)
+    rows = {"correct": jnp.argmax(out["mlm_logits"], -1) == ids,
+            "loss": optax.softmax_cross_entropy_with_integer_labels(out["mlm_logits"], ids),
+            "weight": jnp.asarray(batch["masked_lm_weights"], jnp.float32), "target": ids,
+            "index": batch["index"], "mask": batch["mask"]}
+    return bert.pretraining_sums(out, batch), rows
 
   def finalize_eval(sums):
     weight = max(float(sums["mlm_weight"]), 1e-5)
@@ -119,6 +145,7 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
             **({"unigram_masked_lm_accuracy": unigram} if unigram is not None else {})}
 
   return Task(train, evals, init, loss_fn, eval_fn, finalize_eval, description, "held-out",
+              eval_records=masked_token_records,
               better={"masked_lm_accuracy": max, "next_sentence_accuracy": max,
                       "masked_lm_loss": min, "loss": min},
               example={k: jax.ShapeDtypeStruct(shape, dtype)

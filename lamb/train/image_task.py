@@ -2,10 +2,12 @@
 
 One builder, `image_classification`, pairs a data set with a Flax model (LeNet-5, DavidNet,
 ResNet) under softmax cross-entropy, optionally label-smoothed, and scores top-1 and top-5
-accuracy and loss as masked sums. Small data sets (MNIST, Fashion-MNIST: the cpu scale's real
-data) are held whole in host memory, loaded once per process and shared by the runs of a sweep,
-with DavidNet's crop/flip/cutout applied per batch as a pure function of (seed, step); CIFAR-10
-and ImageNet at paper scale stream from TFDS through lamb.data.image_pipelines.
+accuracy and loss as masked sums; the final evaluation also keeps each image's top-1 hit and
+loss (results.write_eval_examples: the per-image evidence of the comparisons' intervals).
+Small data sets (MNIST, Fashion-MNIST: the cpu scale's real data) are held whole in host memory,
+loaded once per process and shared by the runs of a sweep, with DavidNet's crop/flip/cutout
+applied per batch as a pure function of (seed, step); CIFAR-10 and ImageNet at paper scale
+stream from TFDS through lamb.data.image_pipelines.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from lamb.data import fashion_mnist, image_pipelines, mnist, splits
 from lamb.models.davidnet import DavidNet
 from lamb.models.lenet import LeNet5
 from lamb.models.resnet import ResNet
-from lamb.train.task import Task
+from lamb.train.task import EvalRecords, Task, real_rows
 
 # Whole splits in host memory (the cpu scale's real data) ...
 IN_MEMORY = {"mnist": mnist, "fashion_mnist": fashion_mnist}
@@ -188,10 +190,22 @@ def _eval_fn(logits_of: Callable) -> Callable:
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
     top5 = jnp.any(jax.lax.top_k(logits, min(5, logits.shape[-1]))[1]
                    == batch["label"][:, None], axis=-1)
-    return {"correct": jnp.sum(mask * (jnp.argmax(logits, -1) == batch["label"])),
-            "correct_top5": jnp.sum(mask * top5), "loss": jnp.sum(mask * losses),
-            "count": jnp.sum(mask)}
+    correct = jnp.argmax(logits, -1) == batch["label"]
+    sums = {"correct": jnp.sum(mask * correct), "correct_top5": jnp.sum(mask * top5),
+            "loss": jnp.sum(mask * losses), "count": jnp.sum(mask)}
+    rows = {"correct": correct, "loss": losses, "label": batch["label"],
+            "index": batch["index"], "mask": batch["mask"]}
+    return sums, rows
   return eval_fn
+
+
+def _eval_records(rows: dict, sums: dict) -> EvalRecords:
+  """One record per evaluated image: top-1 right or not, and its cross-entropy."""
+  del sums
+  rows = real_rows(rows)
+  return EvalRecords("images", "accuracy",
+                     {"index": rows["index"], "correct": rows["correct"], "loss": rows["loss"]},
+                     identity={"index": rows["index"], "label": rows["label"]})
 
 
 def _finalize_eval(sums):
@@ -225,4 +239,4 @@ def image_classification(config, data_dir=None, load_data: bool = True) -> Task:
                                                      images.example_dtype),
                        "label": jax.ShapeDtypeStruct((), np.int32)},
               num_train_examples=images.num_train, train_source=images.train_source,
-              eval_source=images.eval_source)
+              eval_source=images.eval_source, eval_records=_eval_records)

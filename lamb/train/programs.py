@@ -84,7 +84,7 @@ class Programs:
   structure: dict
   init: Callable  # (seed: int32 scalar, hyperparameters) -> TrainState
   train_step: Callable  # (state, batch, hyperparameters) -> (state, metrics)
-  eval_step: Callable  # (state, batch) -> dict of sums
+  eval_step: Callable  # (state, batch) -> (dict of sums, dict of per-row outputs)
   noise_step: Optional[Callable] = None  # (state, batch) -> gradient norms (noise_scale)
 
   def optimizer(self, numbers: Mapping[str, Any]):

@@ -7,22 +7,37 @@ at every flush): a kill can tear only their last line, which the next reader dro
 Resuming truncates them to the restored step. A per-run lock file, holding the identity of the
 config that runs, keeps two processes that share a results folder from running the same run at
 once, and lets the second one tell whether it would have run the same config.
+
+`eval_examples.npz` holds one record per unit the final evaluation scored (image, masked token,
+SQuAD question): whether it was right, its loss or F1, and for BERT the sequence each token
+belongs to. It is the per-example evidence behind the comparisons' intervals (paired
+differences between runs that scored the same units, clustered where units share a sequence).
+`write_eval_examples` writes it atomically and byte-deterministically (fixed member order and
+timestamps), so a resumed run's file equals an uninterrupted run's; `read_eval_examples` reads
+it without jax, as the analysis does.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import json
 import math
 import os
 import tempfile
 import time
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
+
+import numpy as np
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 TRUST_RATIOS = "trust_ratios.csv"
 SUMMARY = "summary.json"
+EVAL_EXAMPLES = "eval_examples.npz"
 LOCK = ".lock"
 
 # A run's status in summary.json; the analysis reads the same words.
@@ -43,12 +58,20 @@ def _jsonable(value):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+  _atomic_write(path, text, "w")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+  _atomic_write(path, data, "wb")
+
+
+def _atomic_write(path: Path, content, mode: str) -> None:
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
   try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
+    with os.fdopen(fd, mode) as f:
+      f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared
@@ -296,3 +319,104 @@ def _append(path: Path, text: str) -> None:
     f.write(text)
     f.flush()
     os.fsync(f.fileno())
+
+
+# --- per-example records of the final evaluation (eval_examples.npz) -----------------------------
+
+# Members in the order they are written, with their dtypes (None: a 0-d string).
+EVAL_MEMBERS = {"unit": None, "metric": None, "step": np.int64, "eval_set": None,
+                "index": np.int32, "correct": np.bool_, "loss": np.float16,
+                "cluster": np.int32, "score": np.float32}
+_EVAL_REQUIRED = ("unit", "metric", "step", "eval_set", "index", "correct")
+# Any fixed time will do: the file's bytes must not depend on when it was written.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def eval_set_fingerprint(identity: Mapping[str, Any]) -> str:
+  """16 hex characters of the sha256 of the evaluated units' identities (`identity`: name ->
+  array of indices, labels, targets or strings). Integers are hashed as int64 whatever their
+  dtype, so runs that scored the same units in the same order agree."""
+  digest = hashlib.sha256()
+  for name in sorted(identity):
+    values = np.asarray(identity[name])
+    if values.dtype.kind in "iub":
+      payload = np.ascontiguousarray(values, dtype="<i8").tobytes()
+    else:
+      payload = json.dumps(values.tolist(), ensure_ascii=False).encode("utf-8")
+    digest.update(f"{name}:{values.shape}:{len(payload)}\n".encode())
+    digest.update(payload)
+  return digest.hexdigest()[:16]
+
+
+def _eval_member(name: str, value) -> np.ndarray:
+  dtype = EVAL_MEMBERS[name]
+  if dtype is None:
+    return np.asarray(str(value))
+  array = np.asarray(value)
+  if name != "step" and array.ndim != 1:
+    raise ValueError(f"eval record {name!r} must be one value per unit, got shape {array.shape}")
+  return array.astype(dtype)
+
+
+def write_eval_examples(run_dir: Path, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+  """Writes `run_dir`/eval_examples.npz: `meta` (unit, metric, step, eval_set) and the per-unit
+  `arrays` (index, correct, and loss, cluster or score), atomically, the same bytes for the
+  same records. Returns the path."""
+  members = {**meta, **arrays}
+  unknown = sorted(set(members) - set(EVAL_MEMBERS))
+  missing = [k for k in _EVAL_REQUIRED if k not in members]
+  if unknown or missing:
+    raise ValueError(f"eval records: unknown members {unknown}, missing {missing}")
+  members = {k: _eval_member(k, members[k]) for k in EVAL_MEMBERS if k in members}
+  lengths = {k: len(v) for k, v in members.items() if v.ndim == 1}
+  if len(set(lengths.values())) != 1:
+    raise ValueError(f"eval records of different lengths: {lengths}")
+  buffer = io.BytesIO()
+  with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    for name, array in members.items():
+      npy = io.BytesIO()
+      np.lib.format.write_array(npy, array, allow_pickle=False)
+      info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+      info.compress_type = zipfile.ZIP_DEFLATED
+      info.external_attr = 0o644 << 16
+      archive.writestr(info, npy.getvalue())
+  path = Path(run_dir) / EVAL_EXAMPLES
+  atomic_write_bytes(path, buffer.getvalue())
+  return path
+
+
+def read_eval_examples(path: Path) -> Optional[dict]:
+  """The records of an eval_examples.npz: unit, metric and eval_set as str, step as int, the
+  per-unit members as arrays. None when there is no such file; UnreadableError when it is
+  damaged (truncated, a member missing or of the wrong length)."""
+  path = Path(path)
+  try:
+    data = path.read_bytes()
+  except FileNotFoundError:
+    return None
+  except (IsADirectoryError, PermissionError) as e:
+    raise _unreadable(path, type(e).__name__) from None
+  records = {}
+  try:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+      for info in archive.infolist():
+        name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else None
+        if name not in EVAL_MEMBERS:
+          raise _unreadable(path, f"unexpected member {info.filename!r}")
+        with archive.open(info) as member:
+          records[name] = np.lib.format.read_array(member, allow_pickle=False)
+  except UnreadableError:
+    raise
+  except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
+    why = " ".join(str(e).split())[:120]
+    raise _unreadable(path, f"{type(e).__name__}: {why}" if why else type(e).__name__) from None
+  missing = [k for k in _EVAL_REQUIRED if k not in records]
+  if missing:
+    raise _unreadable(path, f"no member {', '.join(missing)}")
+  lengths = {k: len(v) for k, v in records.items() if v.ndim == 1}
+  if len(set(lengths.values())) != 1 or lengths.get("index") is None:
+    raise _unreadable(path, f"members of different lengths {lengths}")
+  for name in ("unit", "metric", "eval_set"):
+    records[name] = str(records[name])
+  records["step"] = int(records["step"])
+  return records

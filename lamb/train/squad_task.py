@@ -12,7 +12,9 @@ cut from the context by character offsets.
 Evaluation fits the loop's masked sums: each feature's best start, end and score are
 scattered into vectors indexed by the feature's number, so summing them over the (padded)
 evaluation batches assembles every prediction exactly once, and `finalize_eval` turns them
-into text and scores.
+into text and scores. The final evaluation also records each question's F1 (in [0, 1]; the
+summary's f1 is their mean in percent) and exact match (results.write_eval_examples: the
+per-question evidence of the comparisons' intervals).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from lamb.data import bert_corpus, janeausten, squad_data, squad_metric
 from lamb.models import bert, bert_checkpoint
 from lamb.train import checkpoint
 from lamb.train.bert_tasks import bert_config
-from lamb.train.task import Task
+from lamb.train.task import EvalRecords, Task
 
 SOURCES = ("squad", "janeausten_cloze")
 # Sizes known without reading (for the cost model): run_squad's 88,641 training features of
@@ -133,8 +135,9 @@ def _eval_fn(outputs, max_answer: int, num_eval: int):
     mask = batch["mask"].astype(jnp.int32)
     index = batch["feature_index"]
     scatter = lambda v, dtype: jnp.zeros((num_eval,), dtype).at[index].add(v.astype(dtype) * mask)
+    # No rows: a question's record needs all its features' spans, which the sums assemble.
     return {"start": scatter(start, jnp.int32), "end": scatter(end, jnp.int32),
-            "score": scatter(score, jnp.float32), "count": jnp.sum(mask)}
+            "score": scatter(score, jnp.float32), "count": jnp.sum(mask)}, {}
   return eval_fn
 
 
@@ -147,6 +150,23 @@ def _finalize_eval(evals):
     return {"f1": scores["f1"], "exact_match": scores["exact_match"],
             "examples": len(evals.answers), "features": int(sums["count"])}
   return finalize_eval
+
+
+def _eval_records(evals):
+  """One record per question: its F1 in [0, 1] as `score`, its exact match as `correct`."""
+  def eval_records(rows, sums):
+    del rows
+    predicted = squad_data.predictions(evals, np.asarray(sums["start"]), np.asarray(sums["end"]),
+                                       np.asarray(sums["score"]))
+    scores = squad_metric.question_scores(evals.answers, predicted, warn=False)
+    qids = list(evals.answers)
+    answers = ["\x1f".join(a["text"] for a in evals.answers[q]) for q in qids]
+    index = np.arange(len(qids), dtype=np.int32)
+    return EvalRecords("questions", "f1",
+                       {"index": index, "correct": np.asarray([em for em, _ in scores], bool),
+                        "score": np.asarray([f1 for _, f1 in scores], np.float32)},
+                       identity={"index": index, "question": qids, "answers": answers})
+  return eval_records
 
 
 def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
@@ -191,4 +211,5 @@ def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
               _finalize_eval(evals), description, "evaluation",
               better={"f1": max, "exact_match": max},
               example={k: jax.ShapeDtypeStruct(s, d) for k, (s, d) in example.items()},
-              num_train_examples=num_train, warm_start=warm_start)
+              num_train_examples=num_train, warm_start=warm_start,
+              eval_records=_eval_records(evals) if load_data else None)

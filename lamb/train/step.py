@@ -120,7 +120,9 @@ def make_noise_step(loss_fn: LossFn, mesh, parts: int):
 
 
 def make_eval_step(eval_fn: Callable, mesh):
-  """eval_fn(params, model_state, batch) -> dict of per-batch SUMS (masked), summed on host."""
+  """eval_fn(params, model_state, batch) -> (dict of per-batch SUMS (masked), summed on host;
+  dict of per-row outputs). Both come out replicated: every process holds every row of the
+  global batch, in global order, for the final evaluation's per-example records."""
   def eval_step(state: TrainState, batch):
     return eval_fn(state.params, state.model_state, batch)
   replicated = mesh_lib.replicated(mesh)

@@ -6,7 +6,9 @@
 of flax's imagenet example and init2winit's trainer: `setup_or_restore`, then `train_phase` for
 each phase (BERT's sequence length 128, then 512), each step's metrics passed to `record`
 (which stops the run at the step where a value stops being finite), `evaluate` at the plan's
-intervals and at every phase's end, and `summarise`.
+intervals and at every phase's end, and `summarise`. The final evaluation (the summary's) also
+writes one record per evaluated unit, eval_examples.npz (lamb.train.results), from the rows
+the eval program returns alongside its sums.
 
 Resuming is the default: a run folder with a checkpoint continues from it, and the data order,
 the per-step keys and the logged records are functions of the step, so a killed and resumed run
@@ -125,6 +127,8 @@ class Trainer:
                                                               mesh_lib.replicated(self.mesh)))
     if self.writes:
       results.remove_stale_temporaries(self.run_dir)
+      if not self._has_final_evaluation():  # records of an evaluation a kill left unlogged
+        (self.run_dir / results.EVAL_EXAMPLES).unlink(missing_ok=True)
       results.write_json(self.run_dir / results.CONFIG, self.config.to_dict())
       self.checkpoints.write_identity(self.identity, self.run_home)
     self.writer, self.tb_progress = _writers(self.run_dir, self.plan.total_steps, self.writes)
@@ -213,7 +217,7 @@ class Trainer:
       self._record_trust_ratios()
     if act["eval"]:
       t_eval = time.time()
-      self.evaluate(phase, eval_step)
+      self.evaluate(phase, eval_step, final=self.step == self.plan.total_steps)
       self.segment_start += time.time() - t_eval  # evaluation time is not training time
     if act["checkpoint"]:
       self.recorder.flush()  # the records a checkpoint's step needs are on disk before it
@@ -270,15 +274,29 @@ class Trainer:
     return phase.task.eval_batches(phase.eval_batch_size, process_index=jax.process_index(),
                                    process_count=jax.process_count())
 
-  def evaluate(self, phase, eval_step) -> dict:
-    totals = None
+  def evaluate(self, phase, eval_step, final: bool = False) -> dict:
+    """Evaluates the current state; the `final` evaluation (the summary's) also writes its
+    per-unit records, eval_examples.npz, before its metrics are logged, so a run whose final
+    evaluation is on record has its file."""
+    totals, rows = None, []
     for local in self._eval_batches(phase):
-      sums = eval_step(self.state, mesh_lib.global_batch(local, self.mesh))
+      sums, batch_rows = eval_step(self.state, mesh_lib.global_batch(local, self.mesh))
       totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    metrics = phase.task.finalize_eval(jax.device_get(totals))
+      if final:  # other evaluations leave the rows on the devices, never read
+        rows.append(batch_rows)
+    totals = jax.device_get(totals)
+    metrics = phase.task.finalize_eval(totals)
+    if final and phase.task.eval_records is not None:
+      records = phase.task.eval_records(_concatenated(jax.device_get(rows)), totals)
+      metrics = dict(metrics, eval_unit=records.unit, eval_units=len(records))
+      if self.writes:
+        results.write_eval_examples(self.run_dir, records.arrays, {
+            "unit": records.unit, "metric": records.metric, "step": self.step,
+            "eval_set": results.eval_set_fingerprint(records.identity)})
     self.recorder.log({"step": self.step, "split": "eval", **self._tag(phase), **metrics})
     if self.writes:
-      self.writer.write_scalars(self.step, {f"eval_{k}": v for k, v in metrics.items()})
+      self.writer.write_scalars(self.step, {f"eval_{k}": v for k, v in metrics.items()
+                                            if not isinstance(v, str)})
     return metrics
 
   # --- the whole run ---------------------------------------------------------------------------
@@ -303,13 +321,13 @@ class Trainer:
 
   def _has_final_evaluation(self) -> bool:
     evals = self.recorder.evals
-    return bool(evals) and evals[-1]["step"] == self.step
+    return bool(evals) and evals[-1]["step"] == self.step == self.plan.total_steps
 
   def _final_evaluation(self) -> None:
     phase = self.plan.phases[-1]
     programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
                                 phase.noise_parts)
-    self.evaluate(phase, programs.eval_step)
+    self.evaluate(phase, programs.eval_step, final=True)
 
   def _notify(self, event: str, phase) -> None:
     if self.observer is not None:
@@ -348,6 +366,13 @@ class Trainer:
       results.write_json(self.run_dir / results.SUMMARY, summary)
       self.after_write()
     return summary
+
+
+def _concatenated(batches: list) -> dict:
+  """Per-row outputs of every evaluation batch, one array per key (rows in global order)."""
+  if not batches or not batches[0]:
+    return {}
+  return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
 
 
 def _due(every: int, local_step: int) -> bool:

@@ -1,0 +1,8 @@
+"""`python -m analysis.figures NAME`: see the package's docstring."""
+import sys
+
+from analysis.figures import main
+
+
+# The usage line names the command as it always has, so that its output stays the same.
+sys.exit(main(prog="figures.py"))
