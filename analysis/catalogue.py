@@ -33,6 +33,8 @@ E = SimpleNamespace(
 )
 
 TUNING_GRIDS = tuple(f"table{n}" for n in range(9, 26))  # Tables 9-25, one experiment each
+# The experiment of each tuning grid by the number of the table that prints it.
+TUNING_GRID = dict(zip(range(9, 26), TUNING_GRIDS))
 
 # Which experiments each claim reads (the report's "runs" column; the compute table prices
 # each decided claim by these).
@@ -65,6 +67,18 @@ FIGURE_READS = {
     "figure8": (E.TABLE1,), "trust_ratio": (E.FIGURES9_14,),
     "imagenet_ladders": (E.TABLE5, E.LARS_IMAGENET, E.MOMENTUM_LADDER),
 }
+
+# The ImageNet batch ladders figure draws one line per optimizer, each from the experiments that
+# hold its rungs (runs are placed by their recorded paper batch): momentum's 16K rung is Table
+# 3's, and LAMB's 2K rung, below Table 5's cpu ladder, is trained beside LARS's.
+IMAGENET_LADDERS = (("lamb", (E.TABLE5, E.LARS_IMAGENET)),
+                    ("momentum", (E.TABLE3, E.MOMENTUM_LADDER)),
+                    ("lars", (E.LARS_IMAGENET,)))
+
+# The batch ladders the report places against the measured critical batch (the noise scale of
+# their task), in the order it lists them: ImageNet's first, then BERT's.
+CRITICAL_BATCH_LADDERS = (E.TABLE5, E.MOMENTUM_LADDER, E.LARS_IMAGENET, E.TABLE4, E.TABLE2,
+                          E.TABLE1)
 
 # Arms of a figure that another experiment trains as it is: the same config but for its name
 # and how often it evaluates (the training records are the same to the bit), read there so that

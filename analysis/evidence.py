@@ -11,6 +11,7 @@ the evaluated examples; the interval's `method` says which was used.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Optional
@@ -57,10 +58,12 @@ def _units(runs: pd.DataFrame) -> tuple:
   """(the metric's denominator, its unit, whether it is the recorded one) of the runs."""
   recorded = pd.to_numeric(runs.get("final.eval_units"), errors="coerce").dropna() \
       if "final.eval_units" in runs else pd.Series(dtype=float)
-  if len(recorded):
-    unit = runs.get("final.eval_unit")
-    return int(recorded.min()), str(unit.dropna().iloc[0]) if unit is not None and \
-        unit.notna().any() else "units", True
+  unit = runs.get("final.eval_unit")
+  unit = str(unit.dropna().iloc[0]) if unit is not None and unit.notna().any() else "units"
+  if len(recorded) and unit != "masked tokens":
+    return int(recorded.min()), unit, True
+  # Without their records, masked tokens count by sequence: tokens of one sequence are not
+  # independent, and a binomial on the token count would understate the error.
   examples = pd.to_numeric(runs.get("eval_examples"), errors="coerce").dropna() \
       if "eval_examples" in runs else pd.Series(dtype=float)
   is_bert = "config.model.name" in runs and (runs["config.model.name"] == "bert").any()
@@ -104,7 +107,9 @@ def arm(setting: select.Setting, proportion: bool = True) -> intervals.ArmEviden
 
 
 def pooled(noise: Optional[stats.Noise]) -> Optional[tuple]:
-  return (noise.std ** 2, noise.df) if noise is not None else None
+  """The task's pooled seed variance for an arm of one seed, where the task's settings share
+  one spread (Bartlett's test); None otherwise."""
+  return (noise.std ** 2, noise.df) if noise is not None and noise.homogeneous else None
 
 
 def difference(a: select.Setting, b: select.Setting, noise: Optional[stats.Noise], *,
@@ -112,18 +117,31 @@ def difference(a: select.Setting, b: select.Setting, noise: Optional[stats.Noise
   """a − b with its interval from the engine; None when neither side's seed spread is known."""
   if not a.values or not b.values:
     return None
-  return intervals.difference(arm(a, proportion), arm(b, proportion), level=level,
+  ea, eb = arm(a, proportion), arm(b, proportion)
+  try:
+    return intervals.difference(ea, eb, level=level, pooled_seed_var=pooled(noise))
+  except ValueError as e:  # records that disagree with their summaries: the join names them
+    iv = intervals.difference(_without_records(ea), _without_records(eb), level=level,
                               pooled_seed_var=pooled(noise))
+    if iv is not None:
+      iv = dataclasses.replace(iv, how=f"{iv.how}; records set aside: {e}")
+    return iv
+
+
+def _without_records(arm_: intervals.ArmEvidence) -> intervals.ArmEvidence:
+  return dataclasses.replace(arm_, records=None, clusters=None, eval_set=None)
 
 
 def reachable(a: select.Setting, b: select.Setting, *, level: float,
-              proportion: bool = True) -> float:
+              proportion: bool = True, noise: Optional[stats.Noise] = None) -> float:
   """The narrowest half-width this evaluation could give with unlimited seeds."""
-  return intervals.reachable_halfwidth(arm(a, proportion), arm(b, proportion), level=level)
+  return intervals.reachable_halfwidth(arm(a, proportion), arm(b, proportion), level=level,
+                                       pooled_seed_var=pooled(noise))
 
 
 def what_would_decide(a: select.Setting, b: select.Setting, margin: float, *,
-                      level: float, proportion: bool = True) -> str:
+                      level: float, proportion: bool = True,
+                      noise: Optional[stats.Noise] = None) -> str:
   """One line: the seeds, or the evaluation units, a comparison against `margin` needs."""
   ea, eb = arm(a, proportion), arm(b, proportion)
   if ea.records is None or eb.records is None:
@@ -133,14 +151,16 @@ def what_would_decide(a: select.Setting, b: select.Setting, margin: float, *,
              "the arms on their shared examples first; then ")
   else:
     first = ""
-  return first + _seeds_or_units(ea, eb, margin, level)
+  return first + _seeds_or_units(ea, eb, margin, level, pooled(noise))
 
 
-def _seeds_or_units(ea, eb, margin: float, level: float) -> str:
-  seeds = intervals.seeds_needed(ea, eb, margin, level=level)
+def _seeds_or_units(ea, eb, margin: float, level: float, pooled_var) -> str:
+  if min(len(ea.values), len(eb.values)) < 2 and pooled_var is None:
+    return "3 or more seeds per arm, to measure the spread between seeds at all"
+  seeds = intervals.seeds_needed(ea, eb, margin, level=level, pooled_seed_var=pooled_var)
   if seeds is not None:
     return f"about {seeds} seeds per arm would bring the half-width below {margin:.4f}"
-  reach = intervals.reachable_halfwidth(ea, eb, level=level)
+  reach = intervals.reachable_halfwidth(ea, eb, level=level, pooled_seed_var=pooled_var)
   units = ea.units or eb.units
   if not units or not margin or not math.isfinite(reach):
     return "no number of seeds can: the evaluation set's part alone exceeds the margin"

@@ -22,8 +22,9 @@ twice). When both arms scored the same units (same `eval_set`), that part is tak
 difference of the arms' unit scores: difficulty both arms share cancels. Masked tokens sit in
 sequences and are not independent: the unit part is then taken over sequences, on the linearised
 totals of the token-weighted mean (a ratio estimator). Degrees of freedom: Welch-Satterthwaite
-within the seed part (two arms' spreads) and within the evaluation-set part; the two parts then
-weigh their dfs by their shares of the variance (`_combine` says why).
+within the seed part (two arms' spreads) and within the evaluation-set part; across the two the
+seed part's few df count by its share of the variance, not its squared share (`_combine` says
+why: with 3 seeds Welch-Satterthwaite's plug-in undercovers).
 
 Without records (runs older than them) the fallback keeps the seed part as above and adds a
 binomial evaluation-set term sqrt(p (1 - p) / n) per arm on the metric's real denominator n,
@@ -33,9 +34,11 @@ effective n of fully correlated clusters (sum n_c)^2 / sum n_c^2, again an upper
 
 tests/test_intervals_coverage.py validates the method by simulation: synthetic arms with a known
 population difference (probit model: seed effects, shared and arm-specific unit difficulty,
-sequence effects for tokens, Bernoulli outcomes), 3, 5 and 10 seeds, 1,000-10,000 units, 2,000
-replications per cell; each regime (seed-dominated, example-dominated, balanced, tenfold unequal
-seed variances, clustered tokens, different evaluation sets, no records) must cover 93-97%.
+sequence effects for tokens, Bernoulli outcomes), 3, 5 and 10 seeds, 1,000-4,000 units (2,000
+masked tokens in 100 sequences), 6,000 replications per cell with 3 seeds and 2,000 with 5 and
+10. Each regime (seed-dominated, example-dominated, balanced, tenfold unequal seed variances,
+clustered tokens, different evaluation sets) must cover 93-97%, and the fallback, run on the same
+draws without their records, at least 93% (it is wide by design).
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ class ArmEvidence:
   """What one arm brings to a comparison."""
   values: dict                   # seed -> the arm's metric on that seed (the summary's number)
   records: Optional[dict] = None  # seed -> 1-D per-unit scores (0/1 or F1); None: none recorded
-  clusters: Optional[np.ndarray] = None  # per-unit cluster id, same for every seed; None: independent
+  clusters: Optional[np.ndarray] = None  # per-unit cluster id, same for every seed (None: none)
   eval_set: Optional[str] = None  # fingerprint of the units scored: arms pair on units when equal
   units: Optional[int] = None     # the metric's denominator
   unit: str = "examples"
@@ -212,12 +215,15 @@ def _values_parts(va, vb, na, nb, *, pair_seeds: bool, pooled=None) -> Optional[
 def _combine(parts: _Parts, level: float = LEVEL) -> dict:
   """Seed part, evaluation-set part, their sum and df, and the interval.
 
-  Degrees of freedom: the seed terms combine by Welch-Satterthwaite (as in Welch's test), and so
-  do the terms of the evaluation-set part; the two parts then combine by their shares of the
-  variance, 1/df = w_seed / df_seed + w_example / df_example. Welch-Satterthwaite across the two
-  (1/df = sum of w^2 / df) lets a seed part that chance made small raise the df as well, and with
-  2 seed df beside a near-known evaluation-set part it covered 92-93% in the simulation; the
-  share-weighted rule is exact at either extreme and covered 94.5-96.5% in between."""
+  Degrees of freedom: the seed terms combine by Welch-Satterthwaite (Welch's test), and so do
+  the terms of the evaluation-set part. Across the two parts, 1/df = w_seed / df_seed +
+  w_example^2 / df_example, w being each part's share of the variance: Welch-Satterthwaite would
+  square w_seed too, and then a seed part that chance made small (2 df with 3 seeds) also raises
+  the df; that covered 92-94% with 3 seeds in the simulation. Weighing it by its share covers
+  94-97% there and is exact when either part is alone. The evaluation-set part keeps the
+  squared share: its mean squares have hundreds of df, and when it is a near-cancelling
+  difference of two (little unit effect of the difference) its own df is small but so is its
+  share."""
   seed_var = np.asarray(sum((v for v, _ in parts.seed), 0.0), dtype=np.float64)
   seed_den = np.asarray(sum((v ** 2 / df for v, df in parts.seed), 0.0), dtype=np.float64)
   example = np.zeros(np.shape(parts.diff))
@@ -229,10 +235,10 @@ def _combine(parts: _Parts, level: float = LEVEL) -> dict:
     example_den = example_den + np.where(kept, sum(v ** 2 / df for v, df in group), 0.0)
   var = seed_var + example
   with np.errstate(divide="ignore", invalid="ignore"):
-    # part / df_part = den_part / part (0 for an absent part)
-    per_df = (np.where(seed_var > 0, seed_den / seed_var, 0.0)
-              + np.where(example > 0, example_den / example, 0.0))
-    df = np.where(per_df > 0, var / per_df, np.inf)
+    # w_seed / df_seed = seed_den / (seed_var var); w_example^2 / df_example = example_den / var^2
+    inverse = (np.where(seed_var > 0, seed_den / (seed_var * var), 0.0)
+               + np.where(example > 0, example_den / var ** 2, 0.0))
+    df = np.where(inverse > 0, 1 / inverse, np.inf)
   se = np.sqrt(var)
   half = scipy_stats.t.ppf(0.5 + level / 2, np.maximum(df, 1.0)) * se
   return dict(diff=parts.diff, lo=parts.diff - half, hi=parts.diff + half, se=se, df=df,
@@ -268,8 +274,8 @@ def _table(arm: ArmEvidence, seeds: Sequence) -> tuple:
   return totals, sizes, len(sizes)
 
 
-def _has_records(arm: ArmEvidence) -> bool:
-  return arm.records is not None and all(s in arm.records for s in arm.values)
+def _has_records(arm: ArmEvidence, seeds) -> bool:
+  return arm.records is not None and all(s in arm.records for s in seeds)
 
 
 def _same_units(a: ArmEvidence, b: ArmEvidence) -> bool:
@@ -321,7 +327,7 @@ def _plan(a: ArmEvidence, b: ArmEvidence, pooled, pair_seeds: bool) -> _Plan:
       if len(seeds) < 2:
         notes.append(f"{label} has 1 seed: pooled seed variance "
                      + (f"{pooled[0]:.3g} (df {pooled[1]:g})" if pooled else "missing"))
-  if _has_records(a) and _has_records(b):
+  if _has_records(a, seeds_a) and _has_records(b, seeds_b):
     ta, sa, ca = _table(a, seeds_a)
     tb, sb, cb = _table(b, seeds_b)
     same = _same_units(a, b)
@@ -340,7 +346,8 @@ def _plan(a: ArmEvidence, b: ArmEvidence, pooled, pair_seeds: bool) -> _Plan:
       notes.append("one-seed arm: its residual stays in the unit part (wide)")
     return _Plan(parts, PAIRED if same else UNPAIRED, common if paired else [],
                  (tuple(seeds_a), tuple(seeds_b)), notes)
-  missing = [label for label, arm in (("a", a), ("b", b)) if not _has_records(arm)]
+  missing = [label for label, arm, seeds in (("a", a, seeds_a), ("b", b, seeds_b))
+             if not _has_records(arm, seeds)]
   notes.append(f"no per-unit records for {' and '.join(missing)}")
   va = np.array([a.values[s] for s in seeds_a])
   vb = np.array([b.values[s] for s in seeds_b])
@@ -382,9 +389,10 @@ def difference(a: ArmEvidence, b: ArmEvidence, *, level: float = LEVEL,
   shift = diff - r["diff"]
   total = r["seed_part"] + r["example_part"]
   share = r["example_part"] / total if total > 0 else 0.0
-  how = "; ".join(plan.notes + [f"evaluation set {share:.0%} of the variance",
-                                f"df {r['df']:.1f} (seed arms by Welch-Satterthwaite, seeds and "
-                                "evaluation set by their shares)"])
+  how = "; ".join(plan.notes + [
+      f"evaluation set {share:.0%} of the variance",
+      f"df {r['df']:.1f} (Welch-Satterthwaite within seeds and within the evaluation set, the "
+      "seed part weighed by its share)"])
   return Interval(float(diff), r["lo"] + shift, r["hi"] + shift, r["se"], r["df"], plan.method,
                   r["seed_part"], r["example_part"], f"{plan.method}: {how}")
 
@@ -397,8 +405,9 @@ def reachable_halfwidth(a: ArmEvidence, b: ArmEvidence, *, level: float = LEVEL,
                         pooled_seed_var: Optional[tuple] = None) -> float:
   """The narrowest half-width this evaluation set allows: the evaluation-set part alone, as
   infinitely many seeds would leave it (normal quantile). A claim whose margin is below it cannot
-  be decided by more seeds. NaN when the evaluation-set part is unknown (no records and no
-  denominator, or a metric that is not a proportion)."""
+  be decided by more seeds. Without records it is the fallback's binomial bound, and with a
+  one-seed arm the residual stays in the unit part: both err wide. NaN when the evaluation-set
+  part is unknown (no records and no denominator, or a metric that is not a proportion)."""
   # The seed part plays no role here: a stand-in pooled variance lets one-seed arms through.
   plan = _plan(a, b, pooled_seed_var or (0.0, 1.0), pair_seeds=True)
   if plan.method == SEEDS_ONLY:

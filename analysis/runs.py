@@ -40,7 +40,7 @@ from typing import Optional
 
 import pandas as pd
 
-from analysis import join
+from analysis import catalogue, join
 from analysis import rules as rule_sets
 from analysis import vocabulary as vocab
 from lamb.train import results  # file formats only: no jax
@@ -326,16 +326,9 @@ def recorded_rows(frame: pd.DataFrame) -> tuple:
   return frame[keep], sorted(frame.run[~keep])
 
 
-# Arms of a figure that another experiment trains as it is: the same config but for its name
-# and how often it evaluates (the training records are the same to the bit). The analysis reads
-# them there, so the reproduction trains them once ("one run, many views", as Figure 6 reads
-# Table 4). figure: (source experiment, the source's variant, the column that names the arm in
-# the figure, the arm's value there).
-SHARED_ARMS = {
-    "figure1": ("table5", "32K", "config.optimizer.name", "lamb"),
-    "figure2": ("table3", "lamb", "config.variant", "correction_warmup"),
-    "figure3": ("table3", "lamb", "config.optimizer.kwargs.norm", "l2"),
-}
+# Arms of a figure that another experiment trains as it is, read there so that the reproduction
+# trains them once ("one run, many views", as Figure 6 reads Table 4): declared in the catalogue.
+SHARED_ARMS = catalogue.SHARED_ARMS
 
 
 def shared_arm_hint(experiment: str) -> Optional[str]:

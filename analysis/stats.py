@@ -1,21 +1,13 @@
-"""The uncertainty of a comparison between two settings: an analytic 95% interval.
+"""The seed spread of a task, for arms of one seed: pooled over the task's replicated settings
+only where they share one spread.
 
-Two sources of noise are counted (`difference`):
-- **seeds**: training the same setting again with another seed moves its score. Over seeds that
-  both settings share (at least `MIN_PAIRED` of them) the difference is taken seed by seed
-  (paired). Otherwise each mean's variance is the task's *pooled* seed variance (`task_noise`:
-  every shown setting of the same model on the same data at this scale that ran more than one
-  seed, weighted by its degrees of freedom) divided by its number of seeds. With one seed and no
-  replicated setting of the task, there is no seed spread to go on and the comparison is not
-  testable.
-- **the evaluation set**: a finite test set samples the accuracy it measures; its binomial error
-  sqrt(p (1 - p) / n) is added for each side in quadrature. Both sides are scored on the same
-  examples, so treating them as independent overstates this part (per-example predictions are
-  not recorded): the interval errs wide.
-
-The interval is mean difference ± t(0.975, df) × standard error. The seed part is estimated
-(its df: seeds − 1, or the pooled df); the binomial part is known given p, so the df of their sum
-are Welch-Satterthwaite's: df (var_seed + var_test)² / var_seed².
+A comparison's interval comes from the one engine (`analysis.intervals`, through
+`analysis.evidence`), which uses each arm's own spread between seeds. An arm that ran one seed
+has none: it borrows the task's pooled seed variance (`task_noise`: each shown setting of the
+same model on the same data at this scale that ran more than one seed, weighted by its degrees
+of freedom), but only when Bartlett's test does not reject that those settings share one spread
+(`intervals.homogeneity`); otherwise it has no spread to go on and the comparison is not
+testable, saying so.
 """
 from __future__ import annotations
 
@@ -24,19 +16,8 @@ import math
 from typing import Optional
 
 import pandas as pd
-from scipy import stats as scipy_stats
 
-from analysis import select
-
-LEVEL = 0.95
-METHOD = ("analytic: mean difference ± t(0.975, df) × standard error. The seed part is paired "
-          "over common seeds when there are at least 3, else each mean carries the task's pooled "
-          "seed variance (each shown setting of the same model and data that ran several seeds) "
-          "over its number of seeds; the test set's binomial error sqrt(p(1-p)/n) is added in "
-          "quadrature for each side, as if independent (both sides use the same examples, so "
-          "the interval errs wide); df by Welch-Satterthwaite, the binomial part counting as "
-          "known.")
-MIN_PAIRED = 3  # with 2 common seeds a paired difference has 1 degree of freedom: pooled wins
+from analysis import intervals, select
 
 
 @dataclasses.dataclass
@@ -46,23 +27,13 @@ class Noise:
   df: int
   settings: int
   source: str  # which experiments it was pooled from
+  p_homogeneous: float = 1.0  # Bartlett's test that the settings share one spread
+  homogeneous: bool = True    # pooling allowed (else no arm may borrow it)
 
   def __str__(self) -> str:
     return (f"seed std {self.std:.4f} pooled over {self.settings} replicated settings of "
-            f"{self.source} (df {self.df})")
-
-
-@dataclasses.dataclass
-class Interval:
-  diff: float
-  lo: float
-  hi: float
-  se: float
-  df: float
-  how: str
-
-  def __str__(self) -> str:
-    return f"{self.diff:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]"
+            f"{self.source} (df {self.df}; Bartlett p = {self.p_homogeneous:.2g}"
+            f"{'' if self.homogeneous else ', spreads differ: not pooled'})")
 
 
 TASK_COLUMNS = ("scale", "config.data.name", "config.model.name", "config.data.train_examples",
@@ -110,7 +81,7 @@ def task_noise(all_runs: pd.DataFrame, task: str, metric: str) -> Optional[Noise
   fixed = sorted(c for c in runs if c.startswith("config.") and c != "config.seed"
                  and c not in select.SETTINGS)
   keys = runs[["experiment"] + fixed].map(str).agg("|".join, axis=1)
-  ss, df, settings, sources, seen = 0.0, 0, 0, set(), set()
+  ss, df, settings, sources, seen, parts = 0.0, 0, 0, set(), set(), []
   for _, group in runs.groupby(keys):
     best = select.choose(group, select.SETTINGS, metric).best
     # The same config and seeds under two experiments (Figure 3's L2 is Table 3's LAMB) is one
@@ -120,46 +91,10 @@ def task_noise(all_runs: pd.DataFrame, task: str, metric: str) -> Optional[Noise
       seen.add(same)
       ss += best.std ** 2 * (best.seeds - 1)
       df += best.seeds - 1
+      parts.append((best.std ** 2, best.seeds - 1))
       settings += 1
       sources.add(str(group.experiment.iloc[0]))
   if not df:
     return None
-  return Noise(math.sqrt(ss / df), df, settings, ", ".join(sorted(sources)))
-
-
-def eval_variance(s: select.Setting, accuracy: bool) -> float:
-  n = s.eval_examples
-  if not accuracy or not n or not s.values or not 0 <= s.mean <= 1:
-    return 0.0
-  return s.mean * (1 - s.mean) / n
-
-
-def difference(a: select.Setting, b: select.Setting, noise: Optional[Noise], *,
-               accuracy: bool = True) -> Optional[Interval]:
-  """a − b with its interval; None when there is neither a pairing nor a pooled seed spread."""
-  if not a.values or not b.values:
-    return None
-  common = sorted(set(a.values) & set(b.values), key=str)
-  if len(common) >= MIN_PAIRED:
-    d = [a.values[k] - b.values[k] for k in common]
-    diff = sum(d) / len(d)  # centred on the seeds its spread comes from
-    var = sum((x - diff) ** 2 for x in d) / (len(d) - 1) / len(d)
-    df, how = len(d) - 1, f"paired over {len(d)} seeds"
-    left_out = (len(a.values) - len(d)) + (len(b.values) - len(d))
-    if left_out:
-      how += f" ({left_out} unpaired run(s) left out)"
-  elif noise is not None:
-    diff = a.mean - b.mean
-    var = noise.std ** 2 * (1 / a.seeds + 1 / b.seeds)
-    df, how = noise.df, f"{a.seeds} vs {b.seeds} seed(s); {noise}"
-  else:
-    return None
-  eval_var = eval_variance(a, accuracy) + eval_variance(b, accuracy)
-  if eval_var:
-    how += (f"; + test-set sampling error ({a.eval_examples:d} / {b.eval_examples:d} examples, "
-            "binomial, counted as independent)")
-  se = math.sqrt(var + eval_var)
-  # Welch-Satterthwaite: only the seed part is estimated, so the sum has more df than it.
-  df = df * (var + eval_var) ** 2 / var ** 2 if var > 0 else math.inf
-  half = scipy_stats.t.ppf(0.5 + LEVEL / 2, max(df, 1)) * se
-  return Interval(diff, diff - half, diff + half, se, df, how)
+  p, same = intervals.homogeneity(parts)
+  return Noise(math.sqrt(ss / df), df, settings, ", ".join(sorted(sources)), p, same)

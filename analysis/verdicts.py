@@ -201,27 +201,32 @@ def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
   iv = evidence.difference(a.setting, b.setting, noise, level=rules.level,
                            proportion=accuracy)
   if iv is None:
-    return not_testable(f"{numbers}: one seed each and no replicated setting of this task to "
-                        "measure the seed spread with", decide="3 or more seeds per arm")
+    why = ("one seed each, and the task's replicated settings do not share one seed spread "
+           f"({noise}), so none can be borrowed" if noise is not None and not noise.homogeneous
+           else "one seed each and no replicated setting of this task to measure the seed "
+           "spread with")
+    return not_testable(f"{numbers}: {why}", decide="3 or more seeds per arm")
   status = _status(kind, iv.lo, iv.hi, margin)
   text = f"{numbers} = {iv}" + (f" (margin {margin:.4f})" if kind != "better" else "")
   if rules.decidability and kind != "better" and status == vocab.INCONCLUSIVE:
     # Undecided, and no number of seeds could decide it: the evaluation set is the limit.
-    reach = evidence.reachable(a.setting, b.setting, level=rules.level, proportion=accuracy)
+    reach = evidence.reachable(a.setting, b.setting, level=rules.level, proportion=accuracy,
+                                noise=noise)
     if reach >= margin:
       return Verdict(vocab.NOT_TESTABLE,
                      f"{text}: inconclusive, and the evaluation set alone gives a half-width of "
                      f"at least {reach:.4f} against the margin, so no number of seeds could "
                      "decide it", iv.how, method=iv.method,
                      decide=evidence.what_would_decide(a.setting, b.setting, margin,
-                                                       level=rules.level, proportion=accuracy))
+                                                       level=rules.level, proportion=accuracy,
+                                                       noise=noise))
   decide = ""
   if status == vocab.INCONCLUSIVE:
     if kind == "better":  # an effect of about zero: say how large it could be
       text += f"; the data bound the gain to at most {iv.hi:+.4f}"
     target = margin if kind != "better" else abs(iv.diff)
     decide = evidence.what_would_decide(a.setting, b.setting, target, level=rules.level,
-                                        proportion=accuracy) if target else ""
+                                        proportion=accuracy, noise=noise) if target else ""
   return Verdict(status, text, iv.how, method=iv.method, decide=decide)
 
 

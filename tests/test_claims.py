@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import claims, figures, report, rules, runs, select, stats
+from analysis import claims, evidence, figures, report, rules, runs, select, stats
 from analysis import vocabulary as vocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,15 +158,16 @@ def test_paired_interval_matches_a_t_test_written_out(tmp_path):
   _table3(tmp_path, {"lamb": a, "adam": b})
   frame = runs.load(tmp_path, rules=V1)
   pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
-  iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=True)
+  iv = evidence.difference(pick("lamb"), pick("adam"), None, level=0.95)
   d = np.subtract(a, b)
   seed_var = d.var(ddof=1) / len(d)
   eval_var = np.mean(a) * (1 - np.mean(a)) / 1000 + np.mean(b) * (1 - np.mean(b)) / 1000
-  df = (len(d) - 1) * (seed_var + eval_var) ** 2 / seed_var ** 2  # Welch-Satterthwaite
-  half = scipy_stats.t.ppf(0.975, df) * math.sqrt(seed_var + eval_var)
-  assert iv.diff == pytest.approx(d.mean())
-  assert (iv.lo, iv.hi) == pytest.approx((d.mean() - half, d.mean() + half))
-  assert "paired over 4 seeds" in iv.how
+  se = math.sqrt(seed_var + eval_var)
+  half = (iv.hi - iv.lo) / 2
+  assert iv.diff == pytest.approx(d.mean()) and iv.se == pytest.approx(se)
+  # The t quantile lies between the normal's (infinite df) and the seeds' own (3 df).
+  assert scipy_stats.norm.ppf(0.975) * se <= half <= scipy_stats.t.ppf(0.975, 3) * se
+  assert "paired over 4" in iv.how and iv.method.startswith("fallback")
 
 
 def test_pooled_noise_comes_from_the_chosen_settings_only(tmp_path):
@@ -533,7 +534,7 @@ def test_a_paired_difference_is_centred_on_the_seeds_it_pairs(tmp_path):
   _table3(tmp_path, {"lamb": [0.80, 0.80, 0.80, 0.60], "adam": [0.79, 0.79, 0.79]})
   frame = runs.load(tmp_path, rules=V1)
   pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
-  iv = stats.difference(pick("lamb"), pick("adam"), None, accuracy=False)
+  iv = evidence.difference(pick("lamb"), pick("adam"), None, level=0.95, proportion=False)
   assert iv.diff == pytest.approx(0.01) and "1 unpaired run(s) left out" in iv.how
 
 

@@ -24,6 +24,8 @@ def _run(root, experiment, name, config, summary, evals=(), train=(), trust=None
   (d / "config.json").write_text(json.dumps(dict(config, name=experiment, scale="cpu")))
   (d / "summary.json").write_text(json.dumps(dict({"total_steps": 10}, **summary)))
   lines = [{"split": "eval", "step": s, "accuracy": a, "loss": 1 - a} for s, a in evals]
+  if lines and summary.get("final"):  # the summary's final numbers are its last evaluation's
+    lines[-1].update(summary["final"])
   lines += [{"split": "train", "step": s, "loss": l} for s, l in train]
   (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
   if trust:

@@ -98,11 +98,12 @@ def test_the_report_places_a_ladder_against_the_measured_noise_scale(tmp_path):
   from analysis import critical_batch  # pylint: disable=import-outside-toplevel
   task = {"data": {"name": "fashion_mnist"}, "model": {"name": "resnet", "num_classes": 10}}
 
-  def run(experiment, name, batch, lines=()):
+  def run(experiment, name, batch, lines=(), seed=None):
     d = tmp_path / experiment / "cpu" / name
     d.mkdir(parents=True)
+    seeded = {} if seed is None else {"seed": seed}  # two seeds of one setting are two runs
     (d / "config.json").write_text(json.dumps({**task, "name": experiment, "scale": "cpu",
-                                               "batch_size": batch}))
+                                               "batch_size": batch, **seeded}))
     (d / "summary.json").write_text(json.dumps({"status": "completed", "total_steps": 8,
                                                 "final": {"accuracy": 0.7}}))
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
@@ -129,7 +130,7 @@ def test_the_report_places_a_ladder_against_the_measured_noise_scale(tmp_path):
   for seed in (0, 1):
     run("table5", f"batch32K_seed{seed}", 64, [
         noise_scale.record(s, (1 + 100 / 16) * w, (1 + 100 / 64) * w, 16, 64)
-        for s, w in zip(range(1, 9, 2), wobble)])
+        for s, w in zip(range(1, 9, 2), wobble)], seed=seed)
   table = critical_batch.measured(tmp_path, "cpu")
   pooled = table[table.run == "batch32K (2 seeds)"].iloc[0]
   assert (pooled.early_n, pooled.late_n) == (4, 4)

@@ -49,7 +49,6 @@ from pathlib import Path
 
 import matplotlib
 
-
 # Before any module of the package loads pyplot: files only, no display.
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

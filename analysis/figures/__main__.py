@@ -3,6 +3,6 @@ import sys
 
 from analysis.figures import main
 
-
-# The usage line names the command as it always has, so that its output stays the same.
-sys.exit(main(prog="figures.py"))
+if __name__ == "__main__":
+  # argparse would call the command `__main__.py`; the usage line keeps the name it always had.
+  sys.exit(main(prog="figures.py"))

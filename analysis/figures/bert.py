@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis import runs
 from analysis import vocabulary as vocab
+from analysis.catalogue import E
 from analysis.figures.plot import (CURVES, LABEL, TITLE, NoData, _column, _curve, _draw_curve,
                                    _finish, _frame, _legend, _records, _title, _wrap)
 from lamb.train import results as result_files  # file formats only: no jax
@@ -45,9 +46,9 @@ def figure6(results_dir, scale):
   4's runs (`figure6` is Table 4's sweep; a figure6 folder of an older layout is read when Table
   4 has none), runs of an older config beside the ladder's set aside."""
   try:
-    frame, source = _frame(results_dir, "table4", scale), "table4"
+    frame, source = _frame(results_dir, E.TABLE4, scale), E.TABLE4
   except NoData:
-    frame, source = _frame(results_dir, "figure6", scale), "figure6"
+    frame, source = _frame(results_dir, E.FIGURE6, scale), E.FIGURE6
   frame = runs.recorded_rows(frame)[0]
   plotted = []
   for i, (label, done, diverged) in enumerate(_ladder(frame)):
@@ -86,13 +87,14 @@ def _phase_switch(path) -> Optional[float]:
 
 def figure7(results_dir, scale):
   """The mixed-batch run's training loss, with the phase switch marked (Figure 7)."""
-  frame = runs.mixed_curve(runs.of_scale(results_dir, "figure7", scale),
-                           runs.of_scale(results_dir, "mixed_batch", scale))
+  frame = runs.mixed_curve(runs.of_scale(results_dir, E.FIGURE7, scale),
+                           runs.of_scale(results_dir, E.MIXED_BATCH, scale))
   if not len(frame):
-    _frame(results_dir, "figure7", scale)  # names the command that makes the run
+    _frame(results_dir, E.FIGURE7, scale)  # names the command that makes the run
   frame = frame[frame["status"].isin([vocab.COMPLETED, vocab.DIVERGED])]
   if not len(frame):
-    raise NoData("no finished figure7 run, and no finished re-warm-up run of mixed_batch")
+    raise NoData(f"no finished {E.FIGURE7} run, and no finished re-warm-up run of "
+                 f"{E.MIXED_BATCH}")
   row = frame.iloc[0]
   loss = _records(row["path"], "train", "loss")
   if not len(loss):

@@ -14,13 +14,15 @@ from matplotlib.patches import Rectangle
 
 from analysis import reported, select
 from analysis import vocabulary as vocab
+from analysis.catalogue import TUNING_GRID
 from analysis.figures.plot import (CELL, LABEL, METRIC, SETTINGS, TITLE, NoData, _column,
                                    _finish, _frame, _number, _title)
 
 
-GRID_TABLES = tuple(range(9, 26))
+GRID_TABLES = tuple(TUNING_GRID)  # the numbers of the tables that print a tuning grid
 _SHORT_STATUS = {vocab.DIVERGED: "div", vocab.FAILED: "fail", vocab.INCOMPLETE: "inc",
-                 vocab.UNREADABLE: "unr", vocab.MISPLACED: "mis"}
+                 vocab.UNREADABLE: "unr", vocab.MISPLACED: "mis", vocab.RENAMED: "ren",
+                 vocab.DUPLICATE: "dup", vocab.EDITED: "edit"}
 
 
 def _axis_values(rep_values, run_values) -> list:
@@ -141,7 +143,7 @@ def _grid(table: int, results_dir, scale):
   rep = reported.load(table)
   rep = rep[rep["metric"] == "top1_accuracy"]
   try:
-    measured = _frame(results_dir, f"table{table}", scale)
+    measured = _frame(results_dir, TUNING_GRID[table], scale)
   except NoData as e:
     raise NoData(f"{e}; the paper's grid alone is in the report's Table {table}") from None
   lrs, wds = _grid_axes(rep, measured)

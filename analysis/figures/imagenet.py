@@ -13,6 +13,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from analysis import critical_batch, reported, runs, select, stats
 from analysis import vocabulary as vocab
+from analysis.catalogue import E, IMAGENET_LADDERS
 from analysis.figures.plot import (BAND, CELL, COLORS, LABEL, LEGEND, METRIC, SETTINGS, TITLE,
                                    NoData, _arm_label, _column, _curves_figure, _draw_entries,
                                    _entries, _finish, _legend, _missing_arm, _need_curves,
@@ -28,12 +29,12 @@ def _run_batch(frame, scale) -> str:
 
 def figure1(results_dir, scale):
   """Top-1 accuracy per epoch of each optimizer's chosen setting (Figure 1)."""
-  frame = _with_arm(results_dir, "figure1", scale)
-  label = _arm_label("figure1", vocab.optimizer_label)
+  frame = _with_arm(results_dir, E.FIGURE1, scale)
+  label = _arm_label(E.FIGURE1, vocab.optimizer_label)
   entries = _missing_arm(_entries(frame, "config.optimizer.name", label,
                                   order=("lamb", "nlamb", "nnlamb", "nadam", "momentum")),
-                         "figure1", label)
-  _need_curves(entries, "figure1")
+                         E.FIGURE1, label)
+  _need_curves(entries, E.FIGURE1)
   title = ("Figure 1: N-LAMB and NN-LAMB against LAMB, Nadam and momentum (paper: "
            f"ImageNet/ResNet-50, batch 32K{_run_batch(frame, scale)})")
   fig, _ = _curves_figure(entries, title, scale, frame, "top-1 validation accuracy")
@@ -48,11 +49,11 @@ FIGURE2_LABELS = {"correction_warmup": "adam-correction + warmup",
 
 def figure2(results_dir, scale):
   """Top-1 accuracy per epoch of LAMB with and without adam-correction and warmup (Figure 2)."""
-  frame = _with_arm(results_dir, "figure2", scale)
-  label = _arm_label("figure2", lambda k: FIGURE2_LABELS.get(k, str(k)))
+  frame = _with_arm(results_dir, E.FIGURE2, scale)
+  label = _arm_label(E.FIGURE2, lambda k: FIGURE2_LABELS.get(k, str(k)))
   entries = _missing_arm(_entries(frame, "config.variant", label, order=list(FIGURE2_LABELS)),
-                         "figure2", label)
-  _need_curves(entries, "figure2")
+                         E.FIGURE2, label)
+  _need_curves(entries, E.FIGURE2)
   fig, _ = _curves_figure(entries, "Figure 2: adam-correction acts like learning-rate warmup "
                           f"(LAMB, paper: batch 16K{_run_batch(frame, scale)})", scale, frame,
                           "top-1 validation accuracy")
@@ -76,11 +77,11 @@ def _norm_finals(entries, frame) -> list:
 def figure3(results_dir, scale):
   """LAMB with an L1, L2 or L-infinity trust-ratio norm (Figure 3): accuracy per epoch, and the
   final accuracy of every seed."""
-  frame = _with_arm(results_dir, "figure3", scale)
-  label = _arm_label("figure3", lambda k: NORMS.get(k, str(k)))
+  frame = _with_arm(results_dir, E.FIGURE3, scale)
+  label = _arm_label(E.FIGURE3, lambda k: NORMS.get(k, str(k)))
   entries = _missing_arm(_entries(frame, "config.optimizer.kwargs.norm", label,
-                                  order=list(NORMS)), "figure3", label)
-  _need_curves(entries, "figure3")
+                                  order=list(NORMS)), E.FIGURE3, label)
+  _need_curves(entries, E.FIGURE3)
   fig, (ax, right) = plt.subplots(1, 2, figsize=(8.6, 3.9), width_ratios=(2.2, 1),
                                   layout="constrained")
   ax.set_xlabel(_draw_entries(ax, entries), fontsize=LABEL)
@@ -107,9 +108,7 @@ def figure3(results_dir, scale):
 # --- the ImageNet batch ladders: LAMB, momentum and LARS across batch sizes --------------------
 
 # (optimizer, experiments holding its rungs): runs are placed by their recorded paper batch.
-LADDER_SOURCES = (("lamb", ("table5", "lars_imagenet")),
-                  ("momentum", ("table3", "momentum_ladder")),
-                  ("lars", ("lars_imagenet",)))
+LADDER_SOURCES = IMAGENET_LADDERS
 
 
 def _ladder_points(results_dir, scale, optimizer: str, experiments) -> list:
@@ -145,8 +144,8 @@ def imagenet_ladders(results_dir, scale):
   Section 4.2), beside the paper's, with the task's measured critical batch."""
   measured = {o: _ladder_points(results_dir, scale, o, e) for o, e in LADDER_SOURCES}
   if not any(measured.values()):
-    raise NoData("no runs of table5, table3, momentum_ladder or lars_imagenet record their paper "
-                 "batch (python experiments/run.py --config=table5)")
+    raise NoData(f"no runs of {E.TABLE5}, {E.TABLE3}, {E.MOMENTUM_LADDER} or {E.LARS_IMAGENET} "
+                 f"record their paper batch (python experiments/run.py --config={E.TABLE5})")
   fig, (ax, right) = plt.subplots(1, 2, figsize=(8.6, 3.6), sharex=True, layout="constrained")
   for optimizer, points in measured.items():
     color, label = COLORS[optimizer], vocab.optimizer_label(optimizer)
@@ -160,7 +159,7 @@ def imagenet_ladders(results_dir, scale):
       if not values:
         ax.annotate(status, (b, 0.02), xycoords=("data", "axes fraction"), color=color,
                     fontsize=CELL, rotation=90, ha="center")
-  frame = runs.of_scale(results_dir, "table5", scale)
+  frame = runs.of_scale(results_dir, E.TABLE5, scale)
   estimate = None
   if len(frame) and scale != "paper":
     table = critical_batch.measured(results_dir, scale)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image  # matplotlib's own dependency
 
-from analysis import runs, select
+from analysis import catalogue, runs, select
 from analysis import vocabulary as vocab
 from lamb.train import results as result_files  # file formats only: no jax
 
@@ -53,21 +53,21 @@ def _frame(results_dir, experiment, scale) -> pd.DataFrame:
 
 
 def _with_arm(results_dir, experiment, scale) -> pd.DataFrame:
-  """The runs of a figure with the arm another experiment trains for it (`runs.SHARED_ARMS`)."""
-  source = runs.SHARED_ARMS[experiment][0]
+  """The runs of a figure with the arm another experiment trains for it (`catalogue.SHARED_ARMS`)."""
+  source = catalogue.SHARED_ARMS[experiment][0]
   return runs.with_shared_arm(experiment, _frame(results_dir, experiment, scale),
                               runs.of_scale(results_dir, source, scale))
 
 
 def _arm_label(experiment: str, label_of: Callable) -> Callable:
   """`label_of`, saying which experiment's runs draw the shared arm."""
-  source, variant, _, value = runs.SHARED_ARMS[experiment]
+  source, variant, _, value = catalogue.SHARED_ARMS[experiment]
   return lambda k: label_of(k) + (f" ({source}'s {variant} runs)" if k == value else "")
 
 
 def _missing_arm(entries: list, experiment: str, label_of: Callable) -> list:
   """`entries` with a legend line saying what to run when the shared arm has no run."""
-  value = runs.SHARED_ARMS[experiment][3]
+  value = catalogue.SHARED_ARMS[experiment][3]
   if any(e.key == value for e in entries):
     return entries
   return entries + [Entry(value, label_of(value), _color(value, len(entries)),

@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis import reported
 from analysis import vocabulary as vocab
+from analysis.catalogue import E
 from analysis.figures.plot import (BAND, CURVES, LABEL, METRIC, TITLE, NoData, _color, _column,
                                    _draw_entries, _entries, _finish, _frame, _legend,
                                    _need_curves, _title, _wrap)
@@ -39,10 +40,10 @@ def _paper_finals(entries, ax) -> None:
 
 def figure4(results_dir, scale):
   """Test accuracy at every evaluation of each Table 6 optimizer's chosen setting (Figure 4)."""
-  frame = _frame(results_dir, "table6", scale)
+  frame = _frame(results_dir, E.TABLE6, scale)
   entries = _entries(frame, "config.optimizer.name", vocab.optimizer_label,
                      order=("lamb", "adamw", "adam", "adagrad", "momentum"))
-  _need_curves(entries, "table6")
+  _need_curves(entries, E.TABLE6)
   fig, ax = plt.subplots(figsize=CURVES, layout="constrained")
   ax.set_xlabel(_draw_entries(ax, entries, marker="o") + " (a marker at every evaluation)",
                 fontsize=LABEL)
@@ -99,12 +100,12 @@ def _off_scale(strip, off, diverged, cap, colors) -> None:
 def figure5(results_dir, scale):
   """Validation loss against validation accuracy of every Table 6 run (Figure 5): completed runs
   on the axis, absurd losses and diverged runs in a strip beside it."""
-  frame = _frame(results_dir, "table6", scale)
+  frame = _frame(results_dir, E.TABLE6, scale)
   frame = frame.assign(**{"config.optimizer.name": _column(frame, "config.optimizer.name")
                           .fillna("?")})
   done, diverged = _table6_points(frame)
   if not len(done):
-    raise NoData(f"no completed table6 run with a final loss and accuracy "
+    raise NoData(f"no completed {E.TABLE6} run with a final loss and accuracy "
                  f"({len(diverged)} diverged of {len(frame)})")
   names = list(dict.fromkeys(frame["config.optimizer.name"]))
   colors = {n: _color(n, i) for i, n in enumerate(names)}

@@ -9,6 +9,7 @@ import textwrap
 import matplotlib.pyplot as plt
 
 from analysis import reported
+from analysis.catalogue import E
 from analysis.figures.plot import LABEL, TICK, TITLE, _finish, _legend, _wrap
 from lamb.train import cost_model  # pure Python: no jax
 
@@ -80,8 +81,8 @@ def figure8(results_dir, scale):
   fig.suptitle("\n".join(textwrap.fill(line, 112) for line in (
       "Figure 8: scaling BERT pre-training, from the paper's Table 1 times and the cost model "
       "(no runs of ours)", _figure8_note(predicted),
-      "per row: run.py --config=table4:paper --estimate (LAMB), table1:paper (baseline, "
-      "64K/32K)")), fontsize=TITLE)
+      f"per row: run.py --config={E.TABLE4}:paper --estimate (LAMB), {E.TABLE1}:paper "
+      "(baseline, 64K/32K)")), fontsize=TITLE)
   return _finish(fig)
 
 

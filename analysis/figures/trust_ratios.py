@@ -13,6 +13,7 @@ import pandas as pd
 
 from analysis import runs, select
 from analysis import vocabulary as vocab
+from analysis.catalogue import E
 from analysis.figures.plot import (LABEL, METRIC, SETTINGS, TICK, TITLE, NoData, _column,
                                    _finish, _frame, _title)
 from lamb.train import results as result_files  # file formats only: no jax
@@ -56,15 +57,15 @@ def _trust_runs(results_dir, scale) -> tuple:
   """(candidate LAMB runs best first, source, frame): figures9_14's run, else Table 7's LAMB
   runs with the setting `select` chooses first."""
   try:
-    frame = _frame(results_dir, "figures9_14", scale)
-    source = "figures9_14"
+    frame = _frame(results_dir, E.FIGURES9_14, scale)
+    source = E.FIGURES9_14
   except NoData as e:
     try:
-      frame = _frame(results_dir, "table7", scale)
+      frame = _frame(results_dir, E.TABLE7, scale)
     except NoData:
-      raise NoData(f"{e}; nor of table7, whose LAMB runs would serve") from None
+      raise NoData(f"{e}; nor of {E.TABLE7}, whose LAMB runs would serve") from None
     frame = frame[_column(frame, "config.optimizer.name") == "lamb"]
-    source = "table7 (LAMB)"
+    source = f"{E.TABLE7} (LAMB)"
   choice = select.choose(frame, SETTINGS, METRIC)
   best = list(choice.best.runs.index) if choice.best is not None else []
   rank = {vocab.COMPLETED: 0, vocab.DIVERGED: 1}

@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 
 from analysis import runs
+from analysis.catalogue import TUNING_GRID
 from analysis.tables.bert import (BERT_LOSS, BERT_LOSS_LABEL, BERT_METRIC, BERT_METRIC_LABEL, F1,
                                   SQUAD_EM_LABEL, SQUAD_F1_LABEL, table1, table2, table4, table8)
 from analysis.tables.imagenet import table3, table5, tuning_grid
@@ -53,7 +54,7 @@ __all__ = ["ACCURACY", "BERT_LOSS", "BERT_LOSS_LABEL", "BERT_METRIC", "BERT_METR
 
 TABLES = {"table1": table1, "table2": table2, "table3": table3, "table4": table4,
           "table5": table5, "table6": table6, "table7": table7, "table8": table8,
-          **{f"table{t}": tuning_grid(t) for t in range(9, 26)}}
+          **{f"table{t}": tuning_grid(t) for t in TUNING_GRID}}
 
 
 def main(argv=None, prog=None) -> int:

@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from analysis import reported, runs, select
+from analysis.catalogue import E
 from analysis import vocabulary as vocab
 from analysis.tables.render import PARTIAL, Measure, Rendered, _notes, _rendered
 from analysis.tables.rows import (LR, NO_PAPER, _batch_order, _choose, _close, _first, _frame,
@@ -45,7 +46,7 @@ SQUAD_EM_LABEL = "measured SQuAD exact match"
 def _squad_runs(results_dir, scale: str) -> pd.DataFrame:
   """The `squad` fine-tunes that record the pre-training run they started from (`squad`'s
   `pretrained=EXPERIMENT`): how a row's F1 is found."""
-  frame = _frame(results_dir, "squad", scale)
+  frame = _frame(results_dir, E.SQUAD, scale)
   if not len(frame) or "config.pretrained_run" not in frame:
     return frame.iloc[0:0]
   return frame[frame["config.pretrained_run"].fillna("").astype(str) != ""]
@@ -105,7 +106,7 @@ def _bert_left_out(f1) -> dict:
 def _lamb_ladder(results_dir, scale: str) -> tuple:
   """(runs, rows at this scale or None, runs set aside) of the one LAMB ladder: Table 4's runs,
   which Tables 1 and 2 and Figure 6 read too."""
-  frame, stale = runs.recorded_rows(_frame(results_dir, "table4", scale))
+  frame, stale = runs.recorded_rows(_frame(results_dir, E.TABLE4, scale))
   return frame, runs.rows_at_scale(frame), stale
 
 
@@ -131,12 +132,12 @@ def _multiplier_note(mixed: pd.DataFrame) -> str:
 def table1(results_dir, scale: str) -> Rendered:
   paper = reported.load(1)
   squad = _squad_runs(results_dir, scale)
-  frame, stale = runs.recorded_rows(_frame(results_dir, "table1", scale))
+  frame, stale = runs.recorded_rows(_frame(results_dir, E.TABLE1, scale))
   ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
   own_rows = runs.rows_at_scale(frame)
   # Where this scale's table1 leaves its 64K/32K row out, the row is mixed_batch's re-warm-up
   # run (the same recipe; the cpu scale trains it there).
-  mixed = _frame(results_dir, "mixed_batch", scale)
+  mixed = _frame(results_dir, E.MIXED_BATCH, scale)
   mixed = _where(mixed, "config.variant", "lamb_rewarmup") if len(mixed) else mixed
   rows = []
   for _, rep in paper.groupby("row", sort=True):
@@ -165,7 +166,7 @@ def table1(results_dir, scale: str) -> Rendered:
                       "4's rules; the LAMB rows are Table 4's runs) and 64K/32K mixed-batch with "
                       "re-warm-up, against BERT's AdamW baseline; the paper's times are on its "
                       "TPUs, ours on this machine; train minutes are the first seed's." +
-                      (" The 64K/32K row is mixed_batch's re-warm-up run" + _multiplier_note(mixed)
+                      (f" The 64K/32K row is {E.MIXED_BATCH}'s re-warm-up run" + _multiplier_note(mixed)
                        + "." if len(mixed) and own_rows is not None
                        and "lamb_64K-32K" not in own_rows else "") +
                       _set_aside(stale + ladder_stale))
@@ -176,7 +177,7 @@ def table1(results_dir, scale: str) -> Rendered:
 def table2(results_dir, scale: str) -> Rendered:
   paper = reported.load(2)
   squad = _squad_runs(results_dir, scale)
-  frame, stale = runs.recorded_rows(_frame(results_dir, "table2", scale))
+  frame, stale = runs.recorded_rows(_frame(results_dir, E.TABLE2, scale))
   ladder, ladder_rows, ladder_stale = _lamb_ladder(results_dir, scale)
   lars_rows = runs.rows_at_scale(frame)
   rows = []
@@ -192,6 +193,9 @@ def table2(results_dir, scale: str) -> Rendered:
                if _expected(at_scale, name, group) else _bert_left_out(f1))
       for label_, m in shown.items():
         row[f"{optimizer}: {label_}"] = m
+      # How far each run's training loss rose above its start: the paper's "diverge" (LARS at
+      # 32K) is a spike, not only a non-finite value.
+      row[f"{optimizer}: peak/start"] = _peak(group)
     rows.append(row)
   notes = _bert_notes(pd.concat([frame, ladder]), scale, results_dir,
                       "LARS against LAMB over the batch ladder (fixed epochs); LARS runs LAMB's "
@@ -231,6 +235,13 @@ def table4(results_dir, scale: str) -> Rendered:
                    rows, ["batch (paper)"], frame, notes, scale)
 
 
+def _peak(group: pd.DataFrame) -> Measure:
+  """The largest peak/start ratio of the training loss over the group's runs."""
+  peaks = pd.to_numeric(group.get("peak_ratio"), errors="coerce").dropna() \
+      if len(group) and "peak_ratio" in group else pd.Series(dtype=float)
+  return _of_run(group, float(peaks.max()) if len(peaks) else math.nan)
+
+
 def _last_train_record(path) -> dict:
   """The last training record of a run's metrics.jsonl ({} when it has none or is damaged)."""
   try:
@@ -259,7 +270,7 @@ def _table8_runs(frame: pd.DataFrame, first) -> pd.DataFrame:
 def table8(results_dir, scale: str) -> Rendered:
   paper = reported.load(8)
   squad = _squad_runs(results_dir, scale)
-  frame = _frame(results_dir, "table8", scale)
+  frame = _frame(results_dir, E.TABLE8, scale)
   unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.groupby("row", sort=True):
@@ -278,6 +289,7 @@ def table8(results_dir, scale: str) -> Rendered:
                                           _paper(record("last_step"))),
                  "last train loss": _of_run(group, float(last.get("loss", math.nan)),
                                             _paper(record("last_loss"))),
+                 "peak/start": _peak(group),
                  **_bert_measures(group, f1, unplaced, squad)})
   notes = _bert_notes(frame, scale, results_dir,
                       "AdamW at batch 16K (cpu scale: 256): warmup ratio x learning rate; the "

@@ -9,6 +9,7 @@ import pandas as pd
 
 from analysis import reported, runs, select
 from analysis import vocabulary as vocab
+from analysis.catalogue import E, TUNING_GRID
 from analysis.tables.render import Rendered, _notes, _rendered
 from analysis.tables.rows import (ACCURACY, LR, WD, _batch_order, _choose, _close, _first, _frame,
                                   _int_or_dash, _left_out, _of_choice, _paper, _where)
@@ -16,7 +17,7 @@ from analysis.tables.rows import (ACCURACY, LR, WD, _batch_order, _choose, _clos
 
 def table3(results_dir, scale: str) -> Rendered:
   paper = reported.load(3)
-  frame = _frame(results_dir, "table3", scale)
+  frame = _frame(results_dir, E.TABLE3, scale)
   unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():
@@ -34,7 +35,7 @@ def table3(results_dir, scale: str) -> Rendered:
 
 def table5(results_dir, scale: str) -> Rendered:
   paper = reported.load(5)
-  frame, stale = runs.recorded_rows(_frame(results_dir, "table5", scale))
+  frame, stale = runs.recorded_rows(_frame(results_dir, E.TABLE5, scale))
   unplaced = select.unplaced(frame)
   at_scale = runs.rows_at_scale(frame)
   rows = []
@@ -85,7 +86,7 @@ def tuning_grid(table: int):
   def render(results_dir, scale: str) -> Rendered:
     paper = reported.load(table)
     paper = paper[paper.metric == "top1_accuracy"]
-    frame = _frame(results_dir, f"table{table}", scale)
+    frame = _frame(results_dir, TUNING_GRID[table], scale)
     unplaced = select.unplaced(frame)
     rows = []
     for _, rep in paper.iterrows():

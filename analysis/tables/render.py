@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from analysis import reported
+from analysis import reported, runs
 from analysis import vocabulary as vocab
 
 
@@ -98,18 +98,19 @@ def _run_notes(frame: pd.DataFrame, measures: list) -> list:
   for m in measures:
     diverged.update(m.diverged)
   if diverged:
-    notes.append("Diverged (a non-finite value, or a training loss ending more than 5% above "
-                 "its start or above chance; analysis.runs): "
+    notes.append(f"Diverged ({runs.diverged_means()}; analysis.runs): "
                  + _named([f"{run}: {why}" for run, why in diverged.items()]) + ".")
   if not len(frame):
     return notes
-  lost = frame[frame.status.isin([vocab.UNREADABLE, vocab.MISPLACED])]
+  unplaceable = [s for s in vocab.BLOCKING if s not in (vocab.FAILED, vocab.INCOMPLETE)]
+  lost = frame[frame.status.isin(unplaceable)]
   if len(lost):
-    notes.append("Unreadable or misplaced runs (named in the cells they may belong to): "
-                 + _named([f"{r.run} ({r.error})" for r in lost.itertuples()]) + ".")
+    notes.append("Unreadable, misplaced, renamed, duplicate or edited runs (named in the cells "
+                 "they may belong to): "
+                 + _named([f"{r.run} ({r.status}: {r.error})" for r in lost.itertuples()]) + ".")
   placed = {run for m in measures for run in m.runs}
   astray = [r for r, s in zip(frame.run, frame.status)
-            if r not in placed and s not in (vocab.UNREADABLE, vocab.MISPLACED)]
+            if r not in placed and s not in unplaceable]
   if astray:
     notes.append("Runs that match no printed row: " + _named(astray) + ".")
   return notes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from analysis import reported, select
 from analysis import vocabulary as vocab
+from analysis.catalogue import E
 from analysis.tables.render import Rendered, _notes, _rendered
 from analysis.tables.rows import (ACCURACY, LR, OPTIMIZER, WD, _best_value, _choose, _frame,
                                   _of_choice, _paper, _runs_text, _where)
@@ -20,7 +21,7 @@ SELECTION_NOTE = ("The shown setting has the best mean over seeds among settings
 
 def table7(results_dir, scale: str) -> Rendered:
   paper = reported.load(7)
-  frame = _frame(results_dir, "table7", scale)
+  frame = _frame(results_dir, E.TABLE7, scale)
   unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():
@@ -51,7 +52,7 @@ def _setting_text(choice: select.Choice, with_decay: bool) -> str:
 
 def table6(results_dir, scale: str) -> Rendered:
   paper = reported.load(6)
-  frame = _frame(results_dir, "table6", scale)
+  frame = _frame(results_dir, E.TABLE6, scale)
   unplaced = select.unplaced(frame)
   rows = []
   for _, rep in paper.iterrows():

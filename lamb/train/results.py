@@ -407,7 +407,8 @@ def read_eval_examples(path: Path) -> Optional[dict]:
           records[name] = np.lib.format.read_array(member, allow_pickle=False)
   except UnreadableError:
     raise
-  except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
+  except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError,
+          NotImplementedError) as e:  # (zipfile's answer to a damaged method or version field)
     why = " ".join(str(e).split())[:120]
     raise _unreadable(path, f"{type(e).__name__}: {why}" if why else type(e).__name__) from None
   missing = [k for k in _EVAL_REQUIRED if k not in records]

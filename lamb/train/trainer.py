@@ -16,6 +16,7 @@ ends with the same metrics as an uninterrupted one.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
@@ -342,7 +343,9 @@ class Trainer:
                          "evaluation; rerun it to complete")
     summary = {
         "status": self.status, "experiment": self.config.name, "scale": self.config.scale,
-        "run": self.run_dir.name, "identity": self.identity, "steps": steps,
+        "run": self.run_dir.name, "identity": self.identity,
+        # The bytes of config.json this run wrote: an edit of it later is named by the analysis.
+        "config_sha256": _file_sha256(self.run_dir / results.CONFIG), "steps": steps,
         "total_steps": self.plan.total_steps,
         "steps_per_epoch": self.plan.phases[0].steps_per_epoch,
         "epochs": self.plan.epochs_at(steps), "diverged_at_step": self.diverged_at,
@@ -373,6 +376,13 @@ def _concatenated(batches: list) -> dict:
   if not batches or not batches[0]:
     return {}
   return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
+
+
+def _file_sha256(path: Path) -> Optional[str]:
+  try:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+  except OSError:
+    return None
 
 
 def _due(every: int, local_step: int) -> bool:
