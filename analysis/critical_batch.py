@@ -16,11 +16,11 @@ import pandas as pd
 
 from analysis import reported, runs, stats
 from analysis import vocabulary as vocab
+from analysis.catalogue import CRITICAL_BATCH_LADDERS, E
 from lamb.train import noise_scale
 from lamb.train import results as result_files  # file formats only: no jax
 
 FAR = 10.0  # a rung this many times above B_simple (its interval's upper end) is "far beyond"
-LADDERS = ("table5", "momentum_ladder", "lars_imagenet", "table4", "table2", "table1")
 CAVEATS = (
     "Caveats. A measurement compares the batch with its slices, each a batch of b examples "
     "normalised on its own (batch norm in training mode; BERT's masked-LM loss per masked "
@@ -91,7 +91,7 @@ def section(results_dir: Path, scale: str) -> list:
   lines = ["## The critical batch", "", __doc__.split("\n\n")[1].replace("\n", " "), ""]
   if not len(table):
     return lines + ["No run records the gradient noise scale yet "
-                    "(`python experiments/run.py --config=noise_scale`).", ""]
+                    f"(`python experiments/run.py --config={E.NOISE_SCALE}`).", ""]
   lines += ["| run | task | batch (slices of) | B_simple, first half [95%] (measurements) | "
             "second half |", "|---|---|---|---|---|"]
   for _, r in table.iterrows():
@@ -113,7 +113,7 @@ def task_estimate(table: pd.DataFrame, task: str):
 
 def _ladders(results_dir: Path, scale: str, table: pd.DataFrame) -> list:
   lines = []
-  for experiment in LADDERS:
+  for experiment in CRITICAL_BATCH_LADDERS:
     frame = runs.of_scale(results_dir, experiment, scale)
     if not len(frame) or "config.batch_size" not in frame:
       continue

@@ -307,3 +307,67 @@ def test_v2_changes_only_runs_that_end_at_chance_after_a_spike_or_a_collapse():
   assert (v2.status[changed] == vocab.DIVERGED).all()
   assert v2.diverged_because[changed].str.contains("ended at the (?:chance|unigram) level").all()
   assert (v1.diverged_because[~changed] == v2.diverged_because[~changed]).all()
+
+
+def test_each_unplaceable_run_is_named_in_the_tables_the_figures_and_the_report(tmp_path):
+  """A duplicated run, a renamed run, an edited config and an edited summary, each in its own
+  Table 7 setting: every one holds its row back and is named by the table, the figure and the
+  report; the settings without a fault keep their numbers."""
+  from analysis import figures, report, tables  # pylint: disable=import-outside-toplevel
+  for name, rates in (("lamb", {0.01: [0.96, 0.97]}), ("adam", {0.01: [0.95, 0.95]}),
+                      ("adamw", {0.01: [0.94, 0.95]}), ("adagrad", {0.01: [0.93, 0.92]}),
+                      ("momentum", {0.01: [0.90, 0.91]})):
+    _grid(tmp_path, name, rates)
+  folder = tmp_path / "table7" / "cpu"
+  clean = tables.to_csv(tables.TABLES["table7"](tmp_path, "cpu"))
+  # A duplicate: LAMB's seed 0 copied (renamed and duplicate).
+  shutil.copytree(folder / "lamb_lr0.01_seed0", folder / "lamb_lr0.01_seed0.bak")
+  # A rename: Adam's seed 1 moved.
+  (folder / "adam_lr0.01_seed1").rename(folder / "adam_lr0.01_seed1_old")
+  # An edited config: AdamW's seed 0 records the hash of the config it wrote, then it changes.
+  d = folder / "adamw_lr0.01_seed0"
+  summary = json.loads((d / "summary.json").read_text())
+  summary["config_sha256"] = hashlib.sha256((d / "config.json").read_bytes()).hexdigest()
+  (d / "summary.json").write_text(json.dumps(summary))
+  config = json.loads((d / "config.json").read_text())
+  config["optimizer"]["learning_rate"] = 0.02
+  (d / "config.json").write_text(json.dumps(config))
+  # An edited summary: Adagrad's seed 1 claims a better score than its evaluation recorded.
+  d = folder / "adagrad_lr0.01_seed1"
+  summary = json.loads((d / "summary.json").read_text())
+  summary["final"]["accuracy"] = 0.99
+  (d / "summary.json").write_text(json.dumps(summary))
+  faults = {"lamb_lr0.01_seed0.bak": vocab.RENAMED, "lamb_lr0.01_seed0": vocab.DUPLICATE,
+            "adam_lr0.01_seed1_old": vocab.RENAMED, "adamw_lr0.01_seed0": vocab.EDITED,
+            "adagrad_lr0.01_seed1": vocab.EDITED}
+  frame = runs.load(tmp_path).set_index("run")
+  for run, status in faults.items():
+    assert frame.loc[run, "status"] == status, (run, frame.loc[run, "error"])
+  table = tables.to_markdown(tables.TABLES["table7"](tmp_path, "cpu"))
+  for run in faults:
+    assert run in table, run
+  import io  # pylint: disable=import-outside-toplevel
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  before = pd.read_csv(io.StringIO(clean)).set_index("row_keys")
+  after = pd.read_csv(io.StringIO(tables.to_csv(
+      tables.TABLES["table7"](tmp_path, "cpu")))).set_index("row_keys")
+  assert after.loc["optimizer=Momentum"].equals(before.loc["optimizer=Momentum"])
+  for optimizer, run in (("LAMB", "lamb_lr0.01_seed0"), ("Adam", "adam_lr0.01_seed1_old"),
+                         ("AdamW", "adamw_lr0.01_seed0"), ("Adagrad", "adagrad_lr0.01_seed1")):
+    row = after.loc[f"optimizer={optimizer}"]
+    assert pd.isna(row.measured) and run in row.measured_text, (optimizer, row.measured_text)
+  text = report.build(tmp_path, "cpu", tmp_path / "figures")
+  problems = text.split("## Runs that could not be used")[1].split("\n## ")[0]
+  for run, status in faults.items():
+    assert f"`table7/cpu/{run}`: {status}" in problems, run
+  row18 = next(line for line in text.splitlines() if line.startswith("| 18 |"))
+  assert "not run" in row18 and "lamb_lr0.01_seed0" in row18
+  # The figures: a tuning grid's heat map marks such a cell with its short status.
+  grid = tmp_path / "table9" / "cpu"
+  for lr in (0.01, 0.1):
+    _run(tmp_path, "table9", f"lr{lr}", {"optimizer": {"name": "adagrad", "learning_rate": lr}})
+  shutil.copytree(grid / "lr0.01", grid / "lr0.01.bak")
+  figure = figures.FIGURES["table9_grid"](tmp_path, "cpu")
+  texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+  figures.plt.close(figure)
+  assert "ren" in texts and "0.800" in texts, texts  # the copied cell named, the other drawn

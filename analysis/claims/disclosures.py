@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from analysis import rules as rule_sets
+from analysis.catalogue import E
 
 _V1, _V2 = rule_sets.version(1), rule_sets.version(2)
 
@@ -37,14 +38,15 @@ DISCLOSURES = (
     Disclosure("BERT cpu scale multiplies every printed learning rate by a factor for the tiny "
                "model (`learning_rate_multiplier`). The ladder of Tables 1, 2 and 4 (and Figure "
                "6) runs each optimizer's own, chosen on a validation split of the training "
-               "novels (see below): LAMB x8 and LARS x32 at 4K (`ladder_multipliers`), AdamW "
-               "x4 at 512 (`bert_multipliers`, on the shorter budget, with BERT's own AdamW; "
-               "Table 8 runs it too). That grid was run after "
-               "LAMB at x16 (`bert_multipliers`' choice at batch 8) was seen to end its first "
-               "4K run at the unigram guess on the reported novel; that run was discarded. "
-               "LAMB's x8 is the top of its grid. The mixed batch, Figure 7 and `nado_bert` "
-               "run LAMB's and AdamW's choices at 32K instead (see the top-rung disclosure). "
-               "The config not yet rerun at the ladder's shape (noise_scale_bert) still "
+               f"novels (see below): LAMB x8 and LARS x32 at 4K (`{E.LADDER_MULTIPLIERS}`), "
+               f"AdamW x4 at 512 (`{E.BERT_MULTIPLIERS}`, on the shorter budget, with BERT's own "
+               "AdamW; Table 8 runs it too). That grid was run after "
+               f"LAMB at x16 (`{E.BERT_MULTIPLIERS}`' choice at batch 8) was seen to end its "
+               "first 4K run at the unigram guess on the reported novel; that run was "
+               "discarded. LAMB's x8 is the top of its grid. The mixed batch, Figure 7 and "
+               f"`{E.NADO_BERT}` run LAMB's and AdamW's choices at 32K instead (see the top-rung "
+               "disclosure). The config not yet rerun at the ladder's shape "
+               f"({E.NOISE_SCALE_BERT}) still "
                "runs x8 for every "
                "optimizer, chosen for LAMB alone on Sense and Sensibility, the split the tables "
                "report.",
@@ -54,9 +56,10 @@ DISCLOSURES = (
                "more the larger the grid: Table 6 tries 34 rates for LAMB, Adam and Adagrad, "
                "170 settings for AdamW and one for momentum; Figure 1 picks Nadam's best of 7 "
                "rates (19 at paper scale). Claims 17 and 18 are judged instead on "
-               "`table6_replicates` and `table7_replicates`: each choice rerun on 3 fresh seeds "
-               "and read on the 9000 test images no choice looked at. Claim 6 reads AdamW's "
-               "best Table 8 cell on 3 fresh seeds (`table8_replicates`), on the held-out text "
+               f"`{E.TABLE6_REPLICATES}` and `{E.TABLE7_REPLICATES}`: each choice rerun on 3 "
+               "fresh seeds and read on the 9000 test images no choice looked at. Claim 6 reads "
+               f"AdamW's best Table 8 cell on 3 fresh seeds (`{E.TABLE8_REPLICATES}`), on the "
+               "held-out text "
                "the choice looked at: the choice's luck there favours AdamW, against the claim.",
                ("6", "17", "18", "19")),
     Disclosure("The mixed batch at the cpu scale divides 64K/32K by 128, not 64 (512 then 256), "
@@ -67,8 +70,8 @@ DISCLOSURES = (
                "Claim 21 (the mixed "
                "run's curve) is not judged on a run at the chance level: that rule was added "
                "after seeing the mixed runs end at the unigram guess.", ("3", "4", "7", "21")),
-    Disclosure("The mixed batch (claims 3, 4, 7, 21) and `nado_bert` (claim 6b) run each "
-               "optimizer's multiplier chosen at 32K by `top_rung_multipliers` (4 multipliers "
+    Disclosure(f"The mixed batch (claims 3, 4, 7, 21) and `{E.NADO_BERT}` (claim 6b) run each "
+               f"optimizer's multiplier chosen at 32K by `{E.TOP_RUNG_MULTIPLIERS}` (4 multipliers "
                "each, one seed, on the validation split of the training novels; the reported "
                "novel is never read for it): LAMB x4, where the ladder's rule gives x8. This rule "
                "replaced the 4K choice carried up by the square-root rule after the mixed runs "
@@ -78,7 +81,7 @@ DISCLOSURES = (
                "held, against the paper, and left claims 4, 7 and 21 untested; and after LAMB's "
                "grid at 32K (run as a diagnosis of claim 1) was seen to put x4 first (0.124 on "
                "the validation split). AdamW's grid, the same 4 multipliers of Devlin et al.'s "
-               "1e-4 on LAMB's 32K schedule, and `nado_bert`'s design were fixed after the "
+               f"1e-4 on LAMB's 32K schedule, and `{E.NADO_BERT}`'s design were fixed after the "
                "change and before any of AdamW's grid results. Claims 1, 2, 5a-c and 20 still "
                "run the ladder's rule.", ("3", "4", "6b", "7", "21")),
     Disclosure("Claim 15b (BERT without the adam-correction) runs at the cpu scale on Table 4's "
@@ -99,7 +102,7 @@ DISCLOSURES = (
                "steps on 6144 images and Table 3 512 steps on 32768, so a setting best for the "
                "short run may not be for the long one (Adam's best, 0.01, is the top of its "
                "grid); LAMB and momentum are not tuned at all.", ("8", "8b", "9", "10")),
-    Disclosure("Claim 10b's settings are the best of `nado_tuning` (6 learning rates per "
+    Disclosure(f"Claim 10b's settings are the best of `{E.NADO_TUNING}` (6 learning rates per "
                "optimizer, one seed, chosen on the first 1000 test images): LAMB x0.5 of its "
                "rule, Nesterov x2 of Goyal et al.'s. The grids (x1/4 to x8 of each optimizer's "
                "own rule), the budget and everything else (Nesterov's warmup, decay and L2; "
@@ -117,7 +120,7 @@ DISCLOSURES = (
     Disclosure("The ImageNet ladder's cpu budget (32768 images x 4 epochs, 256 steps at 32K) "
                "and its rungs (4K-32K) were set from the throughput and the step floor, before "
                "any of its runs, knowing the stand-in's measured critical batch (about 260 "
-               "examples, `noise_scale`).", ("12", "12b")),
+               f"examples, `{E.NOISE_SCALE}`).", ("12", "12b")),
     Disclosure(f"A loss ending more than {_V1.blow_up:.0%} above its start counts as "
                "diverged; the 5% was set after seeing that runs which never learned (too small "
                "a rate) end about 1% above their start.", ("5b", "8", "8b", "9", "10", "13b",

@@ -107,8 +107,7 @@ def figure3(results_dir, scale):
 
 # --- the ImageNet batch ladders: LAMB, momentum and LARS across batch sizes --------------------
 
-# (optimizer, experiments holding its rungs): runs are placed by their recorded paper batch.
-LADDER_SOURCES = IMAGENET_LADDERS
+LADDER_SOURCES = IMAGENET_LADDERS  # (optimizer, experiments holding its rungs)
 
 
 def _ladder_points(results_dir, scale, optimizer: str, experiments) -> list:

@@ -53,7 +53,8 @@ def _frame(results_dir, experiment, scale) -> pd.DataFrame:
 
 
 def _with_arm(results_dir, experiment, scale) -> pd.DataFrame:
-  """The runs of a figure with the arm another experiment trains for it (`catalogue.SHARED_ARMS`)."""
+  """The runs of a figure with the arm another experiment trains for it
+  (`catalogue.SHARED_ARMS`)."""
   source = catalogue.SHARED_ARMS[experiment][0]
   return runs.with_shared_arm(experiment, _frame(results_dir, experiment, scale),
                               runs.of_scale(results_dir, source, scale))

@@ -166,8 +166,8 @@ def table1(results_dir, scale: str) -> Rendered:
                       "4's rules; the LAMB rows are Table 4's runs) and 64K/32K mixed-batch with "
                       "re-warm-up, against BERT's AdamW baseline; the paper's times are on its "
                       "TPUs, ours on this machine; train minutes are the first seed's." +
-                      (f" The 64K/32K row is {E.MIXED_BATCH}'s re-warm-up run" + _multiplier_note(mixed)
-                       + "." if len(mixed) and own_rows is not None
+                      (f" The 64K/32K row is {E.MIXED_BATCH}'s re-warm-up run"
+                       + _multiplier_note(mixed) + "." if len(mixed) and own_rows is not None
                        and "lamb_64K-32K" not in own_rows else "") +
                       _set_aside(stale + ladder_stale))
   return _rendered(1, f"Table 1: BERT pre-training with LAMB ({scale} scale)", rows,
