@@ -6,7 +6,9 @@ and claims ask the catalogue for their runs instead of spelling folder names, so
 experiment is one edit and a reader can see, in one screen, where each number of the report
 comes from. Arms that one experiment trains for another (`SHARED_ARMS`) and the arms a claim
 must have before it can be judged (`REQUIRED_ARMS`) are declared here too: a claim that compares
-against several arms needs every one of them, and a missing arm is "not run", named.
+against several arms needs every one of them, and a missing arm is "not run", named. So are the
+experiments that hold each optimizer's ImageNet batch ladder (`IMAGENET_LADDERS`) and the ladders
+placed against the measured critical batch (`CRITICAL_BATCH_LADDERS`).
 """
 from __future__ import annotations
 
@@ -55,17 +57,19 @@ CLAIM_READS = {
 
 # Which experiments each table and figure reads.
 TABLE_READS = {
-    "table1": (E.TABLE1, E.TABLE4, E.MIXED_BATCH, E.SQUAD), "table2": (E.TABLE2, E.TABLE4),
+    "table1": (E.TABLE1, E.TABLE4, E.MIXED_BATCH, E.SQUAD),
+    "table2": (E.TABLE2, E.TABLE4, E.SQUAD),
     "table3": (E.TABLE3,), "table4": (E.TABLE4, E.SQUAD), "table5": (E.TABLE5,),
-    "table6": (E.TABLE6,), "table7": (E.TABLE7,), "table8": (E.TABLE8,),
+    "table6": (E.TABLE6,), "table7": (E.TABLE7,), "table8": (E.TABLE8, E.SQUAD),
     **{grid: (grid,) for grid in TUNING_GRIDS},
 }
 FIGURE_READS = {
     "figure1": (E.FIGURE1, E.TABLE5), "figure2": (E.FIGURE2, E.TABLE3),
     "figure3": (E.FIGURE3, E.TABLE3), "figure4": (E.TABLE6,), "figure5": (E.TABLE6,),
     "figure6": (E.FIGURE6, E.TABLE4), "figure7": (E.FIGURE7, E.MIXED_BATCH),
-    "figure8": (E.TABLE1,), "trust_ratio": (E.FIGURES9_14,),
-    "imagenet_ladders": (E.TABLE5, E.LARS_IMAGENET, E.MOMENTUM_LADDER),
+    "figure8": (),  # the paper's Table 1 times and the cost model: no runs
+    "trust_ratio": (E.FIGURES9_14, E.TABLE7),  # Table 7's runs where figures9_14 has none
+    "imagenet_ladders": (E.TABLE5, E.LARS_IMAGENET, E.MOMENTUM_LADDER, E.TABLE3, E.NOISE_SCALE),
 }
 
 # The ImageNet batch ladders figure draws one line per optimizer, each from the experiments that

@@ -283,7 +283,9 @@ def lars_against_4k(ctx):
 
 def _end_loss(side: v.Side):
   """(where the run's training loss ends, the spread of its last 5%), None when unreadable."""
-  losses = runs.train_losses(side.setting.runs.path.iloc[0]) if side.setting is not None else None
+  # A diverged setting has no score but still its curve (LARS's ladder, claim 20's control).
+  setting = side.setting or (side.choice.settings[0] if side.choice.settings else None)
+  losses = runs.train_losses(setting.runs.path.iloc[0]) if setting is not None else None
   if not losses:
     return None
   end = pd.Series(runs.tail(losses))

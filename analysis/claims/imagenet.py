@@ -196,7 +196,7 @@ def _spread(ctx, first_step: bool) -> v.Verdict:
   done, paths = _trust_run(ctx)
   if not paths:
     return v.not_run("no completed figures9_14 run with trust ratios")
-  side = ctx.note(v.Side("figures9_14", ctx.choose(E.FIGURES9_14, done.iloc[:1], ACCURACY)),
+  side = ctx.note(v.Side(E.FIGURES9_14, ctx.choose(E.FIGURES9_14, done.iloc[:1], ACCURACY)),
                   ACCURACY)
   blocked = c.point_floor(ctx, side, f"figures9_14/{paths[0].name}")
   if blocked and not first_step:
