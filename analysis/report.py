@@ -350,12 +350,19 @@ def problems_section(results_dir: Path, scale: str) -> list:
     return []
   bad = frame[frame.status.isin(vocab.BLOCKING) & (frame.status != vocab.INCOMPLETE)]
   unchecked = frame[frame.divergence_unchecked.fillna(False).astype(bool)]
-  if not len(bad) and not len(unchecked):
+  mixed = frame[frame.resumed_from_commit.notna() & frame.git_commit.notna()
+                & (frame.resumed_from_commit != frame.git_commit)]
+  if not len(bad) and not len(unchecked) and not len(mixed):
     return []
   lines = ["## Runs that could not be used", ""]
   for _, row in bad.iterrows():
     lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: {row.status} "
                  f"({_cell(row.error or 'no reason recorded')})")
+  for _, row in mixed.iterrows():  # counted, but named: its steps come from two versions
+    lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: trained to step "
+                 f"{int(row.resumed_from_step)} by commit {str(row.resumed_from_commit)[:10]}, "
+                 f"then resumed by {str(row.git_commit)[:10]}; it counts, but a rerun from one "
+                 "commit is cleaner")
   for _, row in unchecked.iterrows():
     lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: completed, but its "
                  "metrics.jsonl is missing or unreadable, so whether it diverged (as the paper "

@@ -79,7 +79,8 @@ def check_results_dir(results_dir) -> Optional[str]:
 
 
 SUMMARY_KEYS = ("steps", "total_steps", "epochs", "wall_time_s", "train_time_s", "examples_per_s",
-                "diverged_at_step", "device_kind", "device_count", "data", "error")
+                "diverged_at_step", "device_kind", "device_count", "data", "error",
+                "git_commit", "resumed_from_step", "resumed_from_commit")
 # Rows every frame has, so that selectors never meet a missing column.
 COLUMNS = ("experiment", "scale", "run", "path", "status", "runner_status", "diverged_because",
            "divergence_unchecked", "noise_records", "loss_start", "loss_end", "loss_peak",

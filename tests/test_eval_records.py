@@ -91,6 +91,8 @@ def test_killed_and_resumed_run_writes_the_same_bytes(image_run, image_task, tmp
   assert not (run_dir / results.EVAL_EXAMPLES).exists()
   summary = trainer.train_and_evaluate(image_config(), run_dir, task=image_task)
   assert summary["resumed_from_step"] == 8
+  # The code that trained the first steps is recorded: here the same code resumed.
+  assert summary["resumed_from_commit"] == summary["git_commit"]
   assert (run_dir / results.EVAL_EXAMPLES).read_bytes() == reference
 
   # Resumed at the end with its final evaluation lost (metrics and records gone): evaluated

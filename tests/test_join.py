@@ -371,3 +371,20 @@ def test_each_unplaceable_run_is_named_in_the_tables_the_figures_and_the_report(
   texts = [t.get_text() for ax in figure.axes for t in ax.texts]
   figures.plt.close(figure)
   assert "ren" in texts and "0.800" in texts, texts  # the copied cell named, the other drawn
+
+
+def test_a_run_resumed_under_other_code_is_counted_and_named(tmp_path):
+  from analysis import report  # pylint: disable=import-outside-toplevel
+  _run(tmp_path, "table7", "lamb_lr0.01_seed0",
+       {"seed": 0, "optimizer": {"name": "lamb", "learning_rate": 0.01}},
+       summary_extra={"resumed_from_step": 100, "resumed_from_commit": "a" * 40,
+                      "git_commit": "b" * 40})
+  _run(tmp_path, "table7", "lamb_lr0.01_seed1",
+       {"seed": 1, "optimizer": {"name": "lamb", "learning_rate": 0.01}},
+       summary_extra={"resumed_from_step": 100, "resumed_from_commit": "c" * 40,
+                      "git_commit": "c" * 40})
+  frame = _load(tmp_path)
+  assert (frame.status == vocab.COMPLETED).all()
+  problems = "\n".join(report.problems_section(tmp_path, "cpu"))
+  assert "`table7/cpu/lamb_lr0.01_seed0`: trained to step 100 by commit aaaaaaaaaa" in problems
+  assert "lamb_lr0.01_seed1" not in problems

@@ -27,6 +27,7 @@ from lamb.train.results import atomic_write_text
 log = logging.getLogger(__name__)
 IDENTITY = "identity.json"
 TRAIN_TIME = "train_time.json"
+COMMITS = "commits.json"  # the code (git commit) that wrote each checkpoint
 UNUSABLE = "unusable"  # checkpoints that could not be resumed are moved here, never deleted
 
 
@@ -130,6 +131,18 @@ class Checkpointer:
       times = _read_json(path) or {}
       times[str(step)] = seconds
       _write_text(path, json.dumps(times, sort_keys=True) + "\n")
+
+  def save_commit(self, step: int, commit: Optional[str]) -> None:
+    """The commit of the code that trained up to a checkpoint, so that a run resumed under
+    other code says so in its summary (the analysis names such runs)."""
+    if jax.process_index() == 0 and commit:
+      path = self.directory / COMMITS
+      commits = _read_json(path) or {}
+      commits[str(step)] = commit
+      _write_text(path, json.dumps(commits, sort_keys=True) + "\n")
+
+  def commit_at(self, step: int) -> Optional[str]:
+    return (_read_json(self.directory / COMMITS) or {}).get(str(step))
 
   def train_time(self, step: int) -> float:
     return float((_read_json(self.directory / TRAIN_TIME) or {}).get(str(step), 0.0))

@@ -101,6 +101,7 @@ class Trainer:
     self.structure, numbers = optim.split(run_plan.optimizer)
     self.hyperparameters = programs_lib.hyperparameters(numbers, self.mesh)
     self.status, self.diverged_at, self.step, self.start_step = results.COMPLETED, None, 0, 0
+    self.commit, self.resumed_from_commit = _GIT_COMMIT, None
     self.train_time = self.compile_time = 0.0
     self.segment_start = 0.0  # when the current stretch of training began (evaluation excluded)
     self.examples = 0
@@ -149,6 +150,7 @@ class Trainer:
       return
     self.step = self.start_step = int(self.state.step)
     self.train_time = self.checkpoints.train_time(self.step)
+    self.resumed_from_commit = self.checkpoints.commit_at(self.step)
     self.recorder.resume(self.step, records if self.writes else None)
     log.info("resumed %s at step %d", self.run_dir.name, self.step)
 
@@ -223,6 +225,7 @@ class Trainer:
     if act["checkpoint"]:
       self.recorder.flush()  # the records a checkpoint's step needs are on disk before it
       self.after_write()
+      self.checkpoints.save_commit(self.step, self.commit)  # before: a kill in save keeps it
       self.checkpoints.save(self.step, self.state)
       self.checkpoints.save_train_time(
           self.step, self.train_time + time.time() - self.segment_start)
@@ -358,7 +361,11 @@ class Trainer:
         # persistent cache) already compiled its programs.
         "compilations": programs_lib.compilations() - self.compilations_before,
         "examples_per_s": self.examples / self.train_time if self.train_time > 0 else None,
-        "resumed_from_step": self.start_step or None, **_environment(),
+        "resumed_from_step": self.start_step or None,
+        # The code that trained the steps before the resume, when it was recorded: a run
+        # trained partly by other code is named by the analysis.
+        "resumed_from_commit": self.resumed_from_commit if self.start_step else None,
+        **_environment(),
         "data": self.plan.phases[0].task.description,
     }
     if self.plan.phased:
@@ -418,11 +425,14 @@ def _git_commit() -> Optional[str]:
     return None
 
 
+_GIT_COMMIT = _git_commit()  # the code this process runs, read once
+
+
 def _environment() -> dict:
   import flax  # pylint: disable=import-outside-toplevel
   import optax  # pylint: disable=import-outside-toplevel
   return {"device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
-          "process_count": jax.process_count(), "git_commit": _git_commit(),
+          "process_count": jax.process_count(), "git_commit": _GIT_COMMIT,
           "versions": {"jax": jax.__version__,
                        "jaxlib": getattr(jax.lib, "__version__", None),
                        "flax": flax.__version__, "optax": optax.__version__}}
