@@ -71,20 +71,27 @@ def _units(runs: pd.DataFrame) -> tuple:
   return (int(examples.min()) if len(examples) else None), unit, False
 
 
-def arm(setting: select.Setting, proportion: bool = True) -> intervals.ArmEvidence:
-  """The evidence of one arm: its metric per seed and, when every seed has them and they
-  scored the same units, its per-example records. Without records, a metric that is not a
-  proportion (a loss) has no binomial test-set term: `units` is then None."""
+def _proportion(metric: str) -> bool:
+  """A metric that is a share of units right (a binomial term applies without records)."""
+  return metric.endswith("accuracy")
+
+
+def arm(setting: select.Setting, metric: str = "final.accuracy") -> intervals.ArmEvidence:
+  """The evidence of one arm: its metric per seed and, when every seed has records OF THAT
+  METRIC and they scored the same units, its per-example records. Without records, a metric
+  that is not a proportion (a loss, an F1 in percent) has no binomial term: `units` is None."""
   records, clusters, eval_set = {}, None, None
-  runs = setting.runs
   by_seed = {}
-  for _, row in runs.iterrows():
+  for _, row in setting.runs.iterrows():
     seed = select.seed_of(row)
     if seed in setting.values:
       by_seed[seed] = row
+  name = metric.split(".", 1)[-1]
   for seed, row in by_seed.items():
     data = _read(Path(row["path"]) / RECORDS)
-    if data is None:
+    # Records average to one metric (masked-LM accuracy, top-1): another metric of the same
+    # runs (top-5, SQuAD F1 joined onto a pre-training) has none.
+    if data is None or str(data.get("metric", "")) != name:
       records = None
       break
     fingerprint = str(data.get("eval_set", ""))
@@ -97,10 +104,10 @@ def arm(setting: select.Setting, proportion: bool = True) -> intervals.ArmEviden
       clusters = np.asarray(data["cluster"])
   if not records:
     records, clusters, eval_set = None, None, None
-  units, unit, _ = _units(runs)
+  units, unit, _ = _units(setting.runs)
   if records is not None:
     units = len(next(iter(records.values())))
-  elif not proportion:
+  elif not _proportion(metric):
     units = None
   return intervals.ArmEvidence(values=dict(setting.values), records=records, clusters=clusters,
                                eval_set=eval_set, units=units, unit=unit)
@@ -112,48 +119,62 @@ def pooled(noise: Optional[stats.Noise]) -> Optional[tuple]:
   return (noise.std ** 2, noise.df) if noise is not None and noise.homogeneous else None
 
 
-def difference(a: select.Setting, b: select.Setting, noise: Optional[stats.Noise], *,
-               level: float, proportion: bool = True) -> Optional[intervals.Interval]:
-  """a − b with its interval from the engine; None when neither side's seed spread is known."""
-  if not a.values or not b.values:
-    return None
-  ea, eb = arm(a, proportion), arm(b, proportion)
-  try:
-    return intervals.difference(ea, eb, level=level, pooled_seed_var=pooled(noise))
-  except ValueError as e:  # records that disagree with their summaries: the join names them
-    iv = intervals.difference(_without_records(ea), _without_records(eb), level=level,
-                              pooled_seed_var=pooled(noise))
-    if iv is not None:
-      iv = dataclasses.replace(iv, how=f"{iv.how}; records set aside: {e}")
-    return iv
+def _arms(a, b, metric):
+  return arm(a, metric), arm(b, metric)
 
 
 def _without_records(arm_: intervals.ArmEvidence) -> intervals.ArmEvidence:
   return dataclasses.replace(arm_, records=None, clusters=None, eval_set=None)
 
 
+def _safely(call, ea, eb, **kw):
+  """`call` on the arms; records that disagree with their summaries (the join names such runs)
+  are set aside rather than stop the report. (result, why they were set aside or '')."""
+  try:
+    return call(ea, eb, **kw), ""
+  except ValueError as e:
+    return call(_without_records(ea), _without_records(eb), **kw), str(e)
+
+
+def both_recorded(a: select.Setting, b: select.Setting, metric: str) -> bool:
+  ea, eb = _arms(a, b, metric)
+  return ea.records is not None and eb.records is not None
+
+
+def difference(a: select.Setting, b: select.Setting, noise: Optional[stats.Noise], *,
+               level: float, metric: str = "final.accuracy") -> Optional[intervals.Interval]:
+  """a − b with its interval from the engine; None when neither side's seed spread is known."""
+  if not a.values or not b.values:
+    return None
+  iv, why = _safely(intervals.difference, *_arms(a, b, metric), level=level,
+                    pooled_seed_var=pooled(noise))
+  if iv is not None and why:
+    iv = dataclasses.replace(iv, how=f"{iv.how}; records set aside: {why}")
+  return iv
+
+
 def reachable(a: select.Setting, b: select.Setting, *, level: float,
-              proportion: bool = True, noise: Optional[stats.Noise] = None) -> float:
+              metric: str = "final.accuracy", noise: Optional[stats.Noise] = None) -> float:
   """The narrowest half-width this evaluation could give with unlimited seeds."""
-  return intervals.reachable_halfwidth(arm(a, proportion), arm(b, proportion), level=level,
-                                       pooled_seed_var=pooled(noise))
+  return _safely(intervals.reachable_halfwidth, *_arms(a, b, metric), level=level,
+                 pooled_seed_var=pooled(noise))[0]
 
 
 def what_would_decide(a: select.Setting, b: select.Setting, margin: float, *,
-                      level: float, proportion: bool = True,
+                      level: float, metric: str = "final.accuracy",
                       noise: Optional[stats.Noise] = None) -> str:
-  """One line: the seeds, or the evaluation units, a comparison against `margin` needs."""
-  ea, eb = arm(a, proportion), arm(b, proportion)
+  """One line: what would decide a comparison against `margin`: per-example records first
+  where the runs lack them (the fallback's interval is an upper bound, so seeds or examples
+  computed from it would mislead), else the seeds per arm or the evaluation units."""
+  ea, eb = _arms(a, b, metric)
   if ea.records is None or eb.records is None:
-    # The fallback counts both arms' test-set errors as independent (and BERT's tokens by
-    # sequence where the count was not recorded): records can narrow it before any new seed.
-    first = ("per-example records (a rerun of these arms with the current code) would pair "
-             "the arms on their shared examples first; then ")
-  else:
-    first = ""
-  return first + _seeds_or_units(ea, eb, margin, level, pooled(noise))
-
-
+    return ("per-example records (these arms rerun with the current code): the fallback's "
+            "interval is an upper bound, and paired records tell whether the seeds or the "
+            "evaluation set limit it")
+  try:
+    return _seeds_or_units(ea, eb, margin, level, pooled(noise))
+  except ValueError:
+    return "records consistent with their summaries (see the runs named above)"
 def _seeds_or_units(ea, eb, margin: float, level: float, pooled_var) -> str:
   if min(len(ea.values), len(eb.values)) < 2 and pooled_var is None:
     return "3 or more seeds per arm, to measure the spread between seeds at all"

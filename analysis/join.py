@@ -38,6 +38,7 @@ from typing import Optional
 
 import numpy as np
 
+from analysis import manifest
 from analysis import vocabulary as vocab
 from experiments import sweep  # pure Python, no jax: the runner's own notion of "the same run"
 from lamb.train import results  # file formats only: no jax
@@ -231,6 +232,10 @@ def check(row: dict, run_dir: Path, config: dict, summary: dict, records: Option
   edits = [final_against_metrics(summary, records)]
   why, row["config_unchecked"] = config_against_summary(run_dir / results.CONFIG, summary)
   edits.append(why)
+  if row["config_unchecked"]:  # an older run: its committed fingerprints, where there are some
+    why = manifest.differs(run_dir)
+    row["config_unchecked"] = manifest.entry(run_dir) is None
+    edits.append(why)
   why, unreadable = records_against_summary(run_dir, summary)
   if unreadable:
     mark(row, vocab.UNREADABLE, unreadable)

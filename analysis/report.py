@@ -67,7 +67,7 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
   rules = rule_sets.current()
   return [
       "## How claims are judged", "",
-      f"- **Rule set {rules.label}** (`analysis/rulesets/{rules.path.name}`, sha256 "
+      f"- **Rule set v{rules.version}** (`analysis/rulesets/{rules.path.name}`, sha256 "
       f"{rules.digest}): {rules.summary}. The floors, thresholds and margins below are read "
       "from it; the sensitivity table after the claims gives every verdict under each earlier "
       "rule set.",
@@ -75,10 +75,12 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
       "side of the claim's threshold; **inconclusive**: the interval contains it, so the data "
       "cannot tell (\"no detectable difference\" is inconclusive, not held); **not testable at "
       "this scale**: a precondition fails (a run the claim reads trains fewer than "
-      f"{rules.min_steps} steps, the evaluation set alone is wider than the margin, the rule "
+      f"{rules.min_steps} steps, the evaluation set alone (per-example records) is wider than "
+      "the margin, the rule "
       "holds on its negative control, the baseline diverged or sits at the chance level, both "
       "sides do, or there is no seed spread to measure noise with); **not run**: a run is "
-      "missing, unfinished, unreadable or misplaced (named), or no config runs the experiment "
+      "missing, unfinished, unreadable, misplaced, renamed, duplicated or edited (named), or "
+      "an arm the claim compares has no run, or no config runs the experiment "
       "yet. A claimed winner that diverged where the other side finished is **not held**; one "
       f"at the chance level where the other side learned (both {claims.MIN_STEPS}+ steps) is "
       "judged on its interval.",
@@ -92,7 +94,8 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
       "count (**fallback**, wider than the truth). Each row names the method it used.",
       "- **Margins.** Where the paper gives a number (its own drop along a ladder, \"less than "
       "0.1 percent\") that is the margin; where it gives none (\"comparable\", \"no drop\") the "
-      "margin is the task's pooled seed spread.",
+      "margin is the task's pooled seed spread, or, where Bartlett's test rejects one spread "
+      "across the task's settings, the larger of the two compared arms' own.",
       f"- **Diverged** means what the paper means: {runs.diverged_means(rules)}. Tables and "
       "claims both use it.",
       "- **Negative controls.** Every rule names a committed run or pair it must fail on (a "
@@ -352,12 +355,28 @@ def problems_section(results_dir: Path, scale: str) -> list:
   unchecked = frame[frame.divergence_unchecked.fillna(False).astype(bool)]
   mixed = frame[frame.resumed_from_commit.notna() & frame.git_commit.notna()
                 & (frame.resumed_from_commit != frame.git_commit)]
-  if not len(bad) and not len(unchecked) and not len(mixed):
-    return []
+  recorded = frame.get("final.eval_units")
+  missing = frame[recorded.notna() & ~frame.path.map(
+      lambda p: (Path(p) / "eval_examples.npz").exists())] if recorded is not None \
+      else frame.iloc[0:0]
+  unhashed = int(frame.config_unchecked.fillna(False).astype(bool).sum()) \
+      if "config_unchecked" in frame else 0
+  if not len(bad) and not len(unchecked) and not len(mixed) and not len(missing):
+    return [f"{unhashed} of {len(frame)} runs record no hash of their config and have no entry "
+            "in results/MANIFEST.json: an edit of their config.json cannot be detected.", ""] \
+        if unhashed else []
   lines = ["## Runs that could not be used", ""]
+  if unhashed:
+    lines += [f"{unhashed} of {len(frame)} runs record no hash of their config and have no entry "
+              "in results/MANIFEST.json: an edit of their config.json cannot be detected.", ""]
   for _, row in bad.iterrows():
     lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: {row.status} "
                  f"({_cell(row.error or 'no reason recorded')})")
+  for _, row in missing.iterrows():
+    lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: its summary records "
+                 f"{int(row['final.eval_units'])} per-example units but eval_examples.npz is "
+                 "missing; its comparisons fall back to the binomial term (rerun it to restore "
+                 "the records)")
   for _, row in mixed.iterrows():  # counted, but named: its steps come from two versions
     lines.append(f"- `{row.experiment}/{row.scale}/{row.run}`: trained to step "
                  f"{int(row.resumed_from_step)} by commit {str(row.resumed_from_commit)[:10]}, "

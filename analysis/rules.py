@@ -39,6 +39,7 @@ class Rules:
   dawnbench_top5: float
   negative_controls: bool
   decidability: bool
+  margin_when_spreads_differ: str  # "pooled" or "larger arm"
 
   @property
   def label(self) -> str:
@@ -68,7 +69,8 @@ def _parse(path: Path) -> Rules:
       trust_spread_quantiles=tuple(float(q) for q in claims["trust_spread_quantiles"]),
       norm_margin=float(claims["norm_margin"]), dawnbench_top5=float(claims["dawnbench_top5"]),
       negative_controls=bool(claims["negative_controls"]),
-      decidability=bool(claims["decidability"]))
+      decidability=bool(claims["decidability"]),
+      margin_when_spreads_differ=str(data["margins"]["default_when_spreads_differ"]))
 
 
 @lru_cache(maxsize=None)

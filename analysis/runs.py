@@ -114,9 +114,11 @@ _CACHE: dict = {}  # (run folder, rule set) -> (signature of its files, row, its
 
 def _signature(run_dir: Path) -> tuple:
   out = []
-  for name in (results.CONFIG, results.SUMMARY, results.METRICS, join.EVAL_EXAMPLES):
+  # The results folder's manifest too: a rewritten one changes what the join finds.
+  names = (results.CONFIG, results.SUMMARY, results.METRICS, join.EVAL_EXAMPLES)
+  for path in [run_dir / name for name in names] + [run_dir.parents[2] / "MANIFEST.json"]:
     try:
-      st = (run_dir / name).stat()
+      st = path.stat()
       out.append((st.st_mtime_ns, st.st_size))
     except OSError:
       out.append(None)
@@ -168,7 +170,11 @@ def _at_chance(row: dict, rules: rule_sets.Rules) -> tuple:
   chance has not learned either, so at chance means "not above it", as the claims read it."""
   metric = "final.accuracy" if row["chance_loss"] is not None else "final.masked_lm_accuracy"
   value, chance = row.get(metric), row["chance_accuracy"]
-  n = row.get("final.eval_units") or row.get("final.examples")  # new runs record the units
+  # The binomial n: the recorded units, except masked tokens, which count by sequence (the
+  # tokens of one sequence are not independent; the claims' chance test counts the same way).
+  tokens = row.get("final.eval_unit") == "masked tokens"
+  n = row.get("final.examples") if tokens else (row.get("final.eval_units")
+                                                or row.get("final.examples"))
   numbers = (value, chance, n)
   if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
     return None, value, chance

@@ -176,7 +176,7 @@ def _status(kind: str, lo: float, hi: float, margin: float) -> str:
 
 def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
             margin: float = 0.0, rules: Optional[rule_sets.Rules] = None,
-            accuracy: bool = True) -> Verdict:
+            metric: str = "final.accuracy") -> Verdict:
   """One comparison of `kind` 'better', 'no worse' or 'same' (see the module docstring)."""
   if kind not in ("better", "no worse", "same"):
     raise ValueError(f"unknown comparison {kind!r}")
@@ -198,8 +198,7 @@ def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
   if judged is not None:
     numbers = (f"{judged.label} at the chance level ({at_chance(judged.setting, rules):.4f}) "
                f"where the other side learned, judged on the interval: " + numbers)
-  iv = evidence.difference(a.setting, b.setting, noise, level=rules.level,
-                           proportion=accuracy)
+  iv = evidence.difference(a.setting, b.setting, noise, level=rules.level, metric=metric)
   if iv is None:
     why = ("one seed each, and the task's replicated settings do not share one seed spread "
            f"({noise}), so none can be borrowed" if noise is not None and not noise.homogeneous
@@ -208,26 +207,34 @@ def compare(kind: str, a: Side, b: Side, noise: Optional[stats.Noise], *,
     return not_testable(f"{numbers}: {why}", decide="3 or more seeds per arm")
   status = _status(kind, iv.lo, iv.hi, margin)
   text = f"{numbers} = {iv}" + (f" (margin {margin:.4f})" if kind != "better" else "")
-  if rules.decidability and kind != "better" and status == vocab.INCONCLUSIVE:
-    # Undecided, and no number of seeds could decide it: the evaluation set is the limit.
-    reach = evidence.reachable(a.setting, b.setting, level=rules.level, proportion=accuracy,
-                                noise=noise)
+  if status != vocab.INCONCLUSIVE:
+    return Verdict(status, text, iv.how, method=iv.method)
+  if kind == "better":
+    # An effect of about zero: the data bound how large it could be; no smallest effect of
+    # interest is declared, so no number of seeds is computed for it.
+    return Verdict(status, text + f"; the data bound the gain to at most {iv.hi:+.4f}",
+                   iv.how, method=iv.method,
+                   decide=("per-example records (these arms rerun with the current code)"
+                           if not evidence.both_recorded(a.setting, b.setting, metric)
+                           else "more seeds per arm, or a declared smallest effect of "
+                           "interest to size them for"))
+  if rules.decidability and evidence.both_recorded(a.setting, b.setting, metric):
+    # Undecided, and no number of seeds could decide it: the evaluation set is the limit. Only
+    # with records: the fallback's evaluation part is an upper bound, not a floor.
+    reach = evidence.reachable(a.setting, b.setting, level=rules.level, metric=metric,
+                               noise=noise)
     if reach >= margin:
       return Verdict(vocab.NOT_TESTABLE,
                      f"{text}: inconclusive, and the evaluation set alone gives a half-width of "
                      f"at least {reach:.4f} against the margin, so no number of seeds could "
                      "decide it", iv.how, method=iv.method,
                      decide=evidence.what_would_decide(a.setting, b.setting, margin,
-                                                       level=rules.level, proportion=accuracy,
+                                                       level=rules.level, metric=metric,
                                                        noise=noise))
-  decide = ""
-  if status == vocab.INCONCLUSIVE:
-    if kind == "better":  # an effect of about zero: say how large it could be
-      text += f"; the data bound the gain to at most {iv.hi:+.4f}"
-    target = margin if kind != "better" else abs(iv.diff)
-    decide = evidence.what_would_decide(a.setting, b.setting, target, level=rules.level,
-                                        proportion=accuracy, noise=noise) if target else ""
-  return Verdict(status, text, iv.how, method=iv.method, decide=decide)
+  return Verdict(status, text, iv.how, method=iv.method,
+                 decide=evidence.what_would_decide(a.setting, b.setting, margin,
+                                                   level=rules.level, metric=metric,
+                                                   noise=noise))
 
 
 def combine(parts: Sequence[Verdict]) -> Verdict:

@@ -119,3 +119,10 @@ def test_reads_name_the_command_line_artefacts():
   known = set(catalogue.experiments())
   for reads in (*catalogue.TABLE_READS.values(), *catalogue.FIGURE_READS.values()):
     assert set(reads) <= known, reads
+
+
+def test_no_analysis_module_is_over_600_lines():
+  """One experiment's logic in one place: small modules by layer and by task."""
+  long = {str(p.relative_to(ROOT)): n for p in (ROOT / "analysis").rglob("*.py")
+          if (n := len(p.read_text().splitlines())) > 600}
+  assert not long, long

@@ -534,7 +534,7 @@ def test_a_paired_difference_is_centred_on_the_seeds_it_pairs(tmp_path):
   _table3(tmp_path, {"lamb": [0.80, 0.80, 0.80, 0.60], "adam": [0.79, 0.79, 0.79]})
   frame = runs.load(tmp_path, rules=V1)
   pick = lambda v: select.choose(frame[frame["config.variant"] == v], [], "final.accuracy").best
-  iv = evidence.difference(pick("lamb"), pick("adam"), None, level=0.95, proportion=False)
+  iv = evidence.difference(pick("lamb"), pick("adam"), None, level=0.95, metric="final.loss")
   assert iv.diff == pytest.approx(0.01) and "1 unpaired run(s) left out" in iv.how
 
 

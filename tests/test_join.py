@@ -388,3 +388,19 @@ def test_a_run_resumed_under_other_code_is_counted_and_named(tmp_path):
   problems = "\n".join(report.problems_section(tmp_path, "cpu"))
   assert "`table7/cpu/lamb_lr0.01_seed0`: trained to step 100 by commit aaaaaaaaaa" in problems
   assert "lamb_lr0.01_seed1" not in problems
+
+
+def test_the_manifest_names_an_edit_of_a_run_that_records_no_config_hash(tmp_path):
+  from analysis import manifest  # pylint: disable=import-outside-toplevel
+  d = _run(tmp_path, "table3", "momentum_seed0", {"variant": "momentum", "seed": 0})
+  _run(tmp_path, "table3", "momentum_seed1", {"variant": "momentum", "seed": 1})
+  assert _load(tmp_path).config_unchecked.all()  # no hash recorded, no manifest yet
+  assert manifest.main([f"--results_dir={tmp_path}"]) == 0
+  frame = _load(tmp_path)
+  assert not frame.config_unchecked.any() and (frame.status == vocab.COMPLETED).all()
+  config = json.loads((d / "config.json").read_text())
+  config["optimizer"] = {"learning_rate": 0.05}
+  (d / "config.json").write_text(json.dumps(config))
+  row = _load(tmp_path).loc["momentum_seed0"]
+  assert row.status == vocab.EDITED and "config.json differ" in row.error
+  assert _load(tmp_path).loc["momentum_seed1", "status"] == vocab.COMPLETED

@@ -98,7 +98,7 @@ def judge(ctx: Context, claim: Claim, critical=None) -> v.Verdict:
   """One claim under `ctx`'s rule set: its rule, then its negative control."""
   ctx.read = []
   verdict = claim.judge(ctx)
-  read = ctx.read
+  read, ctx.read = list(ctx.read), []  # the control's runs are not the claim's regime
   if ctx.rules.negative_controls:
     verdict = _with_control(ctx, claim, verdict)
   ctx.read = []

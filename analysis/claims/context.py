@@ -109,9 +109,18 @@ class Context:
   def compare(self, kind, a: v.Side, b: v.Side, metric=ACCURACY, margin=None) -> v.Verdict:
     noise = self.noise(a, metric) or self.noise(b, metric)
     if margin is None:  # no number in the paper: the spread between seeds of the task
-      margin = noise.std if noise else 0.0
-    return v.compare(kind, a, b, noise, margin=margin, rules=self.rules,
-                     accuracy=metric.endswith("accuracy"))
+      margin = self.default_margin(a, b, noise)
+    return v.compare(kind, a, b, noise, margin=margin, rules=self.rules, metric=metric)
+
+  def default_margin(self, a: v.Side, b: v.Side, noise: Optional[stats.Noise]) -> float:
+    """The task's pooled seed spread; where the task's settings do not share one spread
+    (Bartlett), under rule sets that say so, the larger of the two arms' own spreads."""
+    if noise is None:
+      return 0.0
+    if noise.homogeneous or self.rules.margin_when_spreads_differ == "pooled":
+      return noise.std
+    own = [s.setting.std for s in (a, b) if s.setting is not None and s.setting.seeds >= 2]
+    return max(own) if own else noise.std
 
   def steps(self, side: v.Side) -> Optional[int]:
     runs_ = side.choice.settings[0].runs if side.choice.settings else None

@@ -41,7 +41,11 @@ def _stale_replicates(ctx, experiment: str, replicates: str) -> Optional[v.Verdi
     return None
   stale = []
   for name in sorted(set(rerun[column].dropna())):
-    chosen = ctx.choose(experiment, grid[grid[column] == name], ACCURACY).best
+    choice = ctx.choose(experiment, grid[grid[column] == name], ACCURACY)
+    if choice.partial:  # the grid's choice is held back, not moved: say which runs hold it
+      return v.not_run(f"{experiment}'s choice for {vocab.optimizer_label(name)} is held back "
+                       f"by {', '.join(choice.partial)}: resolve those runs, then judge again")
+    chosen = choice.best
     ran = {c.setting_key(s.key)
            for s in ctx.choose(replicates, rerun[rerun[column] == name], ACCURACY).settings}
     if chosen is None or ran != {c.setting_key(chosen.key)}:
