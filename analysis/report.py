@@ -99,9 +99,11 @@ def how_claims_are_judged(results_dir: Path, scale: str) -> list:
       f"- **Diverged** means what the paper means: {runs.diverged_means(rules)}. Tables and "
       "claims both use it.",
       "- **Negative controls.** Every rule names a committed run or pair it must fail on (a "
-      "winner against itself, a pair that differs, LARS's ladder, the network at "
-      "initialisation); a rule that holds on its control cannot discriminate, and its claim is "
-      "not testable.",
+      "placebo pair the paper calls equal, a pair that differs, LARS's ladder, the network at "
+      "initialisation; for the BERT and MNIST/CIFAR \"better\" rules only the weak sanity "
+      "check of the winner against itself, as no two of their arms are equal by the paper); a "
+      "rule that holds on its control cannot discriminate, and its claim is not testable. A "
+      "control that could not run is shown as such beside the verdict.",
       "- **Best settings** are chosen one way everywhere (`analysis/select.py`): the mean over "
       "seeds of settings whose runs all finished; a setting with a diverged run ranks last; an "
       "unfinished, unreadable or misplaced run might be the best, so its group shows no number "

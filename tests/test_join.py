@@ -117,9 +117,10 @@ def test_a_bert_spike_onto_the_unigram_plateau_is_diverged_under_v2(tmp_path):
   assert frame.loc["lars_4K_seed0", "status"] == vocab.COMPLETED
 
 
-def test_chance_counts_the_recorded_units_when_the_summary_has_them(tmp_path):
-  # 0.07 against a unigram level of 0.0608 is chance over 1024 sequences but not over the
-  # 20,000 masked tokens a newer run records as its denominator.
+def test_chance_counts_bert_by_sequence_with_or_without_records(tmp_path):
+  # 0.07 against a unigram level of 0.0608 is chance over 1024 sequences. A newer run records
+  # 20,000 masked tokens as its denominator, but tokens of one sequence are not independent: the
+  # same model is judged the same way, by sequence, whether or not it recorded its tokens.
   unigram = {"unigram_masked_lm_accuracy": 0.0608}
   spike = dict(base=BERT, metric="masked_lm_accuracy", accuracy=0.07, examples=1024,
                losses=(9.7, 20.0, 7.0, 7.0))
@@ -127,9 +128,13 @@ def test_chance_counts_the_recorded_units_when_the_summary_has_them(tmp_path):
   _run(tmp_path, "table2", "new", {"seed": 1}, **spike,
        final={**unigram, "eval_unit": "masked tokens", "eval_units": 20_000})
   frame = _load(tmp_path, V2)
-  assert frame.loc["old", "status"] == vocab.DIVERGED
-  assert frame.loc["new", "status"] == vocab.COMPLETED
-  assert frame.loc["new", "at_chance"] == False  # noqa: E712
+  assert frame.loc["old", "status"] == frame.loc["new", "status"] == vocab.DIVERGED
+  # Images are independent units: a recorded count of 9000 is the n, and 0.107 is above
+  # chance there (0.1 + 1.96 x 0.0032 = 0.1062), where 1000 examples would not tell it (0.1186).
+  _run(tmp_path, "table3", "images", {"seed": 0}, accuracy=0.107, examples=1000,
+       losses=(2.3, 9.0, 2.3), final={"eval_unit": "images", "eval_units": 9000})
+  frame = _load(tmp_path, V2)
+  assert bool(frame.loc["images", "at_chance"]) is False
 
 
 def test_what_diverged_means_follows_the_rule_set():

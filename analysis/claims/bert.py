@@ -186,10 +186,13 @@ def lars_behind_lamb(ctx):
   blocked = c.too_few_steps(ctx, lamb[batches[-1]], f"the largest batch ({batches[-1]})")
   if blocked:
     return blocked
-  return v.combine([c.comparable(ctx, lamb[b], lars[b]) or
-                    ctx.compare("better", c.named(lamb[b], f"LAMB {b}"),
-                                c.named(lars[b], f"LARS {b}"), ctx.bert_metric)
-                    for b in batches[:-1]])
+  verdict = v.combine([c.comparable(ctx, lamb[b], lars[b]) or
+                       ctx.compare("better", c.named(lamb[b], f"LAMB {b}"),
+                                   c.named(lars[b], f"LARS {b}"), ctx.bert_metric)
+                       for b in batches[:-1]])
+  verdict.evidence = (f"compared at {', '.join(batches[:-1])} (the rungs below the top that "
+                      f"both ladders run at this scale): " + verdict.evidence)
+  return verdict
 
 
 def _diverged_rule(ctx, side: Optional[v.Side], label: str) -> v.Verdict:

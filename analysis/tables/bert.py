@@ -195,7 +195,7 @@ def table2(results_dir, scale: str) -> Rendered:
         row[f"{optimizer}: {label_}"] = m
       # How far each run's training loss rose above its start: the paper's "diverge" (LARS at
       # 32K) is a spike, not only a non-finite value.
-      row[f"{optimizer}: peak/start"] = _peak(group)
+      row[f"{optimizer}: peak/start (largest seed)"] = _peak(group)
     rows.append(row)
   notes = _bert_notes(pd.concat([frame, ladder]), scale, results_dir,
                       "LARS against LAMB over the batch ladder (fixed epochs); LARS runs LAMB's "
@@ -289,7 +289,7 @@ def table8(results_dir, scale: str) -> Rendered:
                                           _paper(record("last_step"))),
                  "last train loss": _of_run(group, float(last.get("loss", math.nan)),
                                             _paper(record("last_loss"))),
-                 "peak/start": _peak(group),
+                 "peak/start (largest seed)": _peak(group),
                  **_bert_measures(group, f1, unplaced, squad)})
   notes = _bert_notes(frame, scale, results_dir,
                       "AdamW at batch 16K (cpu scale: 256): warmup ratio x learning rate; the "
