@@ -59,6 +59,22 @@ TINY = {"num_steps": 12, "batch_size": 128, "checkpoint_every_epochs": 0.25,
 TINY_STEPS = 12
 
 
+def tiny_table7_config(**changes):
+  """table7's LeNet-5 on MNIST (its cpu config, no sweep) cut to TINY, with `changes` (dotted
+  paths) on top: one run's config for tests that call the trainer directly."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  config = importlib.import_module("experiments.configs.table7").get_config("cpu")
+  with config.unlocked():
+    for key, value in {**TINY, **changes}.items():
+      node = config
+      *parents, leaf = key.split(".")
+      for part in parents:
+        node = node[part]
+      node[leaf] = value
+    del config["sweep"]
+  return config
+
+
 def tiny_args(only: str | None = f"^{RUN}$", **overrides) -> list:
   """`--config=table7` and the tiny overrides (plus `overrides`, dots as `__`), `--only`."""
   values = dict(TINY)

@@ -150,6 +150,8 @@ def test_corrupt_or_wrong_size_files_in_data_dir(tmp_path):
 
 def test_missing_data_gives_one_line_error(tmp_path, monkeypatch):
   monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "usr-share-datasets")
+  # A copy fetched earlier on this machine (~/.cache/lamb) must not stand in for the missing one.
+  monkeypatch.setattr(fm, "DEFAULT_CACHE_DIR", tmp_path / "cache" / "fashion-mnist")
   monkeypatch.delenv(fm.ENV_DIR, raising=False)
   (tmp_path / "partial").mkdir()
   _write_idx(tmp_path / "partial" / "train-images-idx3-ubyte.gz", np.zeros((1, 28, 28)))

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import HELPERS, JANE_AUSTEN_MISSING, TINY, TINY_STEPS
+from conftest import HELPERS, JANE_AUSTEN_MISSING, TINY_STEPS, tiny_table7_config
 from lamb.train import checkpoint, programs, results, tasks, trainer
 
 needs_jane_austen = pytest.mark.skipif(bool(JANE_AUSTEN_MISSING), reason=JANE_AUSTEN_MISSING)
@@ -21,16 +21,7 @@ needs_jane_austen = pytest.mark.skipif(bool(JANE_AUSTEN_MISSING), reason=JANE_AU
 def image_config(**changes):
   """table7's LeNet-5 on MNIST, cut to conftest's TINY run (eval on 1000 test images), in
   evaluation batches of 256: the last one padded."""
-  config = importlib.import_module("experiments.configs.table7").get_config("cpu")
-  with config.unlocked():
-    for key, value in {**TINY, "eval_batch_size": 256, **changes}.items():
-      node = config
-      *parents, leaf = key.split(".")
-      for part in parents:
-        node = node[part]
-      node[leaf] = value
-    del config["sweep"]
-  return config
+  return tiny_table7_config(**{"eval_batch_size": 256, **changes})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ compiled one by one; the persistent cache carries that across processes.
 """
 from __future__ import annotations
 
-import importlib
 import json
 
 import jax
@@ -14,24 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, cli_env, read_json, run_cli, run_dir, tiny_args, train_losses
+from conftest import (ROOT, cli_env, read_json, run_cli, run_dir, tiny_args,
+                      tiny_table7_config, train_losses)
 from lamb import optim
 from lamb.train import programs, tasks, trainer
 
-table7 = importlib.import_module("experiments.configs.table7")
 
 
 def tiny_config(**changes):
-  config = table7.get_config("cpu")
-  with config.unlocked():
-    for key, value in {**TINY, **changes}.items():
-      node = config
-      *parents, leaf = key.split(".")
-      for part in parents:
-        node = node[part]
-      node[leaf] = value
-    del config["sweep"]
-  return config
+  return tiny_table7_config(**changes)
 
 
 @pytest.fixture
