@@ -195,7 +195,8 @@ def table2(results_dir, scale: str) -> Rendered:
         row[f"{optimizer}: {label_}"] = m
       # How far each run's training loss rose above its start: the paper's "diverge" (LARS at
       # 32K) is a spike, not only a non-finite value.
-      row[f"{optimizer}: peak/start (largest seed)"] = _peak(group)
+      row[f"{optimizer}: peak/start (largest seed)"] = (
+          _peak(group) if _expected(at_scale, name, group) else _left_out(NO_PAPER))
     rows.append(row)
   notes = _bert_notes(pd.concat([frame, ladder]), scale, results_dir,
                       "LARS against LAMB over the batch ladder (fixed epochs); LARS runs LAMB's "
