@@ -19,10 +19,10 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from analysis import intervals, select, stats
+from analysis import intervals, runs, select, stats
 from lamb.train import results as result_files  # file formats only: no jax
 
-RECORDS = "eval_examples.npz"
+RECORDS = result_files.EVAL_EXAMPLES
 _CACHE: dict = {}  # path -> (mtime_ns, size, records or None)
 
 
@@ -36,14 +36,9 @@ def _read(path: Path) -> Optional[dict]:
   cached = _CACHE.get(path)
   if cached and cached[:2] == (st.st_mtime_ns, st.st_size):
     return cached[2]
-  reader = getattr(result_files, "read_eval_examples", None)
   try:
-    if reader is not None:
-      data = dict(reader(path))
-    else:
-      with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-  except Exception:  # a damaged file is named by the loader; here it is only absent evidence
+    data = result_files.read_eval_examples(path)
+  except result_files.UnreadableError:  # named by the loader; here it is only absent evidence
     data = None
   _CACHE[path] = (st.st_mtime_ns, st.st_size, data)
   return data
@@ -54,26 +49,22 @@ def _scores(data: dict) -> np.ndarray:
   return np.asarray(data[key], dtype=np.float64)
 
 
-def _units(runs: pd.DataFrame) -> tuple:
-  """(the metric's denominator, its unit, whether it is the recorded one) of the runs."""
-  recorded = pd.to_numeric(runs.get("final.eval_units"), errors="coerce").dropna() \
-      if "final.eval_units" in runs else pd.Series(dtype=float)
-  unit = runs.get("final.eval_unit")
-  unit = str(unit.dropna().iloc[0]) if unit is not None and unit.notna().any() else "units"
-  if len(recorded) and unit != "masked tokens":
-    return int(recorded.min()), unit, True
-  # Without their records, masked tokens count by sequence: tokens of one sequence are not
-  # independent, and a binomial on the token count would understate the error.
-  examples = pd.to_numeric(runs.get("eval_examples"), errors="coerce").dropna() \
-      if "eval_examples" in runs else pd.Series(dtype=float)
-  is_bert = "config.model.name" in runs and (runs["config.model.name"] == "bert").any()
-  unit = "sequences" if is_bert else "examples"
-  return (int(examples.min()) if len(examples) else None), unit, False
+def _units(frame: pd.DataFrame) -> tuple:
+  """(the binomial n, its unit) of an arm's runs: the smallest over them (`runs.binomial_units`)."""
+  found = [runs.binomial_units(row) for _, row in frame.iterrows()]
+  found = [(int(n), unit) for n, unit in found
+           if isinstance(n, (int, float)) and not isinstance(n, bool) and n == n and n > 0]
+  return min(found) if found else (None, "examples")
 
 
 def _proportion(metric: str) -> bool:
   """A metric that is a share of units right (a binomial term applies without records)."""
   return metric.endswith("accuracy")
+
+
+def chance_units(setting: select.Setting) -> Optional[int]:
+  """The n of the binomial error with which a setting's score is told from chance."""
+  return _units(setting.runs)[0]
 
 
 def arm(setting: select.Setting, metric: str = "final.accuracy") -> intervals.ArmEvidence:
@@ -104,7 +95,7 @@ def arm(setting: select.Setting, metric: str = "final.accuracy") -> intervals.Ar
       clusters = np.asarray(data["cluster"])
   if not records:
     records, clusters, eval_set = None, None, None
-  units, unit, _ = _units(setting.runs)
+  units, unit = _units(setting.runs)
   if records is not None:
     units = len(next(iter(records.values())))
   elif not _proportion(metric):

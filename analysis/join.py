@@ -49,7 +49,7 @@ RECORDS_ATOL = 1e-6   # eval_examples.npz's mean against the summary: float roun
 # The summary prints these metrics in percent (SQuAD's official script); the records hold [0, 1].
 PERCENT = ("f1", "exact_match")
 # The per-example records' file (lamb.train.results names it too, once it writes it).
-EVAL_EXAMPLES = getattr(results, "EVAL_EXAMPLES", "eval_examples.npz")
+EVAL_EXAMPLES = results.EVAL_EXAMPLES
 # Which status a row shows when several checks fail (its error says all of them).
 ORDER = (vocab.UNREADABLE, vocab.MISPLACED, vocab.RENAMED, vocab.DUPLICATE, vocab.EDITED)
 
@@ -171,30 +171,10 @@ def config_against_summary(config_path: Path, summary: dict) -> tuple:
           f"for the config the run trained; restore the config or rerun the run"), False
 
 
-def _read_records(path: Path) -> Optional[dict]:
-  reader = getattr(results, "read_eval_examples", None)
-  if reader is not None:
-    return reader(path)
-  if not path.exists():
-    return None
-  try:
-    with np.load(path, allow_pickle=False) as data:
-      records = {k: data[k] for k in data.files}
-  except Exception as e:  # a damaged zip raises whatever zipfile or numpy meets first
-    raise results.UnreadableError(f"{path} is unreadable ({type(e).__name__}); remove its run "
-                                  f"folder to rerun it: rm -r {path.parent}") from None
-  for name in ("unit", "metric", "eval_set"):
-    if name in records:
-      records[name] = str(records[name])
-  if "step" in records:
-    records["step"] = int(records["step"])
-  return records
-
-
 def records_against_summary(run_dir: Path, summary: dict) -> tuple:
   """(why eval_examples.npz disagrees with summary.json or '', why it cannot be read or '')."""
   try:
-    records = _read_records(run_dir / EVAL_EXAMPLES)
+    records = results.read_eval_examples(run_dir / EVAL_EXAMPLES)
   except results.UnreadableError as e:
     return "", str(e)
   final = summary.get("final")

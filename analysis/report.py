@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import claims, critical_batch, figures, runs, select, stats, tables
+from analysis import claims, critical_batch, figures, join, runs, select, tables
 from analysis import rules as rule_sets
 from analysis import vocabulary as vocab
 from analysis.catalogue import E
@@ -359,7 +359,7 @@ def problems_section(results_dir: Path, scale: str) -> list:
                 & (frame.resumed_from_commit != frame.git_commit)]
   recorded = frame.get("final.eval_units")
   missing = frame[recorded.notna() & ~frame.path.map(
-      lambda p: (Path(p) / "eval_examples.npz").exists())] if recorded is not None \
+      lambda p: (Path(p) / join.EVAL_EXAMPLES).exists())] if recorded is not None \
       else frame.iloc[0:0]
   unhashed = int(frame.config_unchecked.fillna(False).astype(bool).sum()) \
       if "config_unchecked" in frame else 0

@@ -164,17 +164,26 @@ def _chance(config: dict, summary: dict) -> tuple:
   return (summary.get("final") or {}).get("unigram_masked_lm_accuracy"), None
 
 
+def binomial_units(row) -> tuple:
+  """(n, unit) of the binomial error of a run's final metric: the recorded units (images,
+  questions), except masked tokens, which count by sequence (the tokens of one sequence are not
+  independent), and the evaluated examples for runs that record no units. The chance test here
+  and the comparisons' fallback (`analysis.evidence`) count the same way."""
+  unit, units = row.get("final.eval_unit"), row.get("final.eval_units")
+  if isinstance(unit, str) and unit != "masked tokens" and isinstance(units, (int, float)) \
+      and units == units:
+    return units, unit
+  bert = unit == "masked tokens" or row.get("config.model.name") == "bert"
+  return row.get("final.examples"), "sequences" if bert else "examples"
+
+
 def _at_chance(row: dict, rules: rule_sets.Rules) -> tuple:
   """(whether the final metric cannot be told above chance, the metric, chance), None for the
   first when the metric, chance or the number of evaluated units is not on record. A run below
   chance has not learned either, so at chance means "not above it", as the claims read it."""
   metric = "final.accuracy" if row["chance_loss"] is not None else "final.masked_lm_accuracy"
   value, chance = row.get(metric), row["chance_accuracy"]
-  # The binomial n: the recorded units, except masked tokens, which count by sequence (the
-  # tokens of one sequence are not independent; the claims' chance test counts the same way).
-  tokens = row.get("final.eval_unit") == "masked tokens"
-  n = row.get("final.examples") if tokens else (row.get("final.eval_units")
-                                                or row.get("final.examples"))
+  n, _ = binomial_units(row)
   numbers = (value, chance, n)
   if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
     return None, value, chance

@@ -82,7 +82,7 @@ def at_chance(s: select.Setting, rules: Optional[rule_sets.Rules] = None) -> Opt
   chance = s.runs.chance_accuracy.dropna() if "chance_accuracy" in s.runs else []
   if not len(chance) or not s.values:
     return None
-  c, n = float(chance.iloc[0]), evidence.arm(s).units or 0
+  c, n = float(chance.iloc[0]), evidence.chance_units(s) or 0
   error = rules.z_chance * math.sqrt(c * (1 - c) / n) if n else 0.0
   return c if s.mean <= c + error else None
 

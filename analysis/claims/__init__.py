@@ -45,7 +45,7 @@ __all__ = ["ACCURACY", "BERT_METRIC", "CLAIMS", "Claim", "Context", "Control", "
 def _regime(ctx: Context, claim: Claim, read: list, critical) -> str:
   """Steps at the judged settings, the largest batch against the task's measured critical
   batch, the metric compared, and whether the compared settings were tuned at that shape."""
-  steps, batches, metrics, tasks = set(), [], [], set()
+  steps, batches, metrics = set(), [], []
   for side, metric in read:
     s = side.setting or (side.choice.settings[0] if side.choice.settings else None)
     if s is None or not len(s.runs):
