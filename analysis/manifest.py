@@ -78,7 +78,8 @@ def differs(run_dir: Path) -> str:
   changed = [name for name, sha in found.items() if sha and _sha(Path(run_dir) / name) != sha]
   if not changed:
     return ""
-  return (f"{', '.join(changed)} differ from the committed fingerprints in {NAME}; restore "
+  verb = "differs" if len(changed) == 1 else "differ"
+  return (f"{', '.join(changed)} {verb} from the committed fingerprints in {NAME}; restore "
           f"them (git checkout), or, if the run was deliberately replaced, rewrite the "
           f"manifest (python -m analysis.manifest)")
 

@@ -19,6 +19,7 @@ import pandas as pd
 from analysis import claims, critical_batch, figures, join, runs, select, tables
 from analysis import rules as rule_sets
 from analysis import vocabulary as vocab
+from lamb.train import results as result_files  # file formats only: no jax
 from analysis.catalogue import E
 
 LATER_EVIDENCE = (
@@ -446,9 +447,8 @@ def main(argv=None) -> int:
     print(f"error: --out={out}: its folder does not exist", file=sys.stderr)
     return 2
   text = build(results_dir, args.scale, results_dir / "figures")
-  tmp = out.with_name(f".{out.name}.tmp")
-  tmp.write_text(text)
-  tmp.replace(out)
+  # A temporary file of its own (two reports at once never write into one), then renamed.
+  result_files.atomic_write_text(out, text)
   print(f"wrote {out}")
   return 0
 
