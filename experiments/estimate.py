@@ -110,11 +110,55 @@ def _duration(seconds: float) -> str:
   return f"{seconds:.1f} s"
 
 
-def report(config, accelerator=None, chips=None, utilisation=None) -> str:
-  """The estimate of one run of `config` as text."""
+# A --target's family -> the cost model's accelerator (lamb.train.cost_model.ACCELERATORS).
+TARGET_ACCELERATORS = {"tpu-v3": "tpu_v3", "h100-80gb": "h100", "a100-80gb": "a100",
+                       "a100-40gb": "a100"}
+
+
+def memory_plan(config, target, headroom=None, fixed: bool = False):
+  """The memory plan of one run of `config` on `target` (lamb.train.memory.Target): the
+  cheapest layout per phase, or with `fixed` the config's own layout, checked."""
+  from lamb.train import memory  # pylint: disable=import-outside-toplevel
+  run_plan = abstract_plan(config)
+  phases = [(p.name, p.config, p.batch_size) for p in run_plan.phases]
+  layouts = ([memory.Layout(p.microbatches, p.config.get("remat") or "none")
+              for p in run_plan.phases] if fixed else None)
+  cache = memory.load_cache()
+  try:
+    return memory.plan_run(phases, target, run_plan.optimizer,
+                           memory.DEFAULT_HEADROOM if headroom is None else headroom,
+                           layouts, cache)
+  finally:
+    memory.save_cache(cache)
+
+
+def target_slice(target, hw: dict):
+  """(cost-model accelerator name, chips, note) of a --target."""
+  family = next(k for k, v in _families().items() if v is target.family)
+  name = TARGET_ACCELERATORS.get(family)
+  if name is None:
+    return hw.get("accelerator", "tpu_v3"), hw.get("chips", 1), (
+        f"the cost model has no {target.family.label}: wall time on the config's "
+        f"{hw.get('accelerator', 'tpu_v3')}")
+  return name, target.chips, ""
+
+
+def _families():
+  from lamb.train import memory  # pylint: disable=import-outside-toplevel
+  return memory.FAMILIES
+
+
+def report(config, accelerator=None, chips=None, utilisation=None, target=None,
+           memory=None) -> str:
+  """The estimate of one run of `config` as text; with `target` (lamb.train.memory.Target)
+  the slice is the target's and `memory` (its MemoryPlan) is printed per phase."""
   from lamb.train import cost_model  # pylint: disable=import-outside-toplevel
 
   hw = dict(config.get("hardware") or {})
+  note = ""
+  if target is not None:
+    accelerator, chips, note = target_slice(target, hw)
+    hw["chips_source"] = f"--target={target.name}"
   hardware = cost_model.slice_from(accelerator or hw.get("accelerator", "tpu_v3"),
                                    chips or hw.get("chips", 1),
                                    utilisation or hw.get("utilisation",
@@ -160,6 +204,13 @@ def report(config, accelerator=None, chips=None, utilisation=None) -> str:
       if value is not None:
         line += f"; the paper reports {value:g}% ({figure})"
     lines.append(line)
+  if memory is not None:
+    lines.extend(memory.lines())
+  else:
+    lines.append("  memory: not checked (--target=tpu-v3-1024, h100-80gb-32, ... compiles each "
+                 "phase's step for that device and chooses its micro-batches and remat)")
+  if note:
+    lines.append(f"  note: {note}")
   lines.append(
       f"  assumptions: {acc.source}; {100 * hardware.utilisation:.0f}% of peak FLOP/s "
       f"sustained (assumed); float32 gradients all-reduced by a ring every step, not "
@@ -185,5 +236,5 @@ def setup_key(config) -> str:
   the optimizer's own update is a small part of a step)."""
   keep = {k: config.get(k).to_dict() if hasattr(config.get(k), "to_dict") else config.get(k)
           for k in ("task", "model", "data", "batch_size", "num_epochs", "num_steps", "phases",
-                    "hardware", "microbatches")}
+                    "hardware", "microbatches", "remat")}
   return json.dumps(keep, sort_keys=True, default=str)

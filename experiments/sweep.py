@@ -28,8 +28,15 @@ NOT_CONFIGS = {"__init__", "common"}
 NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note")
 # Keys added after runs were committed, at the value that computes what those runs computed:
 # at that value a key stays out of the fingerprint, so the runs keep their identity; any other
-# value is another run.
-LATER_KEYS = {("model", "conv"): "xla"}
+# value is another run. Section None: a top-level key.
+LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "float32"}
+# How a run is laid out in memory, not what it computes: gradient accumulation over micro-batches
+# and rematerialisation give the same update (up to float32 summation order), so a run keeps
+# its identity when the memory plan changes them (lamb.train.memory; a change is allowed at a
+# phase boundary and recorded, lamb.train.layout). Not so under BatchNorm, whose statistics a
+# micro-batch changes: there the micro-batch count stays part of the run.
+LAYOUT_KEYS = ("microbatches", "remat")
+BATCH_NORM_MODELS = ("resnet", "davidnet")
 
 
 class UsageError(Exception):
@@ -162,9 +169,31 @@ def identity_view(config_dict: dict) -> dict:
     # rung added to a ladder must not re-key the rungs already trained.
     plain["paper"].pop("rows_at_scale", None)
   for (section, key), value in LATER_KEYS.items():
-    if isinstance(plain.get(section), dict) and plain[section].get(key, value) == value:
-      plain[section].pop(key, None)
+    where = plain if section is None else plain.get(section)
+    if isinstance(where, dict) and where.get(key, value) == value:
+      where.pop(key, None)
+  _normalise_layout(plain)
   return plain
+
+
+def layout_is_exact(config_dict: dict) -> bool:
+  """Whether micro-batches leave this run's math unchanged (no BatchNorm in its model)."""
+  model = config_dict.get("model") or {}
+  return not (isinstance(model, dict) and model.get("name") in BATCH_NORM_MODELS)
+
+
+def _normalise_layout(plain: dict) -> None:
+  """LAYOUT_KEYS at their one-device values (1 micro-batch, no remat), where that is exact: the
+  fingerprints of runs committed before the keys were layout stay as they were."""
+  if not layout_is_exact(plain):
+    plain.pop("remat", None)
+    return
+  phases = [p for p in plain.get("phases") or () if isinstance(p, dict)]
+  for where in [plain] + phases + [p["overrides"] for p in phases
+                                   if isinstance(p.get("overrides"), dict)]:
+    if "microbatches" in where:
+      where["microbatches"] = 1
+    where.pop("remat", None)
 
 
 def fingerprint(config_dict: dict) -> str:

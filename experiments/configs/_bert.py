@@ -194,7 +194,8 @@ def pretraining(config, scale: str, batch: int = 512, cpu: dict = BERT_CPU):
   config.eval_every_steps = 0  # the held-out split at the end of each phase
   config.trust_ratio_every_steps = 0
   if scale == "paper":
-    config.model = dict(name="bert", preset="large", vocab_size=30522)
+    config.model = dict(name="bert", preset="large", vocab_size=30522,
+                        attention_probs_dtype="float32")
     # Wikipedia from TFDS and BooksCorpus as BERT-format text files (--config.data.text_glob),
     # Google's uncased vocabulary (--config.data.vocab_file); read, never downloaded. Training
     # reads instances written beforehand in `instance_shards` shards
@@ -212,7 +213,8 @@ def pretraining(config, scale: str, batch: int = 512, cpu: dict = BERT_CPU):
     config.shrink_note = ""
   else:
     c = BERT_CPU
-    config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"])
+    config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"],
+                        attention_probs_dtype="float32")
     config.data = dict(name="janeausten", held_out="sensesensibility", text_dir="",
                        vocab_file="", vocab_size=c["vocab_size"], eval_examples=c["eval_examples"],
                        train_examples=0, cache_dir="",

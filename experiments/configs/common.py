@@ -38,7 +38,8 @@ def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
   config.scale = scale
   config.seed = 0
   config.compute_dtype = "float32" if scale == "cpu" else "bfloat16"
-  config.microbatches = 1
+  config.microbatches = 1  # layout (experiments.sweep.LAYOUT_KEYS): --target plans it
+  config.remat = "none"  # layout: lamb.models.bert.REMAT_POLICIES
   config.num_steps = 0  # 0: derived from num_epochs
   config.log_every_steps = 50
   config.eval_batch_size = 1000

@@ -47,7 +47,8 @@ def get_config(arg: str = "cpu"):
   # run_squad.py's fine-tuning: AdamW (BERT's, with its exclusions), 2 epochs, 10% warmup.
   config.num_epochs = 2
   if scale == "paper":
-    config.model = dict(name="bert", preset="large", vocab_size=30522)
+    config.model = dict(name="bert", preset="large", vocab_size=30522,
+                        attention_probs_dtype="float32")
     config.data = dict(name="squad", tfds_name="squad/v1.1", eval_split="validation",
                        vocab_file="", cache_dir="", max_seq_length=384, doc_stride=128,
                        max_query_length=64, max_answer_length=30, train_examples=0,
@@ -58,7 +59,8 @@ def get_config(arg: str = "cpu"):
     config.shrink_note = ""
   else:
     c = _bert.BERT_CPU
-    config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"])
+    config.model = dict(name="bert", preset=c["preset"], vocab_size=c["vocab_size"],
+                        attention_probs_dtype="float32")
     config.data = dict(name="janeausten_cloze", held_out="sensesensibility", text_dir="",
                        vocab_file="", vocab_size=c["vocab_size"], cache_dir="",
                        sentences_per_context=3, max_seq_length=128, doc_stride=64,

@@ -49,6 +49,13 @@ the 30,522-row word embedding, so use them with a small trained vocabulary (voca
 `dtype` is the compute dtype (bfloat16 for mixed precision); parameters are stored in
 `param_dtype` (float32), LayerNorm statistics, attention softmax and all returned logits are
 float32.
+
+Two options trade memory at paper scale (BERT-Large's length-512 phase, lamb.train.memory):
+`attention_probs_dtype` computes the softmax and keeps the [B, heads, S, S] probabilities the
+backward pass needs in that dtype (bfloat16 halves the largest activation; a change of the
+numerics, so it is part of a run's identity), and `remat` recomputes each encoder layer's
+activations in the backward pass under a named `jax.checkpoint` policy (REMAT_POLICIES: the same
+math, so it is part of a run's layout, not its identity).
 """
 from __future__ import annotations
 
@@ -60,6 +67,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+# What each encoder layer keeps for the backward pass (`remat`): "none" keeps everything;
+# "minimal" keeps the outputs of the weight matmuls and recomputes the rest (attention scores,
+# softmax, GELU, LayerNorm, dropout); "full" keeps only each layer's input.
+REMAT_POLICIES = {
+    "none": None,
+    "minimal": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "full": jax.checkpoint_policies.nothing_saveable,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +146,13 @@ class _Layers(nn.Module):
   config: BertConfig
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  attention_probs_dtype: Any = jnp.float32
+  remat: str = "none"  # a REMAT_POLICIES name, applied to each encoder layer
+
+  def sub(self) -> dict:
+    """The fields every submodule shares."""
+    return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype,
+                attention_probs_dtype=self.attention_probs_dtype, remat=self.remat)
 
   def init_fn(self):
     return jax.nn.initializers.truncated_normal(self.config.initializer_range)
@@ -178,7 +201,7 @@ class BertSelfAttention(_Layers):
     v = split(self.dense(c.hidden_size, "value")(x))
     q = q * jnp.asarray(head_dim ** -0.5, q.dtype)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) + bias
-    probs = jax.nn.softmax(scores, axis=-1)
+    probs = jax.nn.softmax(scores.astype(self.attention_probs_dtype), axis=-1)
     probs = nn.Dropout(c.attention_probs_dropout_prob)(probs, deterministic=deterministic)
     out = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(self.dtype), v)
     return out.reshape(out.shape[:-2] + (c.hidden_size,))
@@ -190,7 +213,7 @@ class BertAttention(_Layers):
 
   @nn.compact
   def __call__(self, x, bias, deterministic: bool):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     y = BertSelfAttention(name="self", **sub)(x, bias, deterministic)
     return _AddNorm(name="output", **sub)(y, x, deterministic)
 
@@ -218,7 +241,7 @@ class BertLayer(_Layers):
 
   @nn.compact
   def __call__(self, x, bias, deterministic: bool):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     x = BertAttention(name="attention", **sub)(x, bias, deterministic)
     y = _Intermediate(name="intermediate", **sub)(x)
     return _AddNorm(name="output", **sub)(y, x, deterministic)
@@ -238,7 +261,7 @@ class BertModel(_Layers):
   add_pooling_layer: bool = True
 
   def setup(self):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     self.embeddings = BertEmbeddings(**sub)
     self.encoder = _Encoder(**sub)
     if self.add_pooling_layer:
@@ -272,9 +295,13 @@ class _Encoder(_Layers):
 
   @nn.compact
   def __call__(self, x, bias, deterministic: bool):
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"unknown remat policy {self.remat!r}; known: {sorted(REMAT_POLICIES)}")
+    layer = BertLayer
+    if self.remat != "none":  # `deterministic` (argument 3, counting self) is a Python bool
+      layer = nn.remat(BertLayer, policy=REMAT_POLICIES[self.remat], static_argnums=(3,))
     for i in range(self.config.num_hidden_layers):
-      x = BertLayer(self.config, self.dtype, self.param_dtype, name=f"layer_{i}")(
-          x, bias, deterministic)
+      x = layer(**self.sub(), name=f"layer_{i}")(x, bias, deterministic)
     return x
 
 
@@ -290,7 +317,7 @@ class _MaskedLMHead(_Layers):
 
   @nn.compact
   def __call__(self, x, attend):
-    x = _Transform(self.config, self.dtype, self.param_dtype, name="transform")(x)
+    x = _Transform(**self.sub(), name="transform")(x)
     bias = self.param("output_bias", nn.initializers.zeros, (self.config.vocab_size,),
                       self.param_dtype)
     return attend(x) + bias.astype(jnp.float32)
@@ -313,7 +340,7 @@ class BertPretraining(_Layers):
   """
 
   def setup(self):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     self.bert = BertModel(**sub)
     self.cls = _PretrainingHeads(**sub)
 
@@ -330,7 +357,7 @@ class _PretrainingHeads(_Layers):
 
   @nn.compact
   def __call__(self, gathered, pooled, attend):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     mlm_logits = _MaskedLMHead(name="predictions", **sub)(gathered, attend)
     nsp_logits = self.dense(2, "seq_relationship")(pooled).astype(jnp.float32)
     return mlm_logits, nsp_logits
@@ -383,7 +410,7 @@ class BertForSquad(_Layers):
   """
 
   def setup(self):
-    sub = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    sub = self.sub()
     self.bert = BertModel(add_pooling_layer=False, **sub)
     self.qa_outputs = self.dense(2, "qa_outputs")
 

@@ -26,7 +26,7 @@ from lamb.data import bert_corpus, pretraining_records
 from lamb.models import bert
 from lamb.train.task import EvalRecords, Task, real_rows
 
-MODEL_FIELDS = ("name", "preset")
+MODEL_FIELDS = ("name", "preset", "attention_probs_dtype")
 
 
 def bert_config(model) -> bert.BertConfig:
@@ -35,6 +35,16 @@ def bert_config(model) -> bert.BertConfig:
     raise ValueError(f"a BERT task needs model.name 'bert', got {model.name!r}")
   overrides = {k: v for k, v in model.items() if k not in MODEL_FIELDS}
   return bert.BertConfig.preset(model.get("preset", "large"), **overrides)
+
+
+def model_options(config) -> dict:
+  """The module options of a BERT model beyond its BertConfig: the attention probabilities'
+  dtype (numerics, `model.attention_probs_dtype`) and the encoder's remat policy (`remat`, the
+  memory layout)."""
+  return dict(dtype=jnp.dtype(config.compute_dtype),
+              attention_probs_dtype=jnp.dtype(config.model.get("attention_probs_dtype",
+                                                               "float32")),
+              remat=config.get("remat") or "none")
 
 
 def unigram_accuracy(train: dict, evals: dict, train_counts=None):
@@ -70,7 +80,7 @@ def masked_token_records(rows: dict, sums: dict) -> EvalRecords:
 def pretraining_task(config, data_dir=None, load_data: bool = True):
   data = config.data
   model_config = bert_config(config.model)
-  model = bert.BertPretraining(model_config, dtype=jnp.dtype(config.compute_dtype))
+  model = bert.BertPretraining(model_config, **model_options(config))
   shapes = bert_corpus.example_shapes(data)
   if shapes["input_ids"][0][0] > model_config.max_position_embeddings:
     raise ValueError(f"max_seq_length {shapes['input_ids'][0][0]} exceeds the model's "

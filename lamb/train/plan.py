@@ -108,7 +108,10 @@ def _check_numbers(section, path: str) -> None:
 
 # Model fields with a fixed set of values, checked before anything is built (the models hold the
 # same tuples, e.g. lamb.models.resnet.CONVS; a test checks they agree).
-MODEL_CHOICES = {"conv": ("xla", "matmul")}
+MODEL_CHOICES = {"conv": ("xla", "matmul"), "attention_probs_dtype": ("float32", "bfloat16")}
+
+
+REMAT_POLICIES = ("none", "minimal", "full")  # lamb.models.bert.REMAT_POLICIES
 
 
 def _check_model(config, where: str) -> None:
@@ -116,6 +119,12 @@ def _check_model(config, where: str) -> None:
   for field, allowed in MODEL_CHOICES.items():
     if field in model and model[field] not in allowed:
       raise ValueError(f"{where}model.{field}={model[field]!r} is not one of {allowed}")
+  remat = config.get("remat") or "none"
+  if remat not in REMAT_POLICIES:
+    raise ValueError(f"{where}remat={remat!r} is not one of {REMAT_POLICIES}")
+  if remat != "none" and model.get("name") != "bert":
+    raise ValueError(f"{where}remat={remat!r}: only BERT's encoder layers are rematerialised; "
+                     f"model {model.get('name')!r} takes remat='none'")
 
 
 def check_config(config) -> None:

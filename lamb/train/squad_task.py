@@ -26,7 +26,7 @@ import numpy as np
 from lamb.data import bert_corpus, janeausten, squad_data, squad_metric
 from lamb.models import bert, bert_checkpoint
 from lamb.train import checkpoint
-from lamb.train.bert_tasks import bert_config
+from lamb.train.bert_tasks import bert_config, model_options
 from lamb.train.task import EvalRecords, Task
 
 SOURCES = ("squad", "janeausten_cloze")
@@ -172,7 +172,7 @@ def _eval_records(evals):
 def squad_task(config, data_dir=None, load_data: bool = True) -> Task:
   data = config.data
   model_config = bert_config(config.model)
-  model = bert.BertForSquad(model_config, dtype=jnp.dtype(config.compute_dtype))
+  model = bert.BertForSquad(model_config, **model_options(config))
   length = int(data.get("max_seq_length") or 384)
   max_answer = int(data.get("max_answer_length") or 30)
   feature_kwargs = dict(max_seq_length=length, doc_stride=int(data.get("doc_stride") or 128),

@@ -1,0 +1,409 @@
+"""Per-device memory of a run's train step on a named target, decided before step 0.
+
+A paper-scale run is planned against a target (`run.py --estimate --target=tpu-v3-1024`): for
+each phase, the project's own train step is compiled at the target's per-device batch and its
+memory read from XLA's buffer assignment, then the cheapest memory layout that fits is chosen:
+
+    layout     micro-batches (gradient accumulation) x rematerialisation policy (`remat`)
+    cost       an assumed step-time factor per layout (LAYOUT_COST, printed with the plan)
+    fits       bytes <= the device's memory x (1 - headroom)
+
+TPU targets are compiled for the target chip with the compile-only client of the `libtpu`
+wheel (`jax.experimental.topologies`; no TPU needed: the numbers are the TPU compiler's own).
+The program is compiled on a small slice of the target's family at the target's per-device
+batch: with parameters replicated, a device's memory does not depend on the slice's size
+(only the collectives' groups do). Other targets (GPUs) get the best estimate available here,
+the same step compiled for the host CPU, and say that it is one.
+
+BERT's depth is extrapolated: the step is compiled with 1 and 2 encoder layers and the
+difference scaled to the model's depth (every layer holds the same arrays; compiling 24 layers
+for a TPU takes minutes on a laptop). Layers are not scanned (`nn.scan`) to save that compile
+time, because a scanned model stacks its layers into one tensor and LAMB's trust ratio is per
+layer.
+
+Both choices are layout, not numerics: a run keeps its identity when they change
+(experiments.sweep.LAYOUT_KEYS), and the trainer allows a change at a phase boundary and records
+it. Attention probabilities in bfloat16 save more but change the numerics, so the plan reports
+them as an alternative a user opts into (`--config.model.attention_probs_dtype=bfloat16`), and
+never applies them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+GIB = 2 ** 30
+DEFAULT_HEADROOM = 0.10  # of the device's memory, left for the runtime, fragmentation, input
+CACHE_ENV = "LAMB_MEMORY_CACHE"
+DEFAULT_CACHE = Path.home() / ".cache" / "lamb" / "memory.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """An accelerator family: memory per chip and where to compile for it."""
+  kind: str  # "tpu" or "gpu"
+  label: str
+  hbm_per_chip: float  # bytes
+  topology: Optional[str] = None  # the compile-only slice (TPU)
+  cloud_prefix: Optional[str] = None  # Cloud TPU accelerator type: prefix and what it counts
+  cloud_counts_cores: bool = False
+  source: str = ""
+
+
+FAMILIES = {
+    "tpu-v2": Family("tpu", "TPU v2", 16 * GIB, "v2:2x2", "v2", True,
+                     "Cloud TPU v2: 16 GiB HBM per chip (2 TensorCores)"),
+    "tpu-v3": Family("tpu", "TPU v3", 32 * GIB, "v3:2x2", "v3", True,
+                     "Cloud TPU v3: 32 GiB HBM per chip (2 TensorCores, 16 GiB each)"),
+    "tpu-v4": Family("tpu", "TPU v4", 32 * GIB, "v4:2x2x1", "v4", True,
+                     "Cloud TPU v4: 32 GiB HBM per chip"),
+    "tpu-v5e": Family("tpu", "TPU v5e", 16 * GIB, "v5e:2x2", "v5litepod", False,
+                      "Cloud TPU v5e: 16 GiB HBM per chip"),
+    "tpu-v5p": Family("tpu", "TPU v5p", 95 * GIB, "v5p:2x2x1", "v5p", True,
+                      "Cloud TPU v5p: 95 GiB HBM per chip"),
+    "tpu-v6e": Family("tpu", "TPU v6e", 32 * GIB, "v6e:2x2", "v6e", False,
+                      "Cloud TPU v6e: 32 GiB HBM per chip"),
+    "h100-80gb": Family("gpu", "NVIDIA H100 80GB", 80 * GIB,
+                        source="H100 SXM datasheet: 80 GB HBM3"),
+    "h200-141gb": Family("gpu", "NVIDIA H200", 141e9, source="H200 datasheet: 141 GB HBM3e"),
+    "a100-80gb": Family("gpu", "NVIDIA A100 80GB", 80 * GIB, source="A100 datasheet: 80 GB"),
+    "a100-40gb": Family("gpu", "NVIDIA A100 40GB", 40 * GIB, source="A100 datasheet: 40 GB"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  name: str
+  family: Family
+  chips: int
+  devices_per_chip: int  # JAX devices (TPU v2/v3: one per TensorCore)
+
+  @property
+  def devices(self) -> int:
+    return self.chips * self.devices_per_chip
+
+  @property
+  def device_memory(self) -> float:
+    return self.family.hbm_per_chip / self.devices_per_chip
+
+  def describe(self) -> str:
+    text = f"{self.chips:,} x {self.family.label}"
+    if self.family.kind == "tpu":
+      count = self.devices if self.family.cloud_counts_cores else self.chips
+      text += (f" ({self.devices:,} devices of {self.device_memory / GIB:.0f} GiB; Cloud TPU "
+               f"accelerator type {self.family.cloud_prefix}-{count})")
+    else:
+      text += f" ({self.device_memory / GIB:.0f} GiB each)"
+    return text
+
+
+# TPU v2/v3 run one JAX device per TensorCore; later chips one per chip (megacore) or one core.
+_DEVICES_PER_CHIP = {"tpu-v2": 2, "tpu-v3": 2, "tpu-v4": 1, "tpu-v5e": 1, "tpu-v5p": 1,
+                     "tpu-v6e": 1}
+
+
+def parse_target(text: str, chips: Optional[int] = None) -> Target:
+  """`tpu-v3-1024` (1,024 chips, the paper's unit), `h100-80gb-32` (32 GPUs) or `h100-80gb`
+  with `chips`. ValueError naming the known families otherwise."""
+  match = re.fullmatch(r"(.+?)(?:-(\d+))?", (text or "").strip().lower())
+  family = match.group(1) if match else ""
+  if family not in FAMILIES:
+    raise ValueError(f"unknown --target {text!r}; give a family and a chip count, e.g. "
+                     f"tpu-v3-1024 or h100-80gb-32; families: {', '.join(FAMILIES)}")
+  count = int(match.group(2)) if match.group(2) else chips
+  if not count or count < 1:
+    raise ValueError(f"--target={text} names no chip count; add it (e.g. {family}-32) or give "
+                     "--chips")
+  return Target(text, FAMILIES[family], int(count), _DEVICES_PER_CHIP.get(family, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  microbatches: int
+  remat: str
+
+  def describe(self) -> str:
+    parts = [f"{self.microbatches} micro-batch{'es' if self.microbatches > 1 else ''}"]
+    parts.append("no remat" if self.remat == "none" else f"remat {self.remat}")
+    return ", ".join(parts)
+
+
+# Assumed step time of a layout against (1 micro-batch, no remat): a micro-batch costs a little
+# (smaller matmuls, a loop), "minimal" recomputes the attention and elementwise ops (~15%),
+# "full" a whole forward pass (~1/3 of a step). Assumptions, printed with the plan.
+REMAT_COST = {"none": 1.0, "minimal": 1.15, "full": 1.33}
+MICROBATCH_COST = 0.05  # per doubling of the micro-batches
+LAYOUT_COST = ("micro-batches +5% per doubling, remat minimal +15%, full +33% (assumed)")
+
+
+def cost(layout: Layout) -> float:
+  return REMAT_COST[layout.remat] * (1 + MICROBATCH_COST * math.log2(layout.microbatches))
+
+
+def candidates(per_device_batch: int, remat_policies=("none", "minimal", "full"),
+               max_microbatches: int = 64) -> list:
+  """Every layout a phase could use, cheapest first: micro-batch counts that divide the
+  per-device batch, times the remat policies."""
+  counts = [k for k in (1, 2, 4, 8, 16, 32, 64)
+            if k <= max_microbatches and per_device_batch % k == 0]
+  layouts = [Layout(k, r) for k in counts for r in remat_policies]
+  return sorted(layouts, key=lambda l: (cost(l), l.microbatches))
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+  bytes: float
+  method: str  # how the number was obtained
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseMemory:
+  phase: str
+  per_device_batch: int
+  layout: Optional[Layout]  # the chosen one; None when none fits
+  measurement: Optional[Measurement]
+  tried: tuple  # ((Layout, Measurement), ...) in the order tried
+  alternative: Optional[str] = None  # a cheaper fit that changes the numerics, if any
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryPlan:
+  target: Target
+  headroom: float
+  phases: tuple
+
+  @property
+  def budget(self) -> float:
+    return self.target.device_memory * (1 - self.headroom)
+
+  @property
+  def fits(self) -> bool:
+    return all(p.layout is not None for p in self.phases)
+
+  def lines(self) -> list:
+    out = [f"  memory on {self.target.describe()}: budget {self.budget / GIB:.2f} GiB a device "
+           f"({100 * self.headroom:.0f}% headroom); layout cost {LAYOUT_COST}"]
+    for p in self.phases:
+      tried = "; ".join(f"{l.describe()}: {m.bytes / GIB:.2f} GiB" for l, m in p.tried)
+      if p.layout is None:
+        out.append(f"  {p.phase}: {p.per_device_batch} examples a device: NO layout fits "
+                   f"(tried {tried})")
+      else:
+        out.append(f"  {p.phase}: {p.per_device_batch} examples a device -> {p.layout.describe()}"
+                   f", {p.measurement.bytes / GIB:.2f} GiB ({p.measurement.method}); "
+                   f"tried {tried}")
+      if p.alternative:
+        out.append(f"    {p.alternative}")
+    return out
+
+  def refusal(self) -> str:
+    """The one line a plan that cannot fit exits with."""
+    bad = [p for p in self.phases if p.layout is None]
+    worst = {p.phase: min(m.bytes for _, m in p.tried) for p in bad}
+    return (f"no memory layout of phase(s) {', '.join(worst)} fits {self.target.describe()}: "
+            + ", ".join(f"{k} needs at least {v / GIB:.2f} GiB" for k, v in worst.items())
+            + f" against a budget of {self.budget / GIB:.2f} GiB; give a larger target or more "
+            "chips, or a smaller batch")
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling the step
+
+
+def _prepare_tpu_client() -> None:
+  """The compile-only client must not claim a TPU that training on this host may hold."""
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+  os.environ.setdefault("TPU_MIN_LOG_LEVEL", "3")
+
+
+def compile_only_available() -> bool:
+  """Whether the `libtpu` wheel (the compile-only TPU client) is installed."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  return importlib.util.find_spec("libtpu") is not None
+
+
+def _devices(target: Target):
+  """(devices to compile for, how the number is obtained)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  if target.family.kind == "tpu":
+    if not compile_only_available():
+      raise ValueError(f"--target={target.name} compiles for the TPU with the compile-only "
+                       "client of the libtpu wheel, which is not installed; run `pip install "
+                       "-e .[tpu-plan]` (or `pip install libtpu`), or plan for a GPU target")
+    _prepare_tpu_client()
+    from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
+    topology = topologies.get_topology_desc(platform="tpu",
+                                            topology_name=target.family.topology)
+    return list(topology.devices), f"compiled for {target.family.label} (libtpu compile-only)"
+  return jax.devices("cpu")[:1], ("estimate: the step compiled for this host's CPU "
+                                  "(XLA:CPU buffer assignment, not the GPU's)")
+
+
+def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
+                optimizer: dict, cache: Optional[dict] = None) -> float:
+  """The per-device bytes of the compiled train step of `phase_config` under `layout`. The
+  cache is keyed by the lowered program and the device kind: the same program compiles to the
+  same memory, whatever code produced it."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
+  from lamb import optim  # pylint: disable=import-outside-toplevel
+  from lamb.train import step as step_lib, tasks  # pylint: disable=import-outside-toplevel
+  from lamb.train.state import TrainState  # pylint: disable=import-outside-toplevel
+
+  config = phase_config.copy_and_resolve_references()
+  with config.unlocked():
+    config.remat = layout.remat
+  task = tasks.build(config, load_data=False)
+  mesh = Mesh(np.asarray(devices), ("data",))
+  structure, numbers = optim.split(optimizer)
+  train_step = step_lib.make_train_step(
+      task.loss_fn, lambda n: optim.create(structure, n), mesh, layout.microbatches,
+      learning_rate_fn=lambda n: optim.learning_rate(structure, n))
+
+  def init():
+    key = jax.random.PRNGKey(0)
+    params, model_state = task.init(key)
+    return TrainState(step=jnp.zeros([], jnp.int32), params=params,
+                      opt_state=optim.create(structure, numbers).init(params),
+                      model_state=model_state, rng=key)
+
+  replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+  state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
+                       jax.eval_shape(init))
+  batch = {k: jax.ShapeDtypeStruct((per_device_batch * len(devices),) + tuple(v.shape),
+                                   v.dtype, sharding=rows) for k, v in task.example.items()}
+  hyper = {k: jax.ShapeDtypeStruct((), jnp.float32, sharding=replicated) for k in numbers}
+  lowered = train_step.lower(state, batch, hyper)
+  key = hashlib.sha256((lowered.as_text() + devices[0].device_kind
+                        + jax.__version__).encode()).hexdigest()[:32]
+  if cache is not None and key in cache:
+    return cache[key]
+  stats = lowered.compile().memory_analysis()
+  # Donated state aliases its output: count it once.
+  value = float(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                - stats.alias_size_in_bytes + stats.temp_size_in_bytes
+                + stats.generated_code_size_in_bytes)
+  if cache is not None:
+    cache[key] = value
+  return value
+
+
+def _depth_key(config) -> Optional[str]:
+  """The config field that sets a model's repeated depth, when its step can be extrapolated."""
+  if (config.get("task") in ("bert_pretraining", "squad")
+      and (config.get("model") or {}).get("name") == "bert"):
+    return "num_hidden_layers"
+  return None
+
+
+def measure(phase_config, layout: Layout, per_device_batch: int, target: Target,
+            optimizer: dict, cache: Optional[dict] = None) -> Measurement:
+  """The per-device memory of one phase under one layout on `target`."""
+  devices, method = _devices(target)
+  depth_field = _depth_key(phase_config)
+  if depth_field is None:
+    value = _step_bytes(phase_config, layout, per_device_batch, devices, optimizer, cache)
+  else:
+    from lamb.train import bert_tasks  # pylint: disable=import-outside-toplevel
+    depth = bert_tasks.bert_config(phase_config.model).num_hidden_layers
+    sizes = []
+    for layers in (1, 2):
+      shallow = phase_config.copy_and_resolve_references()
+      with shallow.unlocked():
+        shallow.model.num_hidden_layers = layers
+      sizes.append(_step_bytes(shallow, layout, per_device_batch, devices, optimizer, cache))
+    value = sizes[0] + (depth - 1) * (sizes[1] - sizes[0])
+    method += f"; {depth} layers extrapolated from 1- and 2-layer compiles"
+  return Measurement(value, method)
+
+
+def load_cache(path: Optional[str] = None) -> dict:
+  path = Path(path or os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    return {}
+
+
+def save_cache(cache: dict, path: Optional[str] = None) -> None:
+  path = Path(path or os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(cache, sort_keys=True))
+    os.replace(tmp, path)
+  except OSError:
+    pass  # a cache that cannot be written only costs a recompile
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimizer: dict,
+               budget: float, fixed: Optional[Layout] = None, cache=None,
+               measure_fn=measure) -> PhaseMemory:
+  """The cheapest layout of one phase that fits `budget` (or `fixed`, checked)."""
+  if batch_size % target.devices:
+    raise ValueError(f"phase {name}: batch {batch_size} does not split over the "
+                     f"{target.devices} devices of {target.describe()}")
+  per_device = batch_size // target.devices
+  # Only BERT's encoder layers can be rematerialised (lamb.models.bert.REMAT_POLICIES).
+  policies = ("none", "minimal", "full") if _depth_key(phase_config) else ("none",)
+  options = [fixed] if fixed is not None else candidates(per_device, policies)
+  if fixed is not None and per_device % fixed.microbatches:
+    raise ValueError(f"phase {name}: {fixed.microbatches} micro-batches do not split the "
+                     f"{per_device} examples a device holds on {target.describe()}")
+  tried = []
+  for layout in options:
+    m = measure_fn(phase_config, layout, per_device, target, optimizer, cache)
+    tried.append((layout, m))
+    if m.bytes <= budget:
+      return PhaseMemory(name, per_device, layout, m, tuple(tried),
+                         _numerics_alternative(phase_config, layout, per_device, target,
+                                               optimizer, budget, cache, measure_fn))
+  return PhaseMemory(name, per_device, None, None, tuple(tried))
+
+
+def _numerics_alternative(phase_config, chosen: Layout, per_device, target, optimizer, budget,
+                          cache, measure_fn) -> Optional[str]:
+  """When the chosen layout costs time and bfloat16 attention probabilities would fit with a
+  cheaper one: say so (a numerics change the user opts into, never applied here)."""
+  if (cost(chosen) <= 1.0 or phase_config.get("compute_dtype") != "bfloat16"
+      or _depth_key(phase_config) is None
+      or (phase_config.get("model") or {}).get("attention_probs_dtype",
+                                               "float32") != "float32"):
+    return None
+  alt = phase_config.copy_and_resolve_references()
+  with alt.unlocked():
+    alt.model.attention_probs_dtype = "bfloat16"
+  for layout in candidates(per_device, ("none", "minimal", "full")):
+    if cost(layout) >= cost(chosen):
+      return None
+    m = measure_fn(alt, layout, per_device, target, optimizer, cache)
+    if m.bytes <= budget:
+      return (f"cheaper with attention probabilities in bfloat16 (changes the numerics, so "
+              f"the run's identity): {layout.describe()}, {m.bytes / GIB:.2f} GiB; opt in with "
+              "--config.model.attention_probs_dtype=bfloat16")
+  return None
+
+
+def plan_run(phases, target: Target, optimizer: dict, headroom: float = DEFAULT_HEADROOM,
+             fixed=None, cache=None, measure_fn=measure) -> MemoryPlan:
+  """The memory plan of a run: `phases` is [(name, phase config, global batch)], `fixed` an
+  optional [Layout] per phase the user chose (then only checked)."""
+  if not 0 <= headroom < 1:
+    raise ValueError(f"memory headroom must be in [0, 1), got {headroom}")
+  budget = target.device_memory * (1 - headroom)
+  rows = tuple(plan_phase(name, cfg, batch, target, optimizer, budget,
+                          fixed[i] if fixed else None, cache, measure_fn)
+               for i, (name, cfg, batch) in enumerate(phases))
+  return MemoryPlan(target, headroom, rows)

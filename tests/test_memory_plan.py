@@ -1,0 +1,251 @@
+"""The memory plan (lamb.train.memory): targets, the choice of layout, the refusal of a plan
+that cannot fit; the layout options of BERT (remat, attention-probability dtype) against the
+plain model; and a resume that changes the layout (lamb.train.layout)."""
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import sweep
+from lamb.models import bert
+from lamb.train import layout as layout_lib
+from lamb.train import memory
+
+GIB = memory.GIB
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+def test_a_tpu_target_counts_chips_as_the_paper_and_names_the_cloud_type():
+  t = memory.parse_target("tpu-v3-1024")
+  assert (t.chips, t.devices, t.device_memory) == (1024, 2048, 16 * GIB)
+  assert "v3-2048" in t.describe()  # Cloud TPU v3 types count TensorCores
+  v5e = memory.parse_target("tpu-v5e-256")
+  assert (v5e.devices, v5e.device_memory) == (256, 16 * GIB)
+  assert "v5litepod-256" in v5e.describe()
+
+
+def test_a_gpu_target_takes_its_count_from_the_name_or_the_chips_flag():
+  assert memory.parse_target("h100-80gb-32").devices == 32
+  assert memory.parse_target("h100-80gb", chips=8).devices == 8
+  with pytest.raises(ValueError, match="names no chip count"):
+    memory.parse_target("h100-80gb")
+  with pytest.raises(ValueError, match="unknown --target"):
+    memory.parse_target("tpu-v9-8")
+
+
+# --- choosing a layout -----------------------------------------------------------------------
+
+def _fake_measure(fixed_gib: float, per_example_gib: float):
+  """Memory = fixed + per example of a micro-batch, remat dividing the activations."""
+  share = {"none": 1.0, "minimal": 0.5, "full": 0.2}
+
+  def measure(config, layout, per_device, target, optimizer, cache):
+    del config, target, optimizer, cache
+    rows = per_device // layout.microbatches
+    return memory.Measurement((fixed_gib + per_example_gib * rows * share[layout.remat]) * GIB,
+                              "fake")
+  return measure
+
+
+class _Config(dict):
+  """The little of a ConfigDict the planner reads."""
+  def get(self, key, default=None):
+    return dict.get(self, key, default)
+
+
+BERT = _Config(task="bert_pretraining", model=_Config(name="bert"), compute_dtype="float32")
+LENET = _Config(task="image_classification", model=_Config(name="lenet"))
+
+
+def test_candidates_come_cheapest_first_and_split_the_batch():
+  layouts = memory.candidates(16)
+  assert layouts[0] == memory.Layout(1, "none")
+  costs = [memory.cost(l) for l in layouts]
+  assert costs == sorted(costs)
+  assert all(16 % l.microbatches == 0 for l in layouts)
+  assert {l.microbatches for l in memory.candidates(12)} == {1, 2, 4}
+
+
+def test_the_cheapest_layout_that_fits_is_chosen():
+  target = memory.parse_target("tpu-v3-4")  # 8 devices of 16 GiB, budget 14.4 GiB
+  # 16 examples a device: 2 + 1.0 x 16 = 18 GiB without help; 2 micro-batches give 10 GiB.
+  row = memory.plan_phase("seq512", BERT, 128, target, {}, 14.4 * GIB,
+                          measure_fn=_fake_measure(2.0, 1.0))
+  assert row.layout == memory.Layout(2, "none")
+  assert [l for l, _ in row.tried] == [memory.Layout(1, "none"), memory.Layout(2, "none")]
+  assert row.measurement.bytes == pytest.approx(10 * GIB)
+
+
+def test_a_model_without_remat_is_only_given_micro_batches():
+  target = memory.parse_target("tpu-v3-4")
+  row = memory.plan_phase("train", LENET, 512, target, {}, 14.4 * GIB,
+                          measure_fn=_fake_measure(2.0, 0.5))  # 64 a device: 34 GiB
+  assert all(l.remat == "none" for l, _ in row.tried)
+  assert row.layout == memory.Layout(4, "none")  # 2 + 0.5 x 16 = 10 GiB
+
+
+def test_a_plan_that_cannot_fit_says_so_in_one_line():
+  target = memory.parse_target("tpu-v3-4")
+  plan = memory.plan_run([("seq128", BERT, 64), ("seq512", BERT, 128)], target, {},
+                         measure_fn=_fake_measure(15.0, 1.0))  # the fixed part alone overflows
+  assert not plan.fits
+  line = plan.refusal()
+  assert "\n" not in line and "seq128" in line and "14.40 GiB" in line
+  assert "seq128: 8 examples a device: NO layout fits" in "\n".join(plan.lines())
+
+
+def test_a_fixed_layout_is_checked_not_replaced():
+  target = memory.parse_target("tpu-v3-4")
+  plan = memory.plan_run([("seq512", BERT, 128)], target, {}, fixed=[memory.Layout(1, "none")],
+                         measure_fn=_fake_measure(2.0, 1.0))
+  assert not plan.fits and len(plan.phases[0].tried) == 1
+  with pytest.raises(ValueError, match="do not split"):
+    memory.plan_run([("seq512", BERT, 128)], target, {}, fixed=[memory.Layout(32, "none")],
+                    measure_fn=_fake_measure(2.0, 1.0))
+
+
+def test_a_batch_that_does_not_split_over_the_target_is_refused():
+  with pytest.raises(ValueError, match="does not split over the 2,048 devices|2048 devices"):
+    memory.plan_run([("seq128", BERT, 1000)], memory.parse_target("tpu-v3-1024"), {},
+                    measure_fn=_fake_measure(1.0, 1.0))
+
+
+# --- the compiled step responds to the options -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_bert_step_bytes():
+  """Bytes of the real compiled train step (tiny BERT, host CPU) per option."""
+  from ml_collections import ConfigDict
+  config = ConfigDict(dict(
+      task="bert_pretraining", compute_dtype="float32", remat="none", seed=0,
+      model=dict(name="bert", preset="tiny", vocab_size=512, attention_probs_dtype="float32"),
+      data=dict(name="janeausten", max_seq_length=128, max_predictions_per_seq=20,
+                vocab_size=512)))
+  optimizer = dict(name="lamb", learning_rate=1e-3, weight_decay=0.01,
+                   schedule=dict(name="constant"))
+  devices = jax.devices("cpu")[:1]
+
+  def measure(remat="none", probs="float32", microbatches=1, batch=32):
+    c = config.copy_and_resolve_references()
+    c.model.attention_probs_dtype = probs
+    return memory._step_bytes(c, memory.Layout(microbatches, remat), batch, devices,  # pylint: disable=protected-access
+                              optimizer)
+  return measure
+
+
+def test_remat_and_micro_batches_lower_the_compiled_memory(tiny_bert_step_bytes):
+  plain = tiny_bert_step_bytes()
+  assert tiny_bert_step_bytes(remat="full") < plain
+  assert tiny_bert_step_bytes(microbatches=4) < plain
+
+
+# --- the options keep the math -----------------------------------------------------------------
+
+def _bert_grads(**options):
+  config = bert.BertConfig.preset("tiny", vocab_size=128)
+  model = bert.BertPretraining(config, **options)
+  rng = np.random.default_rng(0)
+  batch = dict(input_ids=rng.integers(0, 128, (4, 16)), input_mask=np.ones((4, 16), np.int32),
+               segment_ids=np.zeros((4, 16), np.int32),
+               masked_lm_positions=rng.integers(0, 16, (4, 3)),
+               masked_lm_ids=rng.integers(0, 128, (4, 3)),
+               masked_lm_weights=np.ones((4, 3), np.float32),
+               next_sentence_labels=rng.integers(0, 2, (4, 1)))
+  params = model.init({"params": jax.random.PRNGKey(0)}, *(batch[k] for k in
+                                                            bert.PRETRAINING_INPUTS))["params"]
+
+  def loss(p):
+    out = model.apply({"params": p}, *(batch[k] for k in bert.PRETRAINING_INPUTS),
+                      deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
+    return bert.pretraining_loss(out, batch)["loss"]
+  return jax.jit(jax.value_and_grad(loss))(params)
+
+
+@pytest.mark.parametrize("policy", ["minimal", "full"])
+def test_remat_gives_the_gradient_of_the_plain_model(policy):
+  (loss, grads), (loss_r, grads_r) = _bert_grads(), _bert_grads(remat=policy)
+  assert float(loss_r) == pytest.approx(float(loss), rel=1e-6)
+  for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_r)):
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-7)
+
+
+def test_bfloat16_attention_probabilities_change_the_numerics_a_little():
+  (loss, _), (loss_b, _) = _bert_grads(), _bert_grads(attention_probs_dtype=jnp.bfloat16)
+  assert float(loss_b) != float(loss)  # a different computation: part of the run's identity
+  assert float(loss_b) == pytest.approx(float(loss), rel=1e-2)
+
+
+def test_an_unknown_remat_policy_is_refused():
+  with pytest.raises(ValueError, match="unknown remat policy"):
+    _bert_grads(remat="everything")
+
+
+# --- identity and resume -----------------------------------------------------------------------
+
+def _bert_run(**top):
+  base = {"name": "table4", "model": {"name": "bert"}, "microbatches": 1, "remat": "none",
+          "phases": [{"name": "seq128", "overrides": {}}, {"name": "seq512", "overrides": {}}]}
+  base.update(top)
+  return base
+
+
+def test_layout_keys_leave_a_bert_runs_identity_unchanged():
+  plain = _bert_run()
+  planned = _bert_run(remat="full", phases=[
+      {"name": "seq128", "overrides": {"microbatches": 1}},
+      {"name": "seq512", "overrides": {"microbatches": 4, "remat": "minimal"}}])
+  assert sweep.identity(planned) == sweep.identity(_bert_run(phases=[
+      {"name": "seq128", "overrides": {"microbatches": 1}},
+      {"name": "seq512", "overrides": {"microbatches": 1}}]))
+  assert sweep.identity(_bert_run(microbatches=8)) == sweep.identity(plain)
+  numerics = _bert_run(model={"name": "bert", "attention_probs_dtype": "bfloat16"})
+  assert sweep.identity(numerics) != sweep.identity(plain)
+  assert sweep.identity(_bert_run(model={"name": "bert", "attention_probs_dtype": "float32"})
+                        ) == sweep.identity(plain)
+
+
+def test_micro_batches_stay_part_of_a_batch_norm_runs_identity():
+  resnet = {"name": "table3", "model": {"name": "resnet"}, "microbatches": 1}
+  assert sweep.identity(dict(resnet, microbatches=4)) != sweep.identity(resnet)
+  assert sweep.identity(dict(resnet, remat="full")) == sweep.identity(resnet)
+
+
+class _Phase:
+  def __init__(self, name, start, steps, microbatches, remat="none"):
+    self.name, self.start, self.steps, self.microbatches = name, start, steps, microbatches
+    self.config = _Config(remat=remat)
+
+  @property
+  def end(self):
+    return self.start + self.steps
+
+
+class _Plan:
+  def __init__(self, *phases):
+    self.phases = phases
+
+  def index_at(self, step):
+    return next((i for i, p in enumerate(self.phases) if step < p.end), len(self.phases) - 1)
+
+
+def test_a_layout_changes_at_a_phase_boundary_and_is_recorded(tmp_path):
+  layout_lib.save(tmp_path, 90, _Phase("seq128", 0, 90, 1))
+  plan = _Plan(_Phase("seq128", 0, 90, 1), _Phase("seq512", 90, 10, 4))
+  change = layout_lib.check_resume(tmp_path, 90, plan, "run")
+  assert change == {"step": 90, "phase": "seq512", "from": "1 micro-batch, no remat",
+                    "to": "4 micro-batches, no remat"}
+  assert json.loads((tmp_path / layout_lib.LAYOUTS).read_text())["90"]["phase"] == "seq128"
+
+
+def test_a_layout_change_inside_a_phase_is_refused_with_the_flag_that_restores_it(tmp_path):
+  layout_lib.save(tmp_path, 95, _Phase("seq512", 90, 10, 2))
+  plan = _Plan(_Phase("seq128", 0, 90, 1), _Phase("seq512", 90, 10, 4))
+  with pytest.raises(ValueError, match=r"--phase_microbatches=1,2"):
+    layout_lib.check_resume(tmp_path, 95, plan, "run")
+  same = _Plan(_Phase("seq128", 0, 90, 1), _Phase("seq512", 90, 10, 2))
+  assert layout_lib.check_resume(tmp_path, 95, same, "run") is None
