@@ -1,6 +1,8 @@
 """BERT pre-training data: agreement with google-research/bert's create_pretraining_data logic
 (copied below, on token strings), the feature arrays, masking statistics, determinism, the
-vocabulary and the .npz cache. Runs on a small synthetic corpus (no download)."""
+vocabulary and the .npz cache, on a small synthetic corpus (no download); and instances written
+offline streamed back (the Jane Austen novels): each batch the records of its stream positions,
+the same with worker processes."""
 from __future__ import annotations
 
 import collections
@@ -422,3 +424,79 @@ def test_the_paper_scale_holds_out_a_seeded_random_sample_of_documents():
   for bad in (0, 100):
     with pytest.raises(ValueError, match="eval_documents"):
       bert_corpus.held_out_sample(docs, bad, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Instances written offline and streamed back (lamb.data.pretraining_records): each batch the
+# records at its stream positions, read whole; the same batches with worker processes.
+
+
+@pytest.fixture(scope="module")
+def instances(tmp_path_factory):
+  """The tiny config's phase-1 instances (length 32) in 2 shards, written by the project's
+  writer (lamb.data.pretraining_shards) from the Jane Austen novels."""
+  from conftest import JANE_AUSTEN_MISSING  # pylint: disable=import-outside-toplevel
+  if JANE_AUSTEN_MISSING:
+    pytest.skip(JANE_AUSTEN_MISSING)
+  from helpers import tiny_bert_config  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from lamb.data import pretraining_records, pretraining_shards
+  from lamb.train import phases
+  config = tiny_bert_config.get_config()
+  with config.unlocked():
+    config.data.instance_shards = 2
+  data = phases.configs(config)[0][1].data
+  data_dir = tmp_path_factory.mktemp("instances")
+  pretraining_shards.write(data, data_dir=data_dir, say=lambda _: None)
+  return pretraining_records.Instances(data, data_dir)
+
+
+def _reference_batch(instances, batch_size, *, seed, step, process_index, process_count, limit):
+  """Batch `step` from its definition: global positions g of the process's rows, each epoch
+  of `limit` records a grain index shuffle seeded shuffle_seed(seed) + epoch (4 rounds)."""
+  from grain.experimental import index_shuffle  # pylint: disable=import-outside-toplevel
+  from lamb.data import pretraining_records, streams  # pylint: disable=import-outside-toplevel
+  source = instances._source("train")  # pylint: disable=protected-access
+  first = (step * process_count + process_index) * batch_size
+  rows = []
+  for g in range(first, first + batch_size):
+    epoch, i = divmod(g, limit)
+    seed_e = (streams.shuffle_seed(seed) + epoch) % 2 ** 32
+    rows.append(source[index_shuffle(i, max_index=limit - 1, seed=seed_e, rounds=4)])
+  return pretraining_records.decode(rows, instances.max_seq_length, instances.max_predictions)
+
+
+def _take(stream, n):
+  try:
+    return [next(stream) for _ in range(n)]
+  finally:
+    stream.close()
+
+
+def test_streamed_batches_are_the_records_at_their_positions(instances):
+  """Across epochs (40 records, 16 a global step), for a resumed share of two processes."""
+  kw = dict(seed=3, process_index=1, process_count=2)
+  got = _take(instances.train_batches(8, start_step=2, limit=40, **kw), 4)
+  for k, batch in enumerate(got):
+    want = _reference_batch(instances, 8, step=2 + k, limit=40, **kw)
+    assert set(batch) == set(want)
+    for feature in want:
+      np.testing.assert_array_equal(batch[feature], want[feature], err_msg=feature)
+      assert batch[feature].dtype == want[feature].dtype
+  other = _reference_batch(instances, 8, step=2, limit=40, **dict(kw, seed=4))
+  assert not np.array_equal(other["input_ids"], got[0]["input_ids"])  # the seed matters
+
+
+def test_the_same_batches_with_0_and_2_worker_processes(instances):
+  import multiprocessing  # pylint: disable=import-outside-toplevel
+  kw = dict(seed=1, start_step=3, process_index=0, process_count=2, limit=40)
+  threads = _take(instances.train_batches(8, **kw), 5)
+  workers = instances.train_batches(8, workers=2, **kw)
+  processes = _take(workers, 5)
+  assert not multiprocessing.active_children()  # closing the stream ended its workers
+  for a, b in zip(threads, processes):
+    for feature in pt.FEATURES:
+      np.testing.assert_array_equal(a[feature], b[feature], err_msg=feature)
+  assert not np.array_equal(threads[0]["input_ids"], threads[1]["input_ids"])
+  with pytest.raises(ValueError, match="input workers must be 0 .* got -1"):
+    instances.train_batches(8, seed=0, workers=-1)

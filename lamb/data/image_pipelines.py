@@ -32,8 +32,10 @@ slice, e.g. ``validation[:10000]``) in order, process ``p`` a contiguous share, 
 batch with zeros, marked by a boolean ``"mask"`` (what the training loop's eval_fn expects),
 each row's position in the split (slice) in ``"index"``;
 every process yields as many batches as the largest share needs, all-masked ones ending a
-shorter share, so multi-host evaluation steps stay in lockstep. Decoding and augmentation are TensorFlow ops run in
-grain's reader threads.
+shorter share, so multi-host evaluation steps stay in lockstep. Decoding and augmentation are
+TensorFlow ops (:class:`Cifar10Maps`, :class:`ImageNetMaps`), run READ_THREADS examples at a time
+on whole batches made a fixed number ahead (lamb.data.streams), in the training process or, with
+``workers`` > 0, in that many worker processes: the same batches either way.
 
 CPU scale (NumPy): :func:`random_crop`, :func:`random_flip`, :func:`cutout` and :func:`augment`
 apply the same training augmentation to an in-memory batch (such as Fashion-MNIST padded to
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -164,86 +167,173 @@ def augment(images: np.ndarray, *, seed: int, step: int, row_offset: int = 0,
 
 def cifar10(split: str = "train", *, batch_size: int, seed: int = 0, train: bool | None = None,
             data_dir: str | None = None, start_step: int = 0, process_index: int = 0,
-            process_count: int = 1, cutout_size: int = CIFAR10_CUTOUT,
-            dtype="float32") -> Iterator[dict]:
+            process_count: int = 1, cutout_size: int = CIFAR10_CUTOUT, dtype="float32",
+            workers: int = 0, records=None) -> Iterator[dict]:
   """CIFAR-10 batches for DavidNet (see the module docstring); `train` defaults to split=="train".
 
   Raises DatasetNotFoundError at once when `data_dir` holds no prepared TFDS cifar10.
+  `workers` > 0 makes the batches in that many worker processes (the same batches); `records`
+  (a grain MapDataset of {"image": PNG bytes, "label"}) is read instead of TFDS's split.
   """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
-
-  mean, std = tf.constant(CIFAR10_MEAN), tf.constant(CIFAR10_STD)
-
-  def normalise(example):
-    image = tf.io.decode_png(example["image"], channels=3)
-    image.set_shape((32, 32, 3))
-    return (tf.cast(image, tf.float32) - mean) / std
-
-  def train_map(example, key):
-    crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
-    image = normalise(example)
-    image = tf.pad(image, [[CIFAR10_PADDING] * 2, [CIFAR10_PADDING] * 2, [0, 0]], "REFLECT")
-    image = tf.image.stateless_random_crop(image, (32, 32, 3), seed=crop_key)
-    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
-    if cutout_size > 0:
-      image = _tf_cutout(image, cutout_size, cutout_key)
-    return image
-
-  return _stream("cifar10", split, batch_size=batch_size, seed=seed, train=train,
-                 data_dir=data_dir, start_step=start_step, process_index=process_index,
-                 process_count=process_count, dtype=dtype, train_map=train_map,
-                 eval_map=normalise)
+  return _stream("cifar10", split, Cifar10Maps(seed, dtype, cutout_size), batch_size=batch_size,
+                 seed=seed, train=train, data_dir=data_dir, start_step=start_step,
+                 process_index=process_index, process_count=process_count, workers=workers,
+                 records=records)
 
 
 def imagenet2012(split: str = "train", *, batch_size: int, seed: int = 0,
                  train: bool | None = None, data_dir: str | None = None, start_step: int = 0,
                  process_index: int = 0, process_count: int = 1,
                  image_size: int = IMAGENET_TRAIN_SIZE, resize_size: int = IMAGENET_RESIZE,
-                 dtype="float32") -> Iterator[dict]:
+                 dtype="float32", workers: int = 0, records=None) -> Iterator[dict]:
   """ImageNet-1k (ILSVRC2012) batches for ResNet-50; `train` defaults to split=="train".
 
   TFDS cannot download ImageNet: prepare it elsewhere with ``tfds build imagenet2012
   --data_dir=DIR --manual_dir=TARS --file_format=array_record`` where TARS holds
   ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar, then copy DIR. Raises
-  DatasetNotFoundError at once otherwise.
+  DatasetNotFoundError at once otherwise. `workers` and `records` (JPEG bytes) as for cifar10.
   """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+  return _stream("imagenet2012", split, ImageNetMaps(seed, dtype, image_size, resize_size),
+                 batch_size=batch_size, seed=seed, train=train, data_dir=data_dir,
+                 start_step=start_step, process_index=process_index,
+                 process_count=process_count, workers=workers, records=records)
 
-  mean, std = tf.constant(IMAGENET_MEAN), tf.constant(IMAGENET_STD)
 
-  def finish(image):
-    image = tf.reshape(image, (image_size, image_size, 3))
-    return (tf.cast(image, tf.float32) - mean) / std
+class _Maps:
+  """One pipeline's per-example TensorFlow work (decode, augment, normalise, cast), as methods
+  a worker process can receive: the object pickles its parameters, and each process builds its
+  own tf.functions on first use."""
 
-  def train_map(example, key):
+  MEAN = STD = (0.0, 0.0, 0.0)  # per-channel statistics of 0-255 pixels
+  _BUILT = ("_functions", "_mean", "_std", "_lock")  # made in each process, never pickled
+
+  def __init__(self, seed: int, dtype):
+    self.seed, self.dtype = seed, dtype
+    self._functions, self._lock = None, threading.Lock()
+
+  def __getstate__(self):
+    return {k: v for k, v in self.__dict__.items() if k not in self._BUILT}
+
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._functions, self._lock = None, threading.Lock()
+
+  def normalise(self, image):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return (tf.cast(image, tf.float32) - self._mean) / self._std
+
+  def train_map(self, image, key):
+    raise NotImplementedError
+
+  def eval_map(self, image):
+    raise NotImplementedError
+
+  def _built(self):
+    with self._lock:
+      if self._functions is None:
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+        tf_dtype = tf.dtypes.as_dtype(self.dtype)
+        # Eager constants, captured by the graphs as inputs (constants inside them would let
+        # grappler turn "/ std" into "* (1 / std)", one float32 rounding away from the batches
+        # this pipeline has always made).
+        self._mean, self._std = tf.constant(self.MEAN), tf.constant(self.STD)
+        base_key = tf.constant([self.seed, 0], tf.int64)
+
+        encoded, position = tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)
+
+        @tf.function(input_signature=[encoded, position])
+        def augment_one(image, position):
+          key = tf.random.experimental.stateless_fold_in(base_key, position)
+          return tf.cast(self.train_map(image, key), tf_dtype)
+
+        @tf.function(input_signature=[encoded])
+        def eval_one(image):
+          return tf.cast(self.eval_map(image), tf_dtype)
+
+        # Traced once here, under the lock: the threads' first calls would each trace anew.
+        self._functions = (augment_one.get_concrete_function(),
+                           eval_one.get_concrete_function())
+      return self._functions
+
+  def train_example(self, record, position: int) -> dict:
+    """Training example at global stream position `position` (its augmentation's key)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    augment_one, _ = self._built()
+    return {"image": augment_one(tf.constant(record["image"]),
+                                 tf.constant(position, tf.int64)).numpy(),
+            "label": np.int32(record["label"])}
+
+  def eval_example(self, record, row: int) -> dict:  # pylint: disable=unused-argument
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    _, eval_one = self._built()
+    return {"image": eval_one(tf.constant(record["image"])).numpy(),
+            "label": np.int32(record["label"]), "mask": np.bool_(True)}
+
+
+class Cifar10Maps(_Maps):
+  """DavidNet's CIFAR-10: normalise; (training) reflect-pad, crop, flip, cutout."""
+  MEAN, STD = CIFAR10_MEAN, CIFAR10_STD
+
+  def __init__(self, seed: int, dtype, cutout_size: int = CIFAR10_CUTOUT):
+    super().__init__(seed, dtype)
+    self.cutout_size = cutout_size
+
+  def eval_map(self, image):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    image = tf.io.decode_png(image, channels=3)
+    image.set_shape((32, 32, 3))
+    return self.normalise(image)
+
+  def train_map(self, image, key):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    crop_key, flip_key, cutout_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
+    image = self.eval_map(image)
+    image = tf.pad(image, [[CIFAR10_PADDING] * 2, [CIFAR10_PADDING] * 2, [0, 0]], "REFLECT")
+    image = tf.image.stateless_random_crop(image, (32, 32, 3), seed=crop_key)
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+    if self.cutout_size > 0:
+      image = _tf_cutout(image, self.cutout_size, cutout_key)
+    return image
+
+
+class ImageNetMaps(_Maps):
+  """ResNet-50's ImageNet: (training) Inception crop from the JPEG, resize, flip; (evaluation)
+  shorter side to `resize_size`, central crop; both normalised."""
+  MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
+
+  def __init__(self, seed: int, dtype, image_size: int = IMAGENET_TRAIN_SIZE,
+               resize_size: int = IMAGENET_RESIZE):
+    super().__init__(seed, dtype)
+    self.image_size, self.resize_size = image_size, resize_size
+
+  def _finish(self, image):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return self.normalise(tf.reshape(image, (self.image_size, self.image_size, 3)))
+
+  def train_map(self, image, key):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-    data = example["image"]
-    shape = tf.image.extract_jpeg_shape(data)
+    shape = tf.image.extract_jpeg_shape(image)
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, (1, 1, 4)), seed=crop_key,
         min_object_covered=CROP_MIN_OBJECT_COVERED, aspect_ratio_range=CROP_ASPECT_RANGE,
         area_range=CROP_AREA_RANGE, max_attempts=CROP_MAX_ATTEMPTS,
         use_image_if_no_bounding_boxes=True)
     window = tf.stack([begin[0], begin[1], size[0], size[1]])
-    image = tf.io.decode_and_crop_jpeg(data, window, channels=3)
-    image = tf.image.resize(image, (image_size, image_size), method="bilinear")
-    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
-    return finish(image)
+    decoded = tf.io.decode_and_crop_jpeg(image, window, channels=3)
+    decoded = tf.image.resize(decoded, (self.image_size, self.image_size), method="bilinear")
+    return self._finish(tf.image.stateless_random_flip_left_right(decoded, seed=flip_key))
 
-  def eval_map(example):
-    image = tf.io.decode_jpeg(example["image"], channels=3)
-    hw = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = resize_size / tf.reduce_min(hw)
+  def eval_map(self, image):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    decoded = tf.io.decode_jpeg(image, channels=3)
+    hw = tf.cast(tf.shape(decoded)[:2], tf.float32)
+    scale = self.resize_size / tf.reduce_min(hw)
     new_hw = tf.cast(tf.round(hw * scale), tf.int32)
-    image = tf.image.resize(image, new_hw, method="bilinear", antialias=True)
-    top = (new_hw[0] - image_size) // 2
-    left = (new_hw[1] - image_size) // 2
-    return finish(image[top:top + image_size, left:left + image_size])
-
-  return _stream("imagenet2012", split, batch_size=batch_size, seed=seed, train=train,
-                 data_dir=data_dir, start_step=start_step, process_index=process_index,
-                 process_count=process_count, dtype=dtype, train_map=train_map,
-                 eval_map=eval_map)
+    decoded = tf.image.resize(decoded, new_hw, method="bilinear", antialias=True)
+    top = (new_hw[0] - self.image_size) // 2
+    left = (new_hw[1] - self.image_size) // 2
+    return self._finish(decoded[top:top + self.image_size, left:left + self.image_size])
 
 
 def _tf_cutout(image, size: int, key):
@@ -261,6 +351,7 @@ def _tf_cutout(image, size: int, key):
   inside_x = (xs >= x0) & (xs < x0 + size)
   inside = inside_y[:, None, None] & inside_x[None, :, None]
   return tf.where(inside, tf.zeros_like(image), image)
+
 
 
 def _tfds_hint(name: str, data_dir: str | None) -> str:
@@ -303,9 +394,10 @@ def _source(name: str, split: str, data_dir: str | None):
     raise
 
 
-def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | None,
-            data_dir: str | None, start_step: int, process_index: int, process_count: int,
-            dtype, train_map, eval_map) -> Iterator[dict]:
+
+def _stream(name: str, split: str, maps: _Maps, *, batch_size: int, seed: int,
+            train: bool | None, data_dir: str | None, start_step: int, process_index: int,
+            process_count: int, workers: int, records) -> Iterator[dict]:
   """The grain pipeline shared by cifar10 and imagenet2012, as an iterator of numpy batches.
 
   Training: the global stream is the split reshuffled each epoch (grain's index shuffle, seeded
@@ -313,78 +405,60 @@ def _stream(name: str, split: str, *, batch_size: int, seed: int, train: bool | 
   B = batch_size x process_count, and process p reads rows [p b, (p+1) b) of each. Example g of
   the global stream is augmented with the stateless key fold_in((seed, 0), g). Every batch is
   thus a pure function of (seed, step): `start_step` starts there without reading what came
-  before, and the global batch is the same whatever the number of processes.
+  before, and the global batch is the same whatever the number of processes or `workers`.
   Evaluation: the split in order, process p a contiguous share, the last batch zero-padded and
   marked by "mask", each row's position in the split in "index".
+  Batches are made whole, a fixed number ahead, their examples decoded by a fixed number of
+  threads (lamb.data.streams): host memory does not grow with the batch beyond the batches.
   """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
-
-  streams.check_stream_args(batch_size, seed, start_step, process_index, process_count)
+  streams.check_stream_args(batch_size, seed, start_step, process_index, process_count, workers)
   _, train_split, _, _ = DATASETS[name]
   train = (splits.split_and_slice(split)[0] == train_split) if train is None else train
   if not train and start_step:
     raise ValueError("start_step only applies to training streams")
-  records = _source(name, split, data_dir)
+  records = _source(name, split, data_dir) if records is None else records
   if len(records) < process_count:
     raise ValueError(f"{name} split {split!r} holds {len(records)} examples, fewer than the "
                      f"{process_count} processes")
-  tf_dtype = tf.dtypes.as_dtype(dtype)
-  # Threads decode and augment single examples, a few batches ahead; batching comes after.
-  options = streams.read_options(batch_size)
-
   if train:
-    base_key = tf.constant([seed, 0], tf.int64)
-
-    @tf.function(reduce_retracing=True)
-    def augment_one(image, position):
-      key = tf.random.experimental.stateless_fold_in(base_key, position)
-      return tf.cast(train_map({"image": image}, key), tf_dtype)
-
-    def example(record, g):
-      return {"image": augment_one(tf.constant(record["image"]), tf.constant(g, tf.int64)
-                                   ).numpy(),
-              "label": np.int32(record["label"])}
-
-    local = streams.local_examples(records, batch_size, seed=seed, start_step=start_step,
-                                   process_index=process_index, process_count=process_count,
-                                   example=example)
-    return iter(local.to_iter_dataset(options).batch(batch_size, drop_remainder=True))
-
-  @tf.function(reduce_retracing=True)
-  def eval_one(image):
-    return tf.cast(eval_map({"image": image}), tf_dtype)
+    make_batch = streams.ExampleBatches(
+        records, maps.train_example, batch_size, order=streams.epoch_order(len(records), seed),
+        process_index=process_index, process_count=process_count)
+    return streams.batches(make_batch, start_step, workers=workers)
 
   n = len(records)
   first = process_index * n // process_count
   share = records[first:(process_index + 1) * n // process_count]
-
-  def example(record):
-    return {"image": eval_one(tf.constant(record["image"])).numpy(),
-            "label": np.int32(record["label"]), "mask": np.bool_(True)}
-
-  batches = share.map(example).to_iter_dataset(options).batch(batch_size, drop_remainder=False)
+  make_batch = streams.ExampleBatches(share, maps.eval_example, batch_size)
+  batches = streams.batches(make_batch, 0, math.ceil(len(share) / batch_size), workers=workers)
   # Every process yields as many batches as the largest share needs (all-masked ones at the
   # end of a shorter share), so that multi-host evaluation steps stay in lockstep.
   largest_share = math.ceil(n / process_count)
-  return _padded(_indexed(iter(batches), first), batch_size,
-                 math.ceil(largest_share / batch_size))
+  return _padded(_indexed(batches, first), batch_size, math.ceil(largest_share / batch_size))
 
 
 def _indexed(batches, first: int) -> Iterator[dict]:
-  """Eval `batches` of a share that starts at example `first`, each with its rows' "index"."""
-  for batch in batches:
-    rows = len(batch["label"])
-    yield dict(batch, index=np.arange(first, first + rows, dtype=np.int32))
-    first += rows
+  """Eval `batches` of a share that starts at example `first`, each with its rows' "index";
+  closes `batches` when done (its worker processes, if any, end then)."""
+  try:
+    for batch in batches:
+      rows = len(batch["label"])
+      yield dict(batch, index=np.arange(first, first + rows, dtype=np.int32))
+      first += rows
+  finally:
+    batches.close()
 
 
 def _padded(batches, batch_size: int, count: int) -> Iterator[dict]:
   """`batches` with the last one zero-padded to `batch_size` rows, then all-masked batches up
   to `count` in all."""
   last = None
-  for last in batches:
-    count -= 1
-    yield _pad_batch(last, batch_size)
+  try:
+    for last in batches:
+      count -= 1
+      yield _pad_batch(last, batch_size)
+  finally:
+    batches.close()
   for _ in range(count):
     yield {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in last.items()}
 

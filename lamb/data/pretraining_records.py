@@ -9,12 +9,13 @@ are made in memory (lamb.data.bert_corpus; the cpu scale).
 Where: ``{data_dir}/bert_pretraining/{corpus}-len{L}-{key}/`` (data_dir: run.py's
 ``--data_dir``, else ~/tensorflow_datasets), ``key`` a digest of everything the instances
 depend on (:func:`spec`: the corpus fields and the book files' names and sizes, the
-vocabulary file's content, every create_pretraining_data flag, the number of shards), so each phase's sequence length has its own
-folder and a config never reads instances made for another. The folder holds ``manifest.json``,
-``vocab.txt`` and, for each shard s of S, ``train-s-of-S.array_record`` and
-``eval-s-of-S.array_record`` (the held-out instances), ``shard-s-of-S.counts.npz`` (the
-masked-token counts behind the unigram level) and ``shard-s-of-S.json``, written last: a shard
-is finished when its .json exists, and a writer killed mid-shard leaves only temporary files.
+vocabulary file's content, every create_pretraining_data flag, the number of shards), so each
+phase's sequence length has its own folder and a config never reads instances made for another.
+The folder holds ``manifest.json``, ``vocab.txt`` and, for each shard s of S,
+``train-s-of-S.array_record`` and ``eval-s-of-S.array_record`` (the held-out instances),
+``shard-s-of-S.counts.npz`` (the masked-token counts behind the unigram level) and
+``shard-s-of-S.json``, written last: a shard is finished when its .json exists, and a writer
+killed mid-shard leaves only temporary files.
 
 Format: ArrayRecord, one record per instance, the seven features of lamb.data.pretraining
 (``input_ids``, ``input_mask``, ``segment_ids`` [L], ``masked_lm_positions``, ``masked_lm_ids``,
@@ -25,9 +26,11 @@ batch.
 Reading (:class:`Instances`): training batches come from the S training files as one
 random-access source through grain (lamb.data.streams): each batch a pure function of
 (seed, step), a resumed run reads only the records of its steps, process p of P reads its rows
-of each global batch, and the global batch does not depend on P. The held-out instances are
-few (from 10,000 held-out documents at paper scale): `eval_examples` of them, drawn at random
-across the shards, are read into memory.
+of each global batch, and the global batch does not depend on P. A batch is read whole
+(:class:`RecordBatches`: its records in one batched ArrayRecord read, decoded with one reshape
+per feature), a fixed number of batches ahead, optionally in worker processes (`workers`): the
+same batches either way. The held-out instances are few (from 10,000 held-out documents at
+paper scale): `eval_examples` of them, drawn at random across the shards, are read into memory.
 """
 from __future__ import annotations
 
@@ -208,7 +211,9 @@ class Instances:
     return [os.fspath(self.path / shard_name(kind, s, self.shards, "array_record"))
             for s in range(self.shards) if self.shard_examples[kind][s]]
 
-  def _source(self, kind: str):
+  def _data_source(self, kind: str):
+    """grain's ArrayRecordDataSource over the `kind` files (picklable: worker processes open
+    their own readers)."""
     import grain  # pylint: disable=import-outside-toplevel
     paths = self.files(kind)
     if not paths:
@@ -218,7 +223,11 @@ class Instances:
       raise ValueError(f"{self.path}: the {kind} files hold {len(source)} records, the shards' "
                        f"markers say {sum(self.shard_examples[kind])}; delete the folder and "
                        "write it again")
-    return grain.MapDataset.source(source)
+    return source
+
+  def _source(self, kind: str):
+    import grain  # pylint: disable=import-outside-toplevel
+    return grain.MapDataset.source(self._data_source(kind))
 
   def num_examples(self, kind: str = "train") -> int:
     return sum(self.shard_examples[kind])
@@ -244,20 +253,38 @@ class Instances:
     return self._train_counts
 
   def train_batches(self, batch_size: int, *, seed: int, start_step: int = 0,
-                    process_index: int = 0, process_count: int = 1, limit: int = 0):
+                    process_index: int = 0, process_count: int = 1, limit: int = 0,
+                    workers: int = 0):
     """This process's share of every global training batch from `start_step` on (endless);
-    `limit` > 0 uses only the first `limit` training instances."""
-    streams.check_stream_args(batch_size, seed, start_step, process_index, process_count)
-    records = self._source("train")
-    if limit:
-      records = records[:limit]
-    if len(records) < batch_size * process_count:
-      raise ValueError(f"{self.path} holds {len(records)} training instances, fewer than one "
+    `limit` > 0 uses only the first `limit` training instances; `workers` > 0 reads in that
+    many worker processes (the same batches). Close the iterator when done."""
+    streams.check_stream_args(batch_size, seed, start_step, process_index, process_count,
+                              workers)
+    source = self._data_source("train")
+    num_records = min(limit, len(source)) if limit else len(source)
+    if num_records < batch_size * process_count:
+      raise ValueError(f"{self.path} holds {num_records} training instances, fewer than one "
                        f"global batch of {batch_size * process_count}")
-    length, predictions = self.max_seq_length, self.max_predictions
-    local = streams.local_examples(
-        records, batch_size, seed=seed, start_step=start_step, process_index=process_index,
-        process_count=process_count, example=lambda record, g: np.frombuffer(record, np.uint8))
-    batches = local.to_iter_dataset(streams.read_options(batch_size)).batch(
-        batch_size, drop_remainder=True)
-    return (decode(rows, length, predictions) for rows in batches)
+    make_batch = RecordBatches(source, num_records, batch_size, seed=seed,
+                               process_index=process_index, process_count=process_count,
+                               max_seq_length=self.max_seq_length,
+                               max_predictions=self.max_predictions)
+    return streams.batches(make_batch, start_step, workers=workers)
+
+
+class RecordBatches:
+  """make_batch of the training stream (lamb.data.streams.batches): the local batch of a step,
+  its records read in one batched ArrayRecord read and decoded. Picklable (worker processes)."""
+
+  def __init__(self, source, num_records: int, batch_size: int, *, seed: int,
+               process_index: int, process_count: int, max_seq_length: int,
+               max_predictions: int):
+    self.source, self.order = source, streams.epoch_order(num_records, seed)
+    self.batch_size, self.process_index, self.process_count = (batch_size, process_index,
+                                                               process_count)
+    self.max_seq_length, self.max_predictions = max_seq_length, max_predictions
+
+  def __call__(self, step: int) -> dict:
+    stream = streams.positions(step, self.batch_size, self.process_index, self.process_count)
+    keys = [self.order[int(g)] for g in stream]
+    return decode(self.source.__getitems__(keys), self.max_seq_length, self.max_predictions)

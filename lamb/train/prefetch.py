@@ -1,9 +1,14 @@
 """Batches gathered and put on the devices by a background thread, ahead of the step that
 needs them, so the train loop never waits on the input pipeline.
 
-The host work of a batch (the shuffled gather from the in-memory arrays and the transfer to
-the devices) runs while the devices execute the previous steps. Order is preserved, so the
-batches stay a pure function of (seed, step).
+The host work of a batch (the shuffled gather from the in-memory arrays, or the read of a
+streamed one, and the transfer to the devices) runs while the devices execute the previous
+steps. Order is preserved, so the batches stay a pure function of (seed, step).
+
+The buffer is `size` batches, whatever the batch: a bound on memory, not a share of the batch.
+(The streamed pipelines keep their own buffers bounded the same way: lamb.data.streams.)
+Closing the consumer closes the source too, so a source that reads in worker processes
+(lamb.data.streams.batches with workers > 0) ends them when training ends, not at exit.
 """
 from __future__ import annotations
 
@@ -24,9 +29,12 @@ class _Failure:
 def to_devices(local_batches: Iterable[dict], mesh, size: int = 2) -> Iterator[dict]:
   """Global, sharded device batches from this process's host batches, `size` steps ahead.
 
-  Closing the consumer (or its garbage collection) stops the producer thread and waits for it;
-  an exception in the producer is raised in the consumer at the batch where it happened.
+  Closing the consumer (or its garbage collection) stops the producer thread, waits for it and
+  closes `local_batches` if it can be closed; an exception in the producer is raised in the
+  consumer at the batch where it happened.
   """
+  if size < 1:
+    raise ValueError(f"prefetch size must be at least 1 batch, got {size}")
   buffer: queue.Queue = queue.Queue(maxsize=size)
   stop = threading.Event()
 
@@ -66,3 +74,8 @@ def to_devices(local_batches: Iterable[dict], mesh, size: int = 2) -> Iterator[d
       except queue.Empty:
         pass
       thread.join(timeout=0.05)
+    # Only now, with the producer gone: a generator cannot be closed while another thread is
+    # inside it.
+    close = getattr(local_batches, "close", None)
+    if close is not None:
+      close()
