@@ -39,6 +39,7 @@ def _quiet_absl(build):
     absl_logger.setLevel(level)
 
 
+PREEMPTED = "preempted"  # a run's outcome when a preemption notice stopped it (resumable)
 RESULTS_DIR = "{results_dir}"  # in `init_from`: the --results_dir this command writes to
 
 
@@ -77,29 +78,79 @@ def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None, checkp
 
 
 def _start(flags, scale: str):
+  """Joins the job (lamb.train.cluster) and makes SIGTERM a preemption notice; before any jax
+  computation."""
   if scale == "cpu":  # before JAX's CPU client starts (see lamb/train/host_malloc.py)
     from lamb.train import host_malloc  # pylint: disable=import-outside-toplevel
     host_malloc.reuse_freed_memory()
-  from lamb.train import mesh, programs  # pylint: disable=import-outside-toplevel
-  mesh.initialize_distributed(flags.coordinator_address, flags.num_processes, flags.process_id)
+  from lamb.train import cluster, programs  # pylint: disable=import-outside-toplevel
+  try:
+    cluster.join(getattr(flags, "distributed", "auto"), flags.coordinator_address,
+                 flags.num_processes, flags.process_id)
+  except cluster.ClusterError as e:
+    raise UsageError(str(e)) from None
   programs.enable_persistent_cache(flags.compilation_cache_dir)
+  cluster.watch_for_preemption()
 
 
 def train_sweep(runs, found: dict, out_dir: Path, flags, home: str = None) -> int:
-  """Trains the unfinished runs; 0, 1 when a run crashed, 2 when one clashed with another.
-  `home`: the bucket URI that `out_dir` mirrors (lamb.train.mirror), or None."""
+  """Trains the unfinished runs; 0, 1 when a run crashed, 2 when one clashed with another,
+  cluster.PREEMPTED_EXIT when a preemption notice stopped the sweep after a checkpoint.
+  `home`: the bucket URI that `out_dir` mirrors (lamb.train.mirror), or None.
+
+  In a job of several processes a failure on any one ends the command on every one (see
+  lamb.train.cluster): the others would otherwise wait for it in a collective."""
+  from lamb.train import cluster  # pylint: disable=import-outside-toplevel
   config = runs[0][2]
   _start(flags, config.scale)
+  if cluster.is_multi_process():
+    cluster.watch_for_failures(_failed_elsewhere(runs, out_dir, home))
+  try:
+    return _train_sweep(runs, found, out_dir, flags, home)
+  except Exception as e:  # pylint: disable=broad-except
+    if not cluster.is_multi_process():
+      raise
+    usage = isinstance(e, UsageError)  # e.g. data that one host does not see
+    cluster.stop_every_process("the sweep", e, traceback.format_exc(),
+                               then=("rerun the same command once that is mended" if usage
+                                     else "rerun the same command to resume"),
+                               code=2 if usage else 1)
+    raise  # not reached: stop_every_process exits
+
+
+def _train_sweep(runs, found: dict, out_dir: Path, flags, home) -> int:
+  from lamb.train import cluster  # pylint: disable=import-outside-toplevel
   task_cache, planned = {}, []
   for name, _, run in runs:
     run_plan = None if found[name] == "done" else prepare(name, run, flags.data_dir, task_cache,
                                                           flags.results_dir, flags.checkpoint_dir)
     planned.append((name, run, run_plan))
-  outcomes = [train_one(i, len(planned), entry, out_dir, flags, task_cache, home)
-              for i, entry in enumerate(planned)]
+  outcomes = []
+  for i, entry in enumerate(planned):
+    outcomes.append(train_one(i, len(planned), entry, out_dir, flags, task_cache, home))
+    if outcomes[-1] == PREEMPTED:  # the job is going away: the next run would be killed
+      return cluster.PREEMPTED_EXIT
   if "conflict" in outcomes:
     return 2
   return 1 if "failed" in outcomes else 0
+
+
+def _failed_elsewhere(runs, out_dir: Path, home):
+  """What process 0 does when another process's run failed: the failed summary, as for a run
+  that failed here (the other processes write no results)."""
+  configs = {name: run for name, _, run in runs}
+
+  def write_summary(failure: dict) -> None:
+    from lamb.train import cluster, mirror  # pylint: disable=import-outside-toplevel
+    name = failure.get("run")
+    if cluster.process_index() != 0 or name not in configs:
+      return
+    run_dir = out_dir / name
+    push = mirror.Pusher(run_dir, f"{home}/{name}") if home else None
+    _write_failed_summary(configs[name], run_dir, sweep.identity(configs[name].to_dict()),
+                          f"{failure['error']} (on process {failure['process']})",
+                          failure.get("traceback", ""), push)
+  return write_summary
 
 
 def train_one(i: int, n: int, entry, out_dir: Path, flags, task_cache, home=None) -> str:
@@ -155,7 +206,8 @@ def same_config(run_dir: Path, identity: str) -> bool:
 
 def _train(run, run_dir: Path, identity: str, run_plan, flags, say, home=None) -> str:
   import jax  # pylint: disable=import-outside-toplevel
-  from lamb.train import mirror, results, trainer  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from lamb.train import cluster, mirror, results, trainer
   start = time.time()
   push = mirror.Pusher(run_dir, home) if home and jax.process_index() == 0 else None
   try:
@@ -164,19 +216,21 @@ def _train(run, run_dir: Path, identity: str, run_plan, flags, say, home=None) -
         checkpoint_dir=sweep.checkpoint_dir(flags.checkpoint_dir, run, run_dir.name),
         run_plan=run_plan, progress_every_s=flags.progress_every, after_write=push,
         run_home=home)
+  except cluster.Preempted as p:
+    say(f"preempted: stopped after saving the checkpoint of step {p.step}; rerun the same "
+        "command to resume from it")
+    return PREEMPTED
   except Exception as e:  # a crashed run is recorded and the sweep goes on
     logging.getLogger(__name__).debug("run %s crashed", run_dir.name, exc_info=True)
     where = "the traceback is in " + str(run_dir / results.SUMMARY)
+    trace = traceback.format_exc()
     try:
       if jax.process_index() == 0:
-        results.write_json(run_dir / results.SUMMARY, {
-            "status": results.FAILED, "experiment": run.name, "scale": run.scale,
-            "run": run_dir.name, "identity": identity, "error": f"{type(e).__name__}: {e}",
-            "traceback": traceback.format_exc()[-4000:]})
-        if push is not None:
-          push()
+        _write_failed_summary(run, run_dir, identity, f"{type(e).__name__}: {e}", trace, push)
     except OSError as write_error:  # the folder itself may be what failed
       where = f"its summary could not be written either: {write_error}"
+    if cluster.is_multi_process():  # the others wait for this one in a collective: all stop
+      cluster.stop_every_process(f"run {run_dir.name}", e, trace, run=run_dir.name)
     say(f"FAILED ({type(e).__name__}: {' '.join(str(e).split())}; {where})")
     return results.FAILED
   final = summary.get("final") or {}
@@ -184,3 +238,15 @@ def _train(run, run_dir: Path, identity: str, run_plan, flags, say, home=None) -
   say(f"{summary['status']} after {summary['steps']} steps, {metric} "
       f"{final.get(metric, float('nan')):.4f} ({time.time() - start:.0f}s)")
   return summary["status"]
+
+
+def _write_failed_summary(run, run_dir: Path, identity: str, error: str, trace: str,
+                          push=None) -> None:
+  """summary.json of a crashed run (process 0 alone): a rerun of the sweep trains it again."""
+  from lamb.train import results  # pylint: disable=import-outside-toplevel
+  results.write_json(run_dir / results.SUMMARY, {
+      "status": results.FAILED, "experiment": run.name, "scale": run.scale,
+      "run": run_dir.name, "identity": identity, "error": error,
+      "traceback": trace[-4000:]})
+  if push is not None:
+    push()

@@ -27,6 +27,11 @@
                             orbax and absl
   --compilation_cache_dir=DIR  JAX's persistent compilation cache (default
                             $LAMB_COMPILATION_CACHE or ~/.cache/lamb/jax_compilation; '' = off)
+  --distributed=MODE        the multi-process job this process joins (lamb.train.cluster):
+                            auto (default: a multi-host Cloud TPU or GKE TPU slice, a SLURM job
+                            step or an Open MPI job, read by jax; a lone process joins nothing),
+                            tpu, slurm or mpi (that one, an error where it is absent), or none;
+                            --coordinator_address/--num_processes/--process_id name it by hand
   --helpfull                every flag, with its default
 
 Each run is planned (lamb.train.plan) and checked before any trains, so a bad value writes
@@ -86,6 +91,10 @@ def define_flags():
   define("string", "coordinator_address", None, "host:port of process 0 (multi-process)")
   define("integer", "num_processes", None, "number of processes (multi-process)")
   define("integer", "process_id", None, "this process's index (multi-process)")
+  flags.DEFINE_enum("distributed", "auto", ["auto", "tpu", "slurm", "mpi", "none"],
+                    "the job this process joins: auto (read from a multi-host TPU slice, SLURM "
+                    "or Open MPI), one of them by name (an error where it is absent), or none",
+                    flag_values=values)
   return values
 
 

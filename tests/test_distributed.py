@@ -150,23 +150,23 @@ def test_run_finished_by_another_process_during_data_loading_is_not_redone(tmp_p
 
 
 def test_a_launchers_environment_joins_the_job_without_flags(monkeypatch):
-  """No --coordinator_address: a SLURM, Open MPI or multi-host TPU environment makes jax read
-  the job itself; a lone process (or a one-task SLURM job) initializes nothing."""
-  from lamb.train import mesh  # pylint: disable=import-outside-toplevel
-  assert mesh.cluster_environment({}) is None
-  assert mesh.cluster_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}) is None
-  assert mesh.cluster_environment({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "16"}) == "SLURM"
-  assert mesh.cluster_environment({"OMPI_COMM_WORLD_SIZE": "4"}) == "Open MPI"
-  assert mesh.cluster_environment({"TPU_WORKER_HOSTNAMES": "10.0.0.2"}) is None
-  assert mesh.cluster_environment({"TPU_WORKER_HOSTNAMES": "10.0.0.2,10.0.0.3"})
+  """No --coordinator_address: a SLURM job step of several tasks makes jax read the job from
+  SLURM's variables; a lone process (or a one-task step) initializes nothing. Every other
+  launcher, the Cloud TPU VM slices included, is in test_cluster.py."""
+  from lamb.train import cluster  # pylint: disable=import-outside-toplevel
   calls = []
-  monkeypatch.setattr(mesh.jax.distributed, "initialize", lambda **kw: calls.append(kw))
-  for var in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_NPROCS", "OMPI_COMM_WORLD_SIZE",
-              "TPU_WORKER_HOSTNAMES"):
+  monkeypatch.setattr(cluster.jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  monkeypatch.setattr(cluster.jax.config, "update", lambda *args: None)
+  for var in ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+              "SLURM_LOCALID", "OMPI_MCA_orte_hnp_uri", "TPU_WORKER_HOSTNAMES"):
     monkeypatch.delenv(var, raising=False)
-  mesh.initialize_distributed(None, None, None)
+  assert cluster.join("auto", say=lambda _: None) is None
   assert calls == []
-  monkeypatch.setenv("SLURM_JOB_ID", "7")
+  for var, value in (("SLURM_JOB_ID", "7"), ("SLURM_STEP_NODELIST", "node[1-2]"),
+                     ("SLURM_NTASKS", "1"), ("SLURM_PROCID", "0"), ("SLURM_LOCALID", "0")):
+    monkeypatch.setenv(var, value)
+  assert cluster.join("auto", say=lambda _: None).processes == 1
+  assert calls == []
   monkeypatch.setenv("SLURM_NTASKS", "2")
-  mesh.initialize_distributed(None, None, None)
-  assert calls == [{}]  # no arguments: jax reads the job from SLURM's variables
+  assert cluster.join("auto", say=lambda _: None).processes == 2
+  assert calls == [{"cluster_detection_method": "slurm"}]  # jax reads the job from SLURM

@@ -9,6 +9,10 @@ A checkpoint folder carries the identity of the run config that wrote it (`ident
 that a folder of another run is refused rather than resumed; and `restore_newest_usable`
 falls back to an older checkpoint when the newest cannot be read, or is newer than the run's
 recorded metrics, saying which.
+
+A preemption notice (SIGTERM, lamb.train.cluster) writes one more checkpoint, of the step
+every process stops at, through the same `save`. In a job of several processes every process
+restores the whole checkpoint: lamb.train.cluster says why not orbax's single-replica restore.
 """
 from __future__ import annotations
 

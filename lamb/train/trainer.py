@@ -33,6 +33,7 @@ import numpy as np
 from lamb import optim
 from lamb.optim import masks as masks_lib
 from lamb.train import checkpoint as checkpoint_lib
+from lamb.train import cluster as cluster_lib
 from lamb.train import mesh as mesh_lib
 from lamb.train import phases as phases_lib
 from lamb.train import plan as plan_lib
@@ -210,6 +211,10 @@ class Trainer:
       if self.tb_progress is not None:
         self.tb_progress(self.step)
       self.progress.update(self.step)
+      if cluster_lib.preemption_reached():  # SIGTERM: every process stops at this same step
+        if previous is not None and not self.record(phase, *previous):
+          break  # diverged at this very step: the run ends as diverged, nothing to resume
+        self._stop_for_preemption(phase, eval_step, saved=act["checkpoint"])
     jax.block_until_ready(self.state)
     self.train_time += time.time() - self.segment_start
     self.examples += (self.step - first_step) * phase.batch_size
@@ -229,6 +234,14 @@ class Trainer:
       self.checkpoints.save(self.step, self.state)
       self.checkpoints.save_train_time(
           self.step, self.train_time + time.time() - self.segment_start)
+
+  def _stop_for_preemption(self, phase, eval_step, saved: bool) -> None:
+    """A preemption notice (lamb.train.cluster): the step's records and its checkpoint (unless
+    its schedule wrote it just now) go to disk, and the run stops with cluster.Preempted; the
+    same command resumes from this checkpoint and ends as an uninterrupted run would."""
+    if not saved:
+      self._act(phase, eval_step, {"trust": False, "eval": False, "checkpoint": True})
+    raise cluster_lib.Preempted(self.step)
 
   # --- record and detect divergence ------------------------------------------------------------
 
