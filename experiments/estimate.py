@@ -213,9 +213,17 @@ def report(config, accelerator=None, chips=None, utilisation=None, target=None,
     lines.append(f"  note: {note}")
   lines.append(
       f"  assumptions: {acc.source}; {100 * hardware.utilisation:.0f}% of peak FLOP/s "
-      f"sustained (assumed); float32 gradients all-reduced by a ring every step, not "
+      f"sustained (assumed); float32 gradients all-reduced {_allreduce_text(hardware)} every "
+      f"step, not "
       f"overlapped with compute; data-parallel only; input pipeline and host time ignored")
   return "\n".join(lines)
+
+
+def _allreduce_text(hardware) -> str:
+  if not getattr(hardware, "hierarchical", False) or hardware.nodes == 1:
+    return "by a ring"
+  return (f"hierarchically ({hardware.chips_per_node}-chip nodes on NVLink, a ring across "
+          f"{hardware.nodes} nodes on InfiniBand)")
 
 
 def _calibration(config, hardware):

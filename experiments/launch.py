@@ -19,7 +19,7 @@ from experiments.sweep import UsageError
 
 # What a task is built from: runs that agree on these share one loaded data set.
 TASK_KEYS = ("task", "data", "model", "compute_dtype", "label_smoothing", "input_dtype",
-             "init_from")
+             "init_from", "remat")
 
 
 def task_key(config) -> dict:
@@ -190,11 +190,32 @@ def _locked(run, run_dir: Path, identity: str, run_plan, flags, task_cache, say,
     if results.is_finished(run_dir):  # another process finished it while we loaded data
       say("finished before, skipped")
       return "skipped"
-    return _train(run, run_dir, identity, run_plan or prepare(
-        run_dir.name, run, flags.data_dir, task_cache, flags.results_dir, flags.checkpoint_dir),
-                  flags, say, home)
+    run_plan = run_plan or prepare(run_dir.name, run, flags.data_dir, task_cache,
+                                   flags.results_dir, flags.checkpoint_dir)
+    refused = layout_refusal(run_dir, run, run_plan, flags)
+    if refused:
+      print(f"error: {refused}", file=sys.stderr, flush=True)
+      return "conflict"
+    return _train(run, run_dir, identity, run_plan, flags, say, home)
   finally:
     lock.release()
+
+
+def layout_refusal(run_dir: Path, run, run_plan, flags) -> str:
+  """Why this command may not resume the run with its memory layout (a change inside a phase,
+  lamb.train.layout), or ""."""
+  from lamb.train import checkpoint, layout  # pylint: disable=import-outside-toplevel
+  directory = sweep.checkpoint_dir(flags.checkpoint_dir, run, run_dir.name) or (
+      run_dir / "checkpoints")
+  if not checkpoint.has_checkpoints(directory):
+    return ""
+  latest = max(int(p.name) for p in checkpoint._path(directory).iterdir()  # pylint: disable=protected-access
+               if p.name.isdigit())
+  try:
+    layout.check_resume(directory, latest, run_plan, run_dir.name)
+  except ValueError as e:
+    return str(e)
+  return ""
 
 
 def same_config(run_dir: Path, identity: str) -> bool:

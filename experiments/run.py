@@ -77,6 +77,11 @@ def define_flags():
   define("string", "accelerator", None, "--estimate: tpu_v3, a100 or h100")
   define("integer", "chips", None, "--estimate: chips of the slice (default: the config's)")
   define("float", "utilisation", None, "--estimate: assumed fraction of peak FLOP/s, in (0, 1]")
+  define("string", "target", None, "the hardware a run is planned for, e.g. tpu-v3-1024 "
+         "(chips) or h100-80gb-32: each phase's step is compiled for it and the cheapest "
+         "micro-batches/remat that fit are chosen (lamb.train.memory)")
+  define("float", "memory_headroom", None, "--target: fraction of device memory left free "
+         "(default 0.10)")
   define("string", "only", None, "regular expression: run only matching run names")
   define("string", "phase_microbatches", None, "micro-batches of each phase, comma-separated "
          "(BERT: e.g. 1,4 to accumulate only at length 512); --config.microbatches sets one "
@@ -190,6 +195,16 @@ def check_flags(flags) -> None:
     raise UsageError(f"--progress_every must be >= 0 seconds, got {flags.progress_every}")
   if flags.dry_run and flags.estimate:
     raise UsageError("--dry_run and --estimate are two views; give one")
+  if flags.memory_headroom is not None and not 0 <= flags.memory_headroom < 1:
+    raise UsageError(f"--memory_headroom must lie in [0, 1), got {flags.memory_headroom}")
+  if flags.memory_headroom is not None and not flags.target:
+    raise UsageError("--memory_headroom applies to a --target; give one")
+  if flags.target:
+    from lamb.train import memory  # pylint: disable=import-outside-toplevel  (no jax at import)
+    try:
+      memory.parse_target(flags.target, flags.chips)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
   _check_processes(flags)
 
 
@@ -346,20 +361,80 @@ def dry_run(runs, found: dict, out_dir: Path, config) -> int:
   return 2 if failed else 0
 
 
-def run_estimates(runs, flags) -> int:
+def _setups(runs) -> dict:
+  """{setup key: [(name, run)]}: runs of equal shapes share one estimate and memory plan."""
   from experiments import estimate  # pylint: disable=import-outside-toplevel
-  setups = {}  # one estimate per distinct setup, in sweep order
+  setups = {}
   for name, _, run in runs:
     setups.setdefault(estimate.setup_key(run), []).append((name, run))
-  for members in setups.values():
+  return setups
+
+
+def _memory_plan(run, flags, fixed: bool):
+  from experiments import estimate  # pylint: disable=import-outside-toplevel
+  from lamb.train import memory  # pylint: disable=import-outside-toplevel
+  try:
+    return estimate.memory_plan(run, memory.parse_target(flags.target, flags.chips),
+                                flags.memory_headroom, fixed)
+  except (ValueError, KeyError, TypeError) as e:
+    raise UsageError(" ".join(str(e).split())) from None
+
+
+def run_estimates(runs, flags, fixed_layout: bool = False) -> int:
+  from lamb.train import memory  # pylint: disable=import-outside-toplevel
+  memory.prepare_planning_process()  # before jax starts: an estimate never claims a device
+  from experiments import estimate  # pylint: disable=import-outside-toplevel
+  refusals = []
+  for members in _setups(runs).values():
     name, run = members[0]
+    plan = _memory_plan(run, flags, fixed_layout) if flags.target else None
     try:
-      text = estimate.report(run, flags.accelerator, flags.chips, flags.utilisation)
+      text = estimate.report(run, flags.accelerator, flags.chips, flags.utilisation,
+                             memory.parse_target(flags.target, flags.chips)
+                             if flags.target else None, plan)
     except (ValueError, KeyError, TypeError) as e:
       raise UsageError(" ".join(str(e).split())) from None
     more = f" and {len(members) - 1} more runs of the same shapes" if len(members) > 1 else ""
-    print(f"[{name}{more}] {text}")
+    print(f"[{name}{more}] {text}", flush=True)
+    if plan is not None and not plan.fits:
+      refusals.append(f"{name}: {plan.refusal()}")
+  if refusals:
+    print(f"error: {refusals[0]}" + (f" (and {len(refusals) - 1} more setups)"
+                                     if len(refusals) > 1 else ""), file=sys.stderr)
+    return 2
   return 0
+
+
+def with_memory_plans(runs, flags, fixed_layout: bool) -> list:
+  """The runs with each phase's layout from its setup's memory plan on --target (printed);
+  UsageError, before anything trains, when a setup cannot fit."""
+  out = []
+  for members in _setups(runs).values():
+    name, run = members[0]
+    plan = _memory_plan(run, flags, fixed_layout)
+    print(f"[{name}] memory plan:\n" + "\n".join(plan.lines()), flush=True)
+    if not plan.fits:
+      raise UsageError(f"{name}: {plan.refusal()}")
+    chosen = {n: with_layout(r, [p.layout for p in plan.phases]) for n, r in members}
+    out.extend(chosen.items())
+  order = {name: i for i, (name, _, _) in enumerate(runs)}
+  laid_out = dict(out)
+  return [(name, values, laid_out[name]) for name, values, _ in
+          sorted(runs, key=lambda r: order[r[0]])]
+
+
+def with_layout(run, layouts: list):
+  """`run` with phase i's micro-batches and remat from layouts[i] (lamb.train.memory.Layout):
+  layout keys, so the run's identity is unchanged (experiments.sweep.LAYOUT_KEYS)."""
+  run = with_phase_microbatches(run, tuple(l.microbatches for l in layouts))
+  phases = run.get("phases")
+  with run.unlocked():
+    if not phases:
+      run.remat = layouts[0].remat
+    else:
+      run.phases = tuple(dict(phase, overrides=dict(phase.get("overrides", {}), remat=l.remat))
+                         for phase, l in zip(phases, layouts))
+  return run
 
 
 def main(argv) -> int:
@@ -376,21 +451,25 @@ def main(argv) -> int:
   runs = select_runs(config, overridden, flags.only, flags.phase_microbatches)
   out_dir, home = results_folder(flags, config)
   try:
-    return act(flags, config, runs, out_dir, home)
+    return act(flags, config, runs, out_dir, home, overridden)
   finally:
     if home:  # the bucket holds everything; the staging folder was this command's alone
       from lamb.train import mirror  # pylint: disable=import-outside-toplevel
       mirror.remove_staging(out_dir.parents[1])
 
 
-def act(flags, config, runs, out_dir: Path, home) -> int:
+def act(flags, config, runs, out_dir: Path, home, overridden=()) -> int:
   """The command's one job on the checked runs: a dry run, an estimate, or training."""
   found = statuses(runs, out_dir, flags.checkpoint_dir, home)
   if flags.dry_run:
     return dry_run(runs, found, home or out_dir, config)
   refuse_conflicts(found, home or out_dir)
+  fixed_layout = flags.phase_microbatches is not None or bool(
+      {"microbatches", "remat"} & set(overridden))
   if flags.estimate:
-    return run_estimates(runs, flags)
+    return run_estimates(runs, flags, fixed_layout)
+  if flags.target:
+    runs = with_memory_plans(runs, flags, fixed_layout)
   from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
   return launch.train_sweep(runs, found, out_dir, flags, home)
 

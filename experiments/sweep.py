@@ -29,7 +29,11 @@ NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note")
 # Keys added after runs were committed, at the value that computes what those runs computed:
 # at that value a key stays out of the fingerprint, so the runs keep their identity; any other
 # value is another run. Section None: a top-level key.
-LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "float32"}
+LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "float32",
+              (None, "gradient_reduction"): "auto",  # lamb.train.mesh.Parallelism
+              (None, "gradient_reduction_dtype"): "float32",
+              (None, "sharding"): "replicated",
+              (None, "input_workers"): 0}  # lamb.data.streams.batches: the same batches
 # How a run is laid out in memory, not what it computes: gradient accumulation over micro-batches
 # and rematerialisation give the same update (up to float32 summation order), so a run keeps
 # its identity when the memory plan changes them (lamb.train.memory; a change is allowed at a
@@ -188,11 +192,12 @@ def _normalise_layout(plain: dict) -> None:
   if not layout_is_exact(plain):
     plain.pop("remat", None)
     return
+  if "microbatches" in plain:  # committed runs recorded 1 at the top level
+    plain["microbatches"] = 1
+  plain.pop("remat", None)
   phases = [p for p in plain.get("phases") or () if isinstance(p, dict)]
-  for where in [plain] + phases + [p["overrides"] for p in phases
-                                   if isinstance(p.get("overrides"), dict)]:
-    if "microbatches" in where:
-      where["microbatches"] = 1
+  for where in phases + [p["overrides"] for p in phases if isinstance(p.get("overrides"), dict)]:
+    where.pop("microbatches", None)
     where.pop("remat", None)
 
 

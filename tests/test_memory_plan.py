@@ -77,8 +77,18 @@ def test_the_cheapest_layout_that_fits_is_chosen():
   row = memory.plan_phase("seq512", BERT, 128, target, {}, 14.4 * GIB,
                           measure_fn=_fake_measure(2.0, 1.0))
   assert row.layout == memory.Layout(2, "none")
-  assert [l for l, _ in row.tried] == [memory.Layout(1, "none"), memory.Layout(2, "none")]
+  # The cheapest, then the leanest (had it not fit, nothing would), then in order of cost.
+  assert [l for l, _ in row.tried] == [memory.Layout(1, "none"), memory.Layout(16, "full"),
+                                       memory.Layout(2, "none")]
   assert row.measurement.bytes == pytest.approx(10 * GIB)
+
+
+def test_the_leanest_layout_is_chosen_when_it_alone_fits():
+  target = memory.parse_target("tpu-v3-4")
+  # 16 a device at 1 GiB each over a 14.2 GiB fixed part: only 16 micro-batches x full remat fit.
+  row = memory.plan_phase("seq512", BERT, 128, target, {}, 14.4 * GIB,
+                          measure_fn=_fake_measure(14.2, 1.0))
+  assert row.layout == memory.Layout(16, "full")
 
 
 def test_a_model_without_remat_is_only_given_micro_batches():
@@ -94,6 +104,7 @@ def test_a_plan_that_cannot_fit_says_so_in_one_line():
   plan = memory.plan_run([("seq128", BERT, 64), ("seq512", BERT, 128)], target, {},
                          measure_fn=_fake_measure(15.0, 1.0))  # the fixed part alone overflows
   assert not plan.fits
+  assert [len(p.tried) for p in plan.phases] == [2, 2]  # the cheapest and the leanest only
   line = plan.refusal()
   assert "\n" not in line and "seq128" in line and "14.40 GiB" in line
   assert "seq128: 8 examples a device: NO layout fits" in "\n".join(plan.lines())
@@ -249,3 +260,76 @@ def test_a_layout_change_inside_a_phase_is_refused_with_the_flag_that_restores_i
     layout_lib.check_resume(tmp_path, 95, plan, "run")
   same = _Plan(_Phase("seq128", 0, 90, 1), _Phase("seq512", 90, 10, 2))
   assert layout_lib.check_resume(tmp_path, 95, same, "run") is None
+
+
+# --- the command line --------------------------------------------------------------------------
+
+from conftest import cli_env, run_cli  # noqa: E402  (pytest puts tests/ on the path)
+
+LENET_RUN = ["--config=table7", "--only=^lamb_lr0.01_seed0$", "--estimate"]
+
+
+def _env(tmp_path):
+  return cli_env(LAMB_MEMORY_CACHE=tmp_path / "memory.json")
+
+
+def test_estimate_with_a_target_prints_each_phases_memory_and_layout(tmp_path):
+  proc = run_cli(LENET_RUN + ["--target=h100-80gb-1"], results_dir=tmp_path / "results",
+                 env=_env(tmp_path))
+  assert proc.returncode == 0, proc.stderr
+  assert "memory on 1 x NVIDIA H100 80GB" in proc.stdout
+  assert "train: 1024 examples a device -> 1 micro-batch, no remat" in proc.stdout
+  assert "estimate: the step compiled for this host's CPU" in proc.stdout
+  assert json.loads((tmp_path / "memory.json").read_text())  # the compile was kept
+
+
+def test_a_plan_that_cannot_fit_exits_2_with_one_line_and_writes_nothing(tmp_path):
+  results = tmp_path / "results"
+  proc = run_cli(LENET_RUN + ["--target=h100-80gb-1", "--memory_headroom=0.9999999"],
+                 results_dir=results, env=_env(tmp_path))
+  assert proc.returncode == 2, proc.stdout + proc.stderr
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and "no memory layout of phase(s) train fits" in errors[0]
+  assert not results.exists()
+
+
+def test_training_with_a_target_that_cannot_fit_refuses_before_any_step(tmp_path):
+  from conftest import tiny_args
+  results = tmp_path / "results"
+  proc = run_cli(tiny_args() + ["--target=h100-80gb-1", "--memory_headroom=0.9999999"],
+                 results_dir=results, env=_env(tmp_path))
+  assert proc.returncode == 2, proc.stdout + proc.stderr
+  assert "no memory layout" in proc.stderr and not results.exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target=tpu-v9-8"], "unknown --target"),
+    (["--target=h100-80gb"], "names no chip count"),
+    (["--memory_headroom=0.2"], "applies to a --target"),
+    (["--target=h100-80gb-1", "--memory_headroom=1.5"], "must lie in [0, 1)"),
+])
+def test_bad_target_flags_are_one_line_errors(tmp_path, flags, message):
+  proc = run_cli(LENET_RUN + flags, results_dir=tmp_path / "results", env=_env(tmp_path))
+  assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_a_layout_from_the_plan_keeps_the_runs_identity():
+  from experiments import run as run_cli_module
+  config = sweep.load_config(sweep.resolve_config("table4:paper"))
+  name, values = sweep.expand_sweep(config)[-1]
+  run = sweep.run_config(config, values)
+  laid_out = run_cli_module.with_layout(run.copy_and_resolve_references(),
+                                        [memory.Layout(1, "none"), memory.Layout(4, "minimal")])
+  assert [dict(p["overrides"]).get("microbatches") for p in laid_out.phases] == [1, 4]
+  assert [dict(p["overrides"]).get("remat") for p in laid_out.phases] == ["none", "minimal"]
+  assert sweep.identity(laid_out.to_dict()) == sweep.identity(run.to_dict())
+
+
+@pytest.mark.skipif(not memory.compile_only_available(), reason="libtpu is not installed "
+                    "(pip install -e .[tpu-plan])")
+def test_a_tpu_target_is_compiled_for_the_tpu(tmp_path):
+  proc = run_cli(LENET_RUN + ["--target=tpu-v3-4"], results_dir=tmp_path / "results",
+                 env=_env(tmp_path))
+  assert proc.returncode == 0, proc.stderr
+  assert "compiled for TPU v3 (libtpu compile-only)" in proc.stdout
+  assert "Cloud TPU accelerator type v3-8" in proc.stdout

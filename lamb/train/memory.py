@@ -217,9 +217,21 @@ class MemoryPlan:
 
 
 def _prepare_tpu_client() -> None:
-  """The compile-only client must not claim a TPU that training on this host may hold."""
+  """The compile-only client must not claim a TPU that training on this host may hold, nor
+  look for a TPU VM's metadata (absent on a laptop: libtpu then prints a page of warnings)."""
   os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
   os.environ.setdefault("TPU_MIN_LOG_LEVEL", "3")
+  os.environ.setdefault("TPU_STDERR_LOG_LEVEL", "3")
+  os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+  os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v3-8")  # the compile-only topology overrides it
+  os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
+  os.environ.setdefault("TPU_WORKER_ID", "0")
+
+
+def prepare_planning_process() -> None:
+  """For a process that only plans (`--estimate`): compile on the host, never claim a device."""
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
+  _prepare_tpu_client()
 
 
 def compile_only_available() -> bool:
@@ -325,20 +337,35 @@ def measure(phase_config, layout: Layout, per_device_batch: int, target: Target,
   return Measurement(value, method)
 
 
+class DiskCache(dict):
+  """Compiled bytes by program, saved after every compile: a plan stopped halfway keeps what
+  it measured ($LAMB_MEMORY_CACHE, default ~/.cache/lamb/memory.json)."""
+
+  def __init__(self, path: Path, values: dict):
+    super().__init__(values)
+    self.path = path
+
+  def __setitem__(self, key, value):
+    super().__setitem__(key, value)
+    save_cache(self, self.path)
+
+
 def load_cache(path: Optional[str] = None) -> dict:
   path = Path(path or os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
   try:
-    return json.loads(path.read_text())
+    values = json.loads(path.read_text())
   except (OSError, ValueError):
-    return {}
+    values = {}
+  return DiskCache(path, values if isinstance(values, dict) else {})
 
 
 def save_cache(cache: dict, path: Optional[str] = None) -> None:
-  path = Path(path or os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+  path = Path(path or getattr(cache, "path", None) or os.environ.get(CACHE_ENV)
+              or DEFAULT_CACHE)
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(cache, sort_keys=True))
+    tmp.write_text(json.dumps(dict(cache), sort_keys=True))
     os.replace(tmp, path)
   except OSError:
     pass  # a cache that cannot be written only costs a recompile
@@ -362,15 +389,33 @@ def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimiz
   if fixed is not None and per_device % fixed.microbatches:
     raise ValueError(f"phase {name}: {fixed.microbatches} micro-batches do not split the "
                      f"{per_device} examples a device holds on {target.describe()}")
-  tried = []
-  for layout in options:
+  if len(options) > 1:
+    # After the cheapest, the layout that saves the most: when even it does not fit, nothing
+    # will, and a refusal costs two compiles, not one per layout.
+    leanest = max(options, key=lambda l: (l.microbatches, REMAT_COST[l.remat]))
+    options = [options[0], leanest] + [l for l in options[1:] if l != leanest]
+  tried, fallback = [], None
+  for i, layout in enumerate(options):
     m = measure_fn(phase_config, layout, per_device, target, optimizer, cache)
     tried.append((layout, m))
-    if m.bytes <= budget:
-      return PhaseMemory(name, per_device, layout, m, tuple(tried),
-                         _numerics_alternative(phase_config, layout, per_device, target,
-                                               optimizer, budget, cache, measure_fn))
+    if i == 1:  # the leanest: the answer when no cheaper layout fits, or there is none
+      if m.bytes > budget:
+        break
+      fallback = (layout, m)
+    elif m.bytes <= budget:
+      return _chosen(name, per_device, layout, m, tried, phase_config, target, optimizer,
+                     budget, cache, measure_fn)
+  if fallback is not None:
+    return _chosen(name, per_device, *fallback, tried, phase_config, target, optimizer, budget,
+                   cache, measure_fn)
   return PhaseMemory(name, per_device, None, None, tuple(tried))
+
+
+def _chosen(name, per_device, layout, m, tried, phase_config, target, optimizer, budget, cache,
+            measure_fn) -> PhaseMemory:
+  return PhaseMemory(name, per_device, layout, m, tuple(tried),
+                     _numerics_alternative(phase_config, layout, per_device, target, optimizer,
+                                           budget, cache, measure_fn))
 
 
 def _numerics_alternative(phase_config, chosen: Layout, per_device, target, optimizer, budget,

@@ -34,6 +34,7 @@ from lamb import optim
 from lamb.optim import masks as masks_lib
 from lamb.train import checkpoint as checkpoint_lib
 from lamb.train import cluster as cluster_lib
+from lamb.train import layout as layout_lib
 from lamb.train import mesh as mesh_lib
 from lamb.train import phases as phases_lib
 from lamb.train import plan as plan_lib
@@ -103,6 +104,7 @@ class Trainer:
     self.hyperparameters = programs_lib.hyperparameters(numbers, self.mesh)
     self.status, self.diverged_at, self.step, self.start_step = results.COMPLETED, None, 0, 0
     self.commit, self.resumed_from_commit = _GIT_COMMIT, None
+    self.layout_change = None  # a change of memory layout at a resume (lamb.train.layout)
     self.train_time = self.compile_time = 0.0
     self.segment_start = 0.0  # when the current stretch of training began (evaluation excluded)
     self.examples = 0
@@ -152,6 +154,8 @@ class Trainer:
     self.step = self.start_step = int(self.state.step)
     self.train_time = self.checkpoints.train_time(self.step)
     self.resumed_from_commit = self.checkpoints.commit_at(self.step)
+    self.layout_change = layout_lib.check_resume(self.checkpoints.directory, self.step,
+                                                 self.plan, self.run_dir.name)
     self.recorder.resume(self.step, records if self.writes else None)
     log.info("resumed %s at step %d", self.run_dir.name, self.step)
 
@@ -231,6 +235,7 @@ class Trainer:
       self.recorder.flush()  # the records a checkpoint's step needs are on disk before it
       self.after_write()
       self.checkpoints.save_commit(self.step, self.commit)  # before: a kill in save keeps it
+      layout_lib.save(self.checkpoints.directory, self.step, phase)
       self.checkpoints.save(self.step, self.state)
       self.checkpoints.save_train_time(
           self.step, self.train_time + time.time() - self.segment_start)
@@ -383,8 +388,12 @@ class Trainer:
     }
     if self.plan.phased:
       summary["phases"] = [{"name": p.name, "start_step": p.start, "steps": p.steps,
-                            "batch_size": p.batch_size, "steps_per_epoch": p.steps_per_epoch}
+                            "batch_size": p.batch_size, "steps_per_epoch": p.steps_per_epoch,
+                            "microbatches": p.microbatches,
+                            "remat": p.config.get("remat") or "none"}
                            for p in self.plan.phases]
+    if self.layout_change and self.start_step:
+      summary["layout_change"] = self.layout_change
     if self.writes:
       results.write_json(self.run_dir / results.SUMMARY, summary)
       self.after_write()
