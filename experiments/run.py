@@ -14,6 +14,13 @@
                             per example, steps, total FLOPs, predicted wall time and scaling
                             efficiency on the config's accelerator slice, or on
                             --accelerator/--chips/--utilisation); trains nothing, reads no data
+  --target=NAME             the hardware a run is planned for: tpu-v3-1024 (chips, as the
+                            paper counts), tpu-v5e-256, h100-80gb-32, ...; each phase's train
+                            step is compiled for that device (libtpu's compile-only client for
+                            TPUs, `pip install -e .[tpu-plan]`; a host-CPU estimate for GPUs)
+                            and the cheapest micro-batches/remat that fit are chosen, printed by
+                            --estimate and used when training; a plan that cannot fit exits 2
+  --memory_headroom=F       fraction of device memory the plan leaves free (default 0.10)
   --only=REGEX              run only the runs whose names match
   --phase_microbatches=1,4  gradient accumulation per phase (BERT's length 128, then 512)
   --results_dir=DIR         where runs write (default results/): DIR/<experiment>/<scale>/<run>/;
@@ -37,9 +44,12 @@
 Each run is planned (lamb.train.plan) and checked before any trains, so a bad value writes
 nothing. Runs of a sweep share one compiled train and eval step, and the data set is loaded
 once per process. A sweep skips finished runs and resumes unfinished ones from their last
-checkpoint; a diverged run is recorded as such and the sweep goes on. Exit status: 0 when every
-run completed or diverged, 1 when a run crashed, 2 for a bad command line, missing data or
-results of another config (nothing written).
+checkpoint; a diverged run is recorded as such and the sweep goes on (in a job of several
+processes a crashed run ends every process instead). SIGTERM (a preemption) stops training at
+the next step boundary after a checkpoint, and the same command resumes it. Exit status: 0 when
+every run completed or diverged, 1 when a run crashed, 2 for a bad command line, missing data,
+results of another config or a memory plan that cannot fit (nothing written), 143 when a
+SIGTERM stopped the sweep after a checkpoint.
 """
 from __future__ import annotations
 
@@ -460,16 +470,17 @@ def main(argv) -> int:
 
 def act(flags, config, runs, out_dir: Path, home, overridden=()) -> int:
   """The command's one job on the checked runs: a dry run, an estimate, or training."""
+  fixed_layout = flags.phase_microbatches is not None or bool(
+      {"microbatches", "remat"} & set(overridden))
+  if flags.target and not (flags.dry_run or flags.estimate):
+    # Before the statuses: under BatchNorm the micro-batches are part of a run's identity.
+    runs = with_memory_plans(runs, flags, fixed_layout)
   found = statuses(runs, out_dir, flags.checkpoint_dir, home)
   if flags.dry_run:
     return dry_run(runs, found, home or out_dir, config)
   refuse_conflicts(found, home or out_dir)
-  fixed_layout = flags.phase_microbatches is not None or bool(
-      {"microbatches", "remat"} & set(overridden))
   if flags.estimate:
     return run_estimates(runs, flags, fixed_layout)
-  if flags.target:
-    runs = with_memory_plans(runs, flags, fixed_layout)
   from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
   return launch.train_sweep(runs, found, out_dir, flags, home)
 
