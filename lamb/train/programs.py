@@ -4,8 +4,9 @@ The appendix grids (Tables 6, 9-25) are hundreds of runs that differ only in num
 rate, weight decay, seed. Here those numbers are arguments of the jitted functions, never
 constants baked into them: a run's optimizer section is split (`lamb.optim.factory.split`) into
 its structure, which keys the cache below, and its hyperparameters, which every step receives as
-float32 scalars. Runs with the same task, optimizer structure, mesh and micro-batching then share
-one compiled init, train step and eval step, whatever their numbers and seeds.
+float32 scalars. Runs with the same task, optimizer structure, mesh, micro-batching and
+parallelism (lamb.train.mesh.Parallelism: gradient reduction, FSDP) then share one compiled init,
+train step and eval step, whatever their numbers and seeds.
 
 JAX's persistent compilation cache (`enable_persistent_cache`) extends the sharing across
 processes: a second invocation loads what the first compiled from disk.
@@ -24,6 +25,7 @@ import numpy as np
 
 from lamb import optim
 from lamb.train import mesh as mesh_lib
+from lamb.train import state as state_lib
 from lamb.train import step as step_lib
 from lamb.train.state import TrainState
 
@@ -80,33 +82,45 @@ def hyperparameters(numbers: Mapping[str, float], mesh) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
-  """The jitted functions of one (task, optimizer structure, mesh, micro-batching)."""
+  """The jitted functions of one (task, optimizer structure, mesh, micro-batching,
+  parallelism)."""
   structure: dict
   init: Callable  # (seed: int32 scalar, hyperparameters) -> TrainState
   train_step: Callable  # (state, batch, hyperparameters) -> (state, metrics)
   eval_step: Callable  # (state, batch) -> (dict of sums, dict of per-row outputs)
   noise_step: Optional[Callable] = None  # (state, batch) -> gradient norms (noise_scale)
+  parallelism: mesh_lib.Parallelism = mesh_lib.Parallelism()
 
   def optimizer(self, numbers: Mapping[str, Any]):
     return optim.create(self.structure, numbers)
+
+  def place(self, tree, like):
+    """`tree` (e.g. pre-trained parameters from the host) laid out as `like` (the state's
+    arrays it replaces): replicated, or split as FSDP splits them."""
+    return jax.device_put(tree, jax.tree.map(lambda a: a.sharding, like))
 
 
 _PROGRAMS: dict = {}
 
 
-def _key(task, structure, mesh, microbatches, noise_parts) -> tuple:
+def _key(task, structure, mesh, microbatches, noise_parts, parallelism) -> tuple:
   devices = tuple(int(d.id) for d in mesh.devices.flat)
   return (id(task), json.dumps(structure, sort_keys=True, default=str), devices,
-          mesh.axis_names, int(microbatches), int(noise_parts))
+          mesh.axis_names, int(microbatches), int(noise_parts), parallelism)
 
 
-def get(task, structure: dict, mesh, microbatches: int = 1, noise_parts: int = 0) -> Programs:
+def get(task, structure: dict, mesh, microbatches: int = 1, noise_parts: int = 0,
+        parallelism: Optional[mesh_lib.Parallelism] = None) -> Programs:
   """The shared programs for these runs, built (not yet compiled) on first use; `noise_parts`
-  > 0 adds the gradient-noise measurement over that many slices of a batch."""
-  key = _key(task, structure, mesh, microbatches, noise_parts)
+  > 0 adds the gradient-noise measurement over that many slices of a batch. `parallelism`
+  (mesh_lib.parallelism(config); default: GSPMD's reduction, replicated state) says how the
+  train step reduces gradients and where the state lives: under FSDP `init` returns it split."""
+  parallelism = parallelism or mesh_lib.Parallelism()
+  key = _key(task, structure, mesh, microbatches, noise_parts, parallelism)
   if key in _PROGRAMS:
     return _PROGRAMS[key][1]
   replicated = mesh_lib.replicated(mesh)
+  sharding = parallelism.sharding
 
   def init(seed, numbers):
     key = jax.random.PRNGKey(seed)
@@ -115,15 +129,22 @@ def get(task, structure: dict, mesh, microbatches: int = 1, noise_parts: int = 0
     return TrainState(step=jnp.zeros([], jnp.int32), params=params, opt_state=opt_state,
                       model_state=model_state, rng=jax.random.fold_in(key, 1))
 
+  def split_init(seed, numbers):  # FSDP: each array made where it lives
+    state = init(seed, numbers)
+    return jax.lax.with_sharding_constraint(state, state_lib.shardings(state, mesh, sharding))
+
   programs = Programs(
       structure=structure,
-      init=jax.jit(init, out_shardings=replicated),
+      init=(jax.jit(init, out_shardings=replicated) if sharding == "replicated"
+            else jax.jit(split_init)),
       train_step=step_lib.make_train_step(
           task.loss_fn, lambda numbers: optim.create(structure, numbers), mesh, microbatches,
-          learning_rate_fn=lambda numbers: optim.learning_rate(structure, numbers)),
-      eval_step=step_lib.make_eval_step(task.eval_fn, mesh),
-      noise_step=(step_lib.make_noise_step(task.loss_fn, mesh, noise_parts)
-                  if noise_parts else None))
+          learning_rate_fn=lambda numbers: optim.learning_rate(structure, numbers),
+          **parallelism.step_options()),
+      eval_step=step_lib.make_eval_step(task.eval_fn, mesh, sharding),
+      noise_step=(step_lib.make_noise_step(task.loss_fn, mesh, noise_parts, sharding)
+                  if noise_parts else None),
+      parallelism=parallelism)
   # The task is kept alive with its programs, so its id() is never reused by another task.
   _PROGRAMS[key] = (task, programs)
   return programs
