@@ -40,6 +40,11 @@ def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
   config.compute_dtype = "float32" if scale == "cpu" else "bfloat16"
   config.microbatches = 1  # layout (experiments.sweep.LAYOUT_KEYS): --target plans it
   config.remat = "none"  # layout: lamb.models.bert.REMAT_POLICIES
+  # How the step reduces gradients and where its state lives (lamb.train.mesh.parallelism); the
+  # defaults are what every committed run did: XLA's reduction, replicated state.
+  config.gradient_reduction = "auto"  # or "explicit": one reduction per step, after the loop
+  config.gradient_reduction_dtype = "float32"  # of the explicit reduction; or "bfloat16"
+  config.sharding = "replicated"  # or "fsdp": parameters and optimizer state split over devices
   config.num_steps = 0  # 0: derived from num_epochs
   config.log_every_steps = 50
   config.eval_batch_size = 1000
