@@ -247,6 +247,7 @@ def _train_cases(cases: dict, batches: list, structure, numbers, out: Path, loss
     arrays.update(_leaves(optim.trust_ratios(state.opt_state), f"{name}/ratios"))
   np.savez(out / "arrays.npz", **arrays)
   report["param_shapes"] = [list(np.shape(x)) for x in jax.tree.leaves(state.params)]
+  report["model_state_shapes"] = [list(np.shape(x)) for x in jax.tree.leaves(state.model_state)]
   return report
 
 
@@ -488,31 +489,32 @@ def _fsdp_split(params: list) -> tuple:
 
 
 def assert_one_reduction_after_the_loop(found: list, params: list, dtype="f32", fsdp=False,
-                                        loss_collectives=False):
+                                        loss_collectives=False, model_state=()):
   """The explicit step's collectives: none inside the accumulation loop (but a loss's own
   scalar all-reduces of its denominators, with `loss_collectives`); after it, each parameter's
   gradient in exactly one reduction in `dtype`: an all-reduce, or under FSDP a reduce-scatter
   to its shard (an all-reduce where FSDP leaves it whole), and each split parameter gathered
-  once by an all-gather."""
+  once by an all-gather; and one float32 all-reduce of each `model_state` array (batch-norm
+  statistics, averaged over the devices)."""
   in_loop = [c for c in found if c["in_loop"]]
   if loss_collectives:
     assert all(c["op"] == "all-reduce" and not shape for c in in_loop for _, shape in
                c["operands"]), in_loop
   else:
     assert not in_loop, in_loop
-  params = sorted(map(tuple, params))
+  params, model_state = sorted(map(tuple, params)), sorted(map(tuple, model_state))
   if not fsdp:
-    assert operand_shapes(found, "all-reduce", dtype) == operand_shapes(found, "all-reduce") \
-        == params
-    assert not operand_shapes(found, "reduce-scatter") + operand_shapes(found, "all-gather")
-    return
-  split, whole, shards = _fsdp_split(params)
-  assert split, "FSDP splits something"
+    split, whole, shards = [], params, []
+  else:
+    split, whole, shards = _fsdp_split(params)
+    assert split, "FSDP splits something"
   assert operand_shapes(found, "all-gather") == split
   assert operand_shapes(found, "reduce-scatter", dtype) == \
       operand_shapes(found, "reduce-scatter") == shards
-  assert operand_shapes(found, "all-reduce", dtype) == operand_shapes(found, "all-reduce") \
-      == whole
+  assert operand_shapes(found, "all-reduce") == sorted(whole + model_state)
+  # the model state in float32, whatever the gradients' dtype
+  assert operand_shapes(found, "all-reduce", dtype) == sorted(
+      whole + (model_state if dtype == "f32" else []))
 
 
 def test_explicit_reduction_and_fsdp_equal_the_default_step_on_a_perceptron(tmp_path):
@@ -703,7 +705,8 @@ def test_resnet_with_batch_norm_explicit_fsdp_equals_the_default_step(tmp_path):
   for path, value in want.items():
     np.testing.assert_allclose(stats[path], value, rtol=1e-5, atol=1e-6, err_msg=path)
   assert_one_reduction_after_the_loop(report["explicit_fsdp"]["collectives"],
-                                      report["param_shapes"], fsdp=True)
+                                      report["param_shapes"], fsdp=True,
+                                      model_state=report["model_state_shapes"])
 
 
 _LIBTPU = importlib.util.find_spec("libtpu") is not None
@@ -759,6 +762,8 @@ def test_parallelism_reads_a_config_and_refuses_what_it_cannot_do():
   assert mesh_lib.parallelism(resnet, device_count=8).explicit  # 2 rows a device
   with pytest.raises(ValueError, match="does not divide the 1 rows"):
     mesh_lib.parallelism(resnet, device_count=16)
+  with pytest.raises(ValueError, match="does not divide the 1 rows"):
+    mesh_lib.parallelism(resnet, device_count=8, microbatches=8)  # a memory plan's count
   with pytest.raises(ValueError, match="BatchNorm"):
     mesh_lib.parallelism({"gradient_reduction": "explicit", "model": {"name": "davidnet"}})
   assert mesh_lib.parallelism({"model": {"name": "davidnet"}}) == P()

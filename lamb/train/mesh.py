@@ -110,19 +110,22 @@ class Parallelism:
             "reduction_dtype": self.reduction_dtype, "sharding": self.sharding}
 
 
-def parallelism(config, device_count: Optional[int] = None) -> Parallelism:
+def parallelism(config, device_count: Optional[int] = None,
+                microbatches: Optional[int] = None) -> Parallelism:
   """A run's Parallelism, from its top-level keys `gradient_reduction`,
   `gradient_reduction_dtype` and `sharding` (absent keys: the defaults). With `device_count`
-  the explicit reduction is also refused where it would change what BatchNorm normalises."""
+  the explicit reduction is also refused where it would change what BatchNorm normalises, for
+  `microbatches` (default: the config's) micro-batches a step."""
   layout = Parallelism(config.get("gradient_reduction", "auto"),
                        config.get("gradient_reduction_dtype"),
                        config.get("sharding", "replicated"))
   if layout.explicit:
-    _check_batch_norm_rows(config, device_count)
+    _check_batch_norm_rows(config, device_count, microbatches)
   return layout
 
 
-def _check_batch_norm_rows(config, device_count: Optional[int]) -> None:
+def _check_batch_norm_rows(config, device_count: Optional[int],
+                           microbatches: Optional[int]) -> None:
   """Under the explicit reduction each device runs the model on its own rows, so a BatchNorm
   group must lie within one device's share of a micro-batch to mean what it means under
   'auto' (lamb.models.batch_norm); whole-batch BatchNorm (group 0, DavidNet) never does."""
@@ -136,7 +139,8 @@ def _check_batch_norm_rows(config, device_count: Optional[int]) -> None:
                      "model.bn_group_size to a divisor of the per-device micro-batch (ResNet), "
                      "or keep gradient_reduction='auto'")
   if device_count:
-    rows = config.batch_size // (max(config.get("microbatches", 1) or 1, 1) * device_count)
+    microbatches = microbatches or config.get("microbatches", 1) or 1
+    rows = config.batch_size // (microbatches * device_count)
     if rows % group:
       raise ValueError(f"model.bn_group_size={group} does not divide the {rows} rows a device "
                        "holds of a micro-batch under gradient_reduction='explicit': pick a "
