@@ -173,15 +173,9 @@ def _bert_task(model, exact: bool):
     return m["loss"], ({"masked_lm_accuracy": m["mlm_accuracy"]}, model_state)
 
   def exact_loss(params, model_state, batch, rng, train, axis_name=None):
-    if axis_name is None:
-      return plain_loss(params, model_state, batch, rng, train)
-    s = bert.pretraining_sums(outputs(params, batch, rng, train), batch)
-    devices = jax.lax.psum(1, axis_name)
-    # this device's share of the global loss, times the device count (the step averages)
-    weight, count = jax.lax.psum(s["mlm_weight"], axis_name), jax.lax.psum(s["count"], axis_name)
-    loss = devices * (s["mlm_loss"] / (weight + 1e-5) + s["nsp_loss"] / jnp.maximum(count, 1.0))
-    accuracy = devices * s["mlm_correct"] / jnp.maximum(weight, 1e-5)
-    return loss, ({"masked_lm_accuracy": accuracy}, model_state)
+    # the library's own loss (bert_tasks passes axis_name through to it)
+    m = bert.pretraining_loss(outputs(params, batch, rng, train), batch, axis_name)
+    return m["loss"], ({"masked_lm_accuracy": m["mlm_accuracy"]}, model_state)
 
   return Task({}, {}, init, exact_loss if exact else plain_loss, lambda p, m, b: ({}, {}),
               None, "bert tiny", "")

@@ -387,19 +387,28 @@ def pretraining_sums(outputs, batch) -> dict:
           "count": jnp.sum(example)}
 
 
-def pretraining_loss(outputs, batch) -> dict:
+def pretraining_loss(outputs, batch, axis_name=None) -> dict:
   """The reference's pre-training loss and metrics (all float32 scalars).
 
   ``mlm_loss = sum(w * ce) / (sum(w) + 1e-5)`` over the masked positions (weights
   ``masked_lm_weights``, 0 on padding), ``nsp_loss`` the mean next-sentence cross-entropy,
   ``loss = mlm_loss + nsp_loss``; ``mlm_accuracy`` (weighted) and ``nsp_accuracy``.
+
+  With ``axis_name`` (a device's share of a batch, inside a ``shard_map``: the explicit
+  gradient reduction of lamb.train.step) the denominators are summed over that axis and each
+  device's value scaled by the axis size, so that the mean over devices is the loss of the
+  whole batch, as one device computes it.
   """
   s = pretraining_sums(outputs, batch)
-  mlm_loss = s["mlm_loss"] / (s["mlm_weight"] + 1e-5)
-  nsp_loss = s["nsp_loss"] / jnp.maximum(s["count"], 1.0)
+  weight, count, scale = s["mlm_weight"], s["count"], 1.0
+  if axis_name is not None:
+    weight, count = jax.lax.psum(weight, axis_name), jax.lax.psum(count, axis_name)
+    scale = jax.lax.psum(1.0, axis_name)
+  mlm_loss = scale * s["mlm_loss"] / (weight + 1e-5)
+  nsp_loss = scale * s["nsp_loss"] / jnp.maximum(count, 1.0)
   return {"loss": mlm_loss + nsp_loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss,
-          "mlm_accuracy": s["mlm_correct"] / jnp.maximum(s["mlm_weight"], 1e-5),
-          "nsp_accuracy": s["nsp_correct"] / jnp.maximum(s["count"], 1.0)}
+          "mlm_accuracy": scale * s["mlm_correct"] / jnp.maximum(weight, 1e-5),
+          "nsp_accuracy": scale * s["nsp_correct"] / jnp.maximum(count, 1.0)}
 
 
 class BertForSquad(_Layers):

@@ -128,8 +128,8 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
     return model.apply({"params": params}, *(batch[k] for k in bert.PRETRAINING_INPUTS),
                        deterministic=not train, rngs=rngs)
 
-  def loss_fn(params, model_state, batch, rng, train):
-    m = bert.pretraining_loss(outputs(params, batch, rng, train), batch)
+  def loss_fn(params, model_state, batch, rng, train, axis_name=None):
+    m = bert.pretraining_loss(outputs(params, batch, rng, train), batch, axis_name)
     metrics = {"masked_lm_accuracy": m["mlm_accuracy"], "masked_lm_loss": m["mlm_loss"],
                "next_sentence_accuracy": m["nsp_accuracy"], "next_sentence_loss": m["nsp_loss"]}
     return m["loss"], (metrics, model_state)

@@ -12,7 +12,9 @@ TPU targets are compiled for the target chip with the compile-only client of the
 wheel (`jax.experimental.topologies`; no TPU needed: the numbers are the TPU compiler's own).
 The program is compiled on a small slice of the target's family at the target's per-device
 batch: with parameters replicated, a device's memory does not depend on the slice's size
-(only the collectives' groups do). Other targets (GPUs) get the best estimate available here,
+(only the collectives' groups do; under FSDP, `sharding="fsdp"`, the parameters and optimizer
+state split over the small slice's devices, so the number is an upper bound for a larger one).
+Other targets (GPUs) get the best estimate available here,
 the same step compiled for the host CPU, and say that it is one.
 
 BERT's depth is extrapolated: the step is compiled with 1 and 2 encoder layers and the
@@ -267,7 +269,7 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
   import numpy as np  # pylint: disable=import-outside-toplevel
   from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
   from lamb import optim  # pylint: disable=import-outside-toplevel
-  from lamb.train import step as step_lib, tasks  # pylint: disable=import-outside-toplevel
+  from lamb.train import mesh as mesh_lib, state as state_lib, step as step_lib, tasks  # pylint: disable=import-outside-toplevel
   from lamb.train.state import TrainState  # pylint: disable=import-outside-toplevel
 
   config = phase_config.copy_and_resolve_references()
@@ -276,9 +278,11 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
   task = tasks.build(config, load_data=False)
   mesh = Mesh(np.asarray(devices), ("data",))
   structure, numbers = optim.split(optimizer)
+  parallelism = mesh_lib.parallelism(config)
   train_step = step_lib.make_train_step(
       task.loss_fn, lambda n: optim.create(structure, n), mesh, layout.microbatches,
-      learning_rate_fn=lambda n: optim.learning_rate(structure, n))
+      learning_rate_fn=lambda n: optim.learning_rate(structure, n),
+      **parallelism.step_options())
 
   def init():
     key = jax.random.PRNGKey(0)
@@ -288,8 +292,7 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
                       model_state=model_state, rng=key)
 
   replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                       jax.eval_shape(init))
+  state = state_lib.abstract(jax.eval_shape(init), mesh, parallelism.sharding)
   batch = {k: jax.ShapeDtypeStruct((per_device_batch * len(devices),) + tuple(v.shape),
                                    v.dtype, sharding=rows) for k, v in task.example.items()}
   hyper = {k: jax.ShapeDtypeStruct((), jnp.float32, sharding=replicated) for k in numbers}

@@ -240,6 +240,8 @@ def _phase(name, config, task, start: int, device_count: int) -> PhasePlan:
   noise_every = interval(config, "noise_scale", steps_per_epoch)
   noise_parts = _noise_parts(config, microbatches, device_count) if noise_every else 0
   _check_bn_groups(config, microbatches, noise_parts)
+  from lamb.train import mesh as mesh_lib  # pylint: disable=import-outside-toplevel  (jax)
+  mesh_lib.parallelism(config, device_count, microbatches)  # refuses what BatchNorm forbids
   # Padded evaluation batches must split over every device: rounded up (padding is masked).
   eval_batch = -(-config.get("eval_batch_size", config.batch_size) // device_count) * device_count
   return PhasePlan(name, config, task, start, steps, steps_per_epoch, config.batch_size,

@@ -112,13 +112,20 @@ class Trainer:
     self.compilations_before = programs_lib.compilations()
     self.state = self.writer = self.tb_progress = self.noise_step = None
 
+  def _programs(self, phase):
+    """The shared compiled programs of a phase, laid out as its config says (gradient
+    reduction and sharding, lamb.train.mesh.parallelism)."""
+    return programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
+                            phase.noise_parts,
+                            parallelism=mesh_lib.parallelism(phase.config, jax.device_count(),
+                                                             phase.microbatches))
+
   # --- set up or restore -----------------------------------------------------------------------
 
   def setup_or_restore(self) -> None:
     t0 = time.time()
     first = self.plan.phases[0]
-    programs = programs_lib.get(first.task, self.structure, self.mesh, first.microbatches,
-                                first.noise_parts)
+    programs = self._programs(first)
     self.state = programs.init(np.int32(self.plan.seed), self.hyperparameters)
     self.compile_time += time.time() - t0
     self.checkpoints.check_identity(self.identity, self.run_home, own=self.own_checkpoints)
@@ -128,8 +135,7 @@ class Trainer:
       self.recorder.resume(0)  # a fresh start: records a kill left before any checkpoint go
       if first.task.warm_start is not None:  # fine-tuning: pre-trained weights, fresh optimizer
         params = first.task.warm_start(jax.device_get(self.state.params))
-        self.state = self.state.replace(params=jax.device_put(params,
-                                                              mesh_lib.replicated(self.mesh)))
+        self.state = self.state.replace(params=programs.place(params, self.state.params))
     if self.writes:
       results.remove_stale_temporaries(self.run_dir)
       if not self._has_final_evaluation():  # records of an evaluation a kill left unlogged
@@ -164,8 +170,7 @@ class Trainer:
   def train_phase(self, phase) -> None:
     """Trains `phase` from the current step to its end, or until the run diverges."""
     t_compile = time.time()
-    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
-                                phase.noise_parts)
+    programs = self._programs(phase)
     batches = prefetch_lib.to_devices(phase.task.train_batches(
         phase.batch_size, seed=self.plan.seed, start_step=self.step - phase.start,
         process_index=jax.process_index(), process_count=jax.process_count()), self.mesh)
@@ -347,8 +352,7 @@ class Trainer:
 
   def _final_evaluation(self) -> None:
     phase = self.plan.phases[-1]
-    programs = programs_lib.get(phase.task, self.structure, self.mesh, phase.microbatches,
-                                phase.noise_parts)
+    programs = self._programs(phase)
     self.evaluate(phase, programs.eval_step, final=True)
 
   def _notify(self, event: str, phase) -> None:
