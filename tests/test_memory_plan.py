@@ -333,3 +333,20 @@ def test_a_tpu_target_is_compiled_for_the_tpu(tmp_path):
   assert proc.returncode == 0, proc.stderr
   assert "compiled for TPU v3 (libtpu compile-only)" in proc.stdout
   assert "Cloud TPU accelerator type v3-8" in proc.stdout
+
+
+def test_bfloat16_attention_probabilities_are_reported_never_applied():
+  from ml_collections import ConfigDict
+  config = ConfigDict(dict(task="bert_pretraining", compute_dtype="bfloat16",
+                           model=dict(name="bert", attention_probs_dtype="float32")))
+
+  def measure(cfg, layout, per_device, target, optimizer, cache):
+    per_example = 0.5 if cfg.model.attention_probs_dtype == "bfloat16" else 1.0
+    return memory.Measurement((2.0 + per_example * per_device / layout.microbatches) * GIB, "fake")
+
+  row = memory.plan_phase("seq512", config, 128, memory.parse_target("tpu-v3-4"), {},
+                          14.4 * GIB, measure_fn=measure)
+  assert row.layout == memory.Layout(2, "none")  # the plan keeps the run's numerics
+  assert "cheaper with attention probabilities in bfloat16" in row.alternative
+  assert "1 micro-batch, no remat, 10.00 GiB" in row.alternative
+  assert config.model.attention_probs_dtype == "float32"
