@@ -49,11 +49,13 @@ def measure_phase(phase, optimizer: dict) -> tuple:
   key = _shape_key(config)
   if key not in _MEASURED:
     params, model_state = jax.eval_shape(task.init, jax.random.PRNGKey(0))
-    example = {k: jax.ShapeDtypeStruct((_ABSTRACT_BATCH,) + tuple(v.shape), v.dtype)
+    # Two examples, or one BatchNorm group where the model normalises groups of more.
+    batch = max(_ABSTRACT_BATCH, (config.get("model") or {}).get("bn_group_size") or 0)
+    example = {k: jax.ShapeDtypeStruct((batch,) + tuple(v.shape), v.dtype)
                for k, v in task.example.items()}
     grad_fn = jax.value_and_grad(lambda p, s, b, r: task.loss_fn(p, s, b, r, True), has_aux=True)
     per_example = _flops(jax.jit(grad_fn).lower(params, model_state, example,
-                                               jax.random.PRNGKey(0))) / _ABSTRACT_BATCH
+                                               jax.random.PRNGKey(0))) / batch
     tx = optim.create(optimizer)
     update = jax.jit(lambda g, s, p: tx.update(g, s, p))
     optimizer_flops = _flops(update.lower(params, jax.eval_shape(tx.init, params), params))

@@ -77,9 +77,15 @@ def prepare(name: str, run, data_dir, task_cache: dict, results_dir=None, checkp
     raise sweep.run_error(name, e) from None
 
 
-def _start(flags, scale: str):
+_STARTED = []  # a process joins its job once (run.py starts it early to plan memory)
+
+
+def start(flags, scale: str):
   """Joins the job (lamb.train.cluster) and makes SIGTERM a preemption notice; before any jax
-  computation."""
+  computation. Once per process."""
+  if _STARTED:
+    return
+  _STARTED.append(scale)
   if scale == "cpu":  # before JAX's CPU client starts (see lamb/train/host_malloc.py)
     from lamb.train import host_malloc  # pylint: disable=import-outside-toplevel
     host_malloc.reuse_freed_memory()
@@ -102,7 +108,7 @@ def train_sweep(runs, found: dict, out_dir: Path, flags, home: str = None) -> in
   lamb.train.cluster): the others would otherwise wait for it in a collective."""
   from lamb.train import cluster  # pylint: disable=import-outside-toplevel
   config = runs[0][2]
-  _start(flags, config.scale)
+  start(flags, config.scale)
   if cluster.is_multi_process():
     cluster.watch_for_failures(_failed_elsewhere(runs, out_dir, home))
   try:

@@ -73,12 +73,14 @@ BUCKET_SCHEMES = ("gs",)  # lamb.train.mirror.SCHEMES: etils.epath through Tenso
 NOISY_LOGGERS = ("absl", "orbax", "tensorflow", "tensorflow_datasets")
 
 
-def define_flags():
+def define_flags(argv=None):
   from absl import flags  # pylint: disable=import-outside-toplevel
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
   values = flags.FlagValues()
+  # `argv`: the command's own arguments, so that --config.* overrides apply when `cli(argv)` is
+  # called from Python (ml_collections reads sys.argv otherwise).
   config_flags.DEFINE_config_file("config", None, "experiment config: NAME[:cpu|paper][,k=v]",
-                                  lock_config=True, flag_values=values)
+                                  lock_config=True, flag_values=values, sys_argv=argv)
   define = lambda kind, name, default, text: getattr(flags, f"DEFINE_{kind}")(
       name, default, text, flag_values=values)
   define("bool", "list", False, "list every config with a one-line description")
@@ -158,7 +160,7 @@ def preprocess(argv) -> tuple:
 
 def parse(argv):
   argv, overridden = preprocess(argv)
-  values = define_flags()
+  values = define_flags(argv)
   try:
     leftover = values(argv)[1:]
   except Exception as e:  # absl flag errors and config override errors alike
@@ -473,7 +475,11 @@ def act(flags, config, runs, out_dir: Path, home, overridden=()) -> int:
   fixed_layout = flags.phase_microbatches is not None or bool(
       {"microbatches", "remat"} & set(overridden))
   if flags.target and not (flags.dry_run or flags.estimate):
-    # Before the statuses: under BatchNorm the micro-batches are part of a run's identity.
+    # The job is joined first: planning compiles, which starts jax, and jax.distributed must
+    # come before that. Before the statuses: under BatchNorm the micro-batches are part of a
+    # run's identity.
+    from experiments import launch  # pylint: disable=import-outside-toplevel  (imports jax)
+    launch.start(flags, config.scale)
     runs = with_memory_plans(runs, flags, fixed_layout)
   found = statuses(runs, out_dir, flags.checkpoint_dir, home)
   if flags.dry_run:

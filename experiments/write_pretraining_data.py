@@ -27,12 +27,14 @@ except ModuleNotFoundError:  # run as a script before `pip install -e .`
            f"installs it with `-e .`) in {Path(__file__).resolve().parents[1]}")
 
 
-def define_flags():
+def define_flags(argv=None):
   from absl import flags  # pylint: disable=import-outside-toplevel
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
   values = flags.FlagValues()
+  # `argv`: the command's own arguments, so that --config.* overrides apply when `cli(argv)` is
+  # called from Python (ml_collections reads sys.argv otherwise).
   config_flags.DEFINE_config_file("config", None, "BERT config: NAME[:cpu|paper][,k=v]",
-                                  lock_config=True, flag_values=values)
+                                  lock_config=True, flag_values=values, sys_argv=argv)
   flags.DEFINE_string("data_dir", None, "TFDS data_dir: the corpus is read from it and the "
                       "instances written under it (default ~/tensorflow_datasets)",
                       flag_values=values)
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
     return 0
   try:
     argv, overridden = run_cli.preprocess(argv)
-    values = define_flags()
+    values = define_flags(argv)
     try:
       leftover = values(argv)[1:]
     except Exception as e:  # pylint: disable=broad-except  (absl and override errors alike)

@@ -27,6 +27,8 @@ def test_a_tpu_target_counts_chips_as_the_paper_and_names_the_cloud_type():
   v5e = memory.parse_target("tpu-v5e-256")
   assert (v5e.devices, v5e.device_memory) == (256, 16 * GIB)
   assert "v5litepod-256" in v5e.describe()
+  v5p = memory.parse_target("tpu-v5p-128")  # one device a chip, two TensorCores counted
+  assert v5p.devices == 128 and "v5p-256" in v5p.describe()
 
 
 def test_a_gpu_target_takes_its_count_from_the_name_or_the_chips_flag():
@@ -89,6 +91,19 @@ def test_the_leanest_layout_is_chosen_when_it_alone_fits():
   row = memory.plan_phase("seq512", BERT, 128, target, {}, 14.4 * GIB,
                           measure_fn=_fake_measure(14.2, 1.0))
   assert row.layout == memory.Layout(16, "full")
+
+
+def test_micro_batches_keep_whole_batch_norm_groups():
+  target = memory.parse_target("h100-80gb-32")
+  ghost = _Config(task="image_classification", model=_Config(name="resnet", bn_group_size=32))
+  row = memory.plan_phase("train", ghost, 32768, target, {}, 1.0 * GIB,
+                          measure_fn=_fake_measure(0.5, 0.1))
+  assert {l.microbatches for l, _ in row.tried} <= {1, 2, 4, 8, 16, 32}
+  assert all((1024 // l.microbatches) % 32 == 0 for l, _ in row.tried)
+  whole = _Config(task="image_classification", model=_Config(name="resnet", bn_group_size=0))
+  row = memory.plan_phase("train", whole, 32768, target, {}, 1.0 * GIB,
+                          measure_fn=_fake_measure(0.5, 0.1))
+  assert [l for l, _ in row.tried] == [memory.Layout(1, "none")] and row.layout is None
 
 
 def test_a_model_without_remat_is_only_given_micro_batches():

@@ -53,23 +53,21 @@ class Family:
   label: str
   hbm_per_chip: float  # bytes
   topology: Optional[str] = None  # the compile-only slice (TPU)
-  cloud_prefix: Optional[str] = None  # Cloud TPU accelerator type: prefix and what it counts
-  cloud_counts_cores: bool = False
+  cloud_prefix: Optional[str] = None  # Cloud TPU accelerator type: prefix, and the
+  cloud_cores_per_chip: int = 0  # TensorCores it counts per chip (0: it counts chips)
   source: str = ""
 
 
 FAMILIES = {
-    "tpu-v2": Family("tpu", "TPU v2", 16 * GIB, "v2:2x2", "v2", True,
+    "tpu-v2": Family("tpu", "TPU v2", 16 * GIB, "v2:2x2", "v2", 2,
                      "Cloud TPU v2: 16 GiB HBM per chip (2 TensorCores)"),
-    "tpu-v3": Family("tpu", "TPU v3", 32 * GIB, "v3:2x2", "v3", True,
+    "tpu-v3": Family("tpu", "TPU v3", 32 * GIB, "v3:2x2", "v3", 2,
                      "Cloud TPU v3: 32 GiB HBM per chip (2 TensorCores, 16 GiB each)"),
-    "tpu-v4": Family("tpu", "TPU v4", 32 * GIB, "v4:2x2x1", "v4", True,
-                     "Cloud TPU v4: 32 GiB HBM per chip"),
-    "tpu-v5e": Family("tpu", "TPU v5e", 16 * GIB, "v5e:2x2", "v5litepod", False,
+    "tpu-v5e": Family("tpu", "TPU v5e", 16 * GIB, "v5e:2x2", "v5litepod", 0,
                       "Cloud TPU v5e: 16 GiB HBM per chip"),
-    "tpu-v5p": Family("tpu", "TPU v5p", 95 * GIB, "v5p:2x2x1", "v5p", True,
-                      "Cloud TPU v5p: 95 GiB HBM per chip"),
-    "tpu-v6e": Family("tpu", "TPU v6e", 32 * GIB, "v6e:2x2", "v6e", False,
+    "tpu-v5p": Family("tpu", "TPU v5p", 95 * GIB, "v5p:2x2x1", "v5p", 2,
+                      "Cloud TPU v5p: 95 GiB HBM per chip (2 TensorCores as one device)"),
+    "tpu-v6e": Family("tpu", "TPU v6e", 32 * GIB, "v6e:2x2", "v6e", 0,
                       "Cloud TPU v6e: 32 GiB HBM per chip"),
     "h100-80gb": Family("gpu", "NVIDIA H100 80GB", 80 * GIB,
                         source="H100 SXM datasheet: 80 GB HBM3"),
@@ -97,7 +95,7 @@ class Target:
   def describe(self) -> str:
     text = f"{self.chips:,} x {self.family.label}"
     if self.family.kind == "tpu":
-      count = self.devices if self.family.cloud_counts_cores else self.chips
+      count = self.chips * (self.family.cloud_cores_per_chip or 1)
       text += (f" ({self.devices:,} devices of {self.device_memory / GIB:.0f} GiB; Cloud TPU "
                f"accelerator type {self.family.cloud_prefix}-{count})")
     else:
@@ -105,9 +103,10 @@ class Target:
     return text
 
 
-# TPU v2/v3 run one JAX device per TensorCore; later chips one per chip (megacore) or one core.
-_DEVICES_PER_CHIP = {"tpu-v2": 2, "tpu-v3": 2, "tpu-v4": 1, "tpu-v5e": 1, "tpu-v5p": 1,
-                     "tpu-v6e": 1}
+# TPU v2/v3 run one JAX device per TensorCore; v5p one per chip (megacore); v5e/v6e have one
+# core. (TPU v4 is left out: its compile-only topology here gives two devices per chip where
+# a v4 VM runs one, so its per-device memory would be in doubt.)
+_DEVICES_PER_CHIP = {"tpu-v2": 2, "tpu-v3": 2, "tpu-v5e": 1, "tpu-v5p": 1, "tpu-v6e": 1}
 
 
 def parse_target(text: str, chips: Optional[int] = None) -> Target:
@@ -149,11 +148,13 @@ def cost(layout: Layout) -> float:
 
 
 def candidates(per_device_batch: int, remat_policies=("none", "minimal", "full"),
-               max_microbatches: int = 64) -> list:
+               max_microbatches: int = 64, rows_multiple: int = 1) -> list:
   """Every layout a phase could use, cheapest first: micro-batch counts that divide the
-  per-device batch, times the remat policies."""
+  per-device batch into slices of a multiple of `rows_multiple` rows, times the remat
+  policies."""
   counts = [k for k in (1, 2, 4, 8, 16, 32, 64)
-            if k <= max_microbatches and per_device_batch % k == 0]
+            if k <= max_microbatches and per_device_batch % k == 0
+            and (per_device_batch // k) % rows_multiple == 0]
   layouts = [Layout(k, r) for k in counts for r in remat_policies]
   return sorted(layouts, key=lambda l: (cost(l), l.microbatches))
 
@@ -219,20 +220,21 @@ class MemoryPlan:
 
 
 def _prepare_tpu_client() -> None:
-  """The compile-only client must not claim a TPU that training on this host may hold, nor
-  look for a TPU VM's metadata (absent on a laptop: libtpu then prints a page of warnings)."""
+  """The compile-only client must not claim a TPU that training on this host may hold."""
   os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
   os.environ.setdefault("TPU_MIN_LOG_LEVEL", "3")
   os.environ.setdefault("TPU_STDERR_LOG_LEVEL", "3")
+
+
+def prepare_planning_process() -> None:
+  """For a process that only plans (`--estimate`): compile on the host, never claim a device,
+  and tell libtpu it is no TPU VM (it would look for one's metadata and print a page of
+  warnings). Never in a training process: these variables are what cluster detection reads."""
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
   os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
   os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v3-8")  # the compile-only topology overrides it
   os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
   os.environ.setdefault("TPU_WORKER_ID", "0")
-
-
-def prepare_planning_process() -> None:
-  """For a process that only plans (`--estimate`): compile on the host, never claim a device."""
-  os.environ.setdefault("JAX_PLATFORMS", "cpu")
   _prepare_tpu_client()
 
 
@@ -378,6 +380,17 @@ def save_cache(cache: dict, path: Optional[str] = None) -> None:
 # Planning
 
 
+def _batch_norm_limits(config) -> dict:
+  """Micro-batches must hold whole BatchNorm groups (`model.bn_group_size`); under whole-batch
+  BatchNorm (group 0) a micro-batch would change what is normalised: none then."""
+  model = config.get("model") or {}
+  from experiments.sweep import BATCH_NORM_MODELS  # pylint: disable=import-outside-toplevel
+  if model.get("name") not in BATCH_NORM_MODELS:
+    return {}
+  group = model.get("bn_group_size") or 0
+  return {"rows_multiple": group} if group else {"max_microbatches": 1}
+
+
 def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimizer: dict,
                budget: float, fixed: Optional[Layout] = None, cache=None,
                measure_fn=measure) -> PhaseMemory:
@@ -388,7 +401,8 @@ def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimiz
   per_device = batch_size // target.devices
   # Only BERT's encoder layers can be rematerialised (lamb.models.bert.REMAT_POLICIES).
   policies = ("none", "minimal", "full") if _depth_key(phase_config) else ("none",)
-  options = [fixed] if fixed is not None else candidates(per_device, policies)
+  options = [fixed] if fixed is not None else candidates(
+      per_device, policies, **_batch_norm_limits(phase_config))
   if fixed is not None and per_device % fixed.microbatches:
     raise ValueError(f"phase {name}: {fixed.microbatches} micro-batches do not split the "
                      f"{per_device} examples a device holds on {target.describe()}")
