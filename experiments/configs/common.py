@@ -11,6 +11,9 @@ from __future__ import annotations
 import ml_collections
 
 SCALES = ("cpu", "paper")
+# A paper-scale host must decode ~3,400 ImageNet images/s (ResNet-50 at 32K in 2.2 minutes on
+# 256 hosts) at 2.1-3.3 ms of CPU each (benchmarks/RESULTS.md, input pipeline): 7-11 cores.
+PAPER_INPUT_WORKERS = 8
 
 
 def parse_arg(arg: str | None, named: tuple = ()):
@@ -48,6 +51,9 @@ def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
   config.num_steps = 0  # 0: derived from num_epochs
   config.log_every_steps = 50
   config.eval_batch_size = 1000
+  # Worker processes making each host's streamed input batches (lamb.data.streams: the same
+  # batches with any number); none at cpu scale, whose data sit in memory.
+  config.input_workers = 0 if scale == "cpu" else PAPER_INPUT_WORKERS
   return config
 
 

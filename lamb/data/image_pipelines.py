@@ -172,8 +172,9 @@ def cifar10(split: str = "train", *, batch_size: int, seed: int = 0, train: bool
   """CIFAR-10 batches for DavidNet (see the module docstring); `train` defaults to split=="train".
 
   Raises DatasetNotFoundError at once when `data_dir` holds no prepared TFDS cifar10.
-  `workers` > 0 makes the batches in that many worker processes (the same batches); `records`
-  (a grain MapDataset of {"image": PNG bytes, "label"}) is read instead of TFDS's split.
+  `workers` > 0 makes the batches in that many worker processes (the same batches; each worker
+  imports TensorFlow, seconds at start). `records`, a grain MapDataset of {"image": PNG bytes,
+  "label"}, is read instead of TFDS's split (`split` then only says training or evaluation).
   """
   return _stream("cifar10", split, Cifar10Maps(seed, dtype, cutout_size), batch_size=batch_size,
                  seed=seed, train=train, data_dir=data_dir, start_step=start_step,

@@ -15,8 +15,10 @@ prefetch is one local batch, made whole by one task from its step number alone (
 `make_batch(step)` callable). A reading process holds at most BATCHES_AHEAD finished batches, and
 within a batch at most READ_THREADS examples are in progress (:class:`ExampleBatches`); neither
 number grows with the batch. (grain's per-example prefetch, used before, kept 2 x batch examples
-in flight, and grain 0.2's prefetch iterator scans its whole buffer on every element it returns,
-so host time per example grew with the batch: 342 us at local batch 64, 1,771 us at 1,024.)
+in flight, and grain 0.2's prefetch iterator counts the finished elements at the front of its
+buffer on every element it returns, so host time per example grew with the batch: 128 us of CPU
+per BERT sequence at local batch 64, 1,024 us at 1,024, against 54 and 23 us now;
+benchmarks/RESULTS.md, input pipeline.)
 With `workers` > 0 the batches are made in that many worker processes (grain's mp_prefetch),
 worker w making steps w, w + workers, ... and the main process taking them back in step order:
 the same batches as without workers, only made elsewhere.
