@@ -25,15 +25,15 @@ NOT_CONFIGS = {"__init__", "common"}
 # never change what a run trains, so growing a grid does not orphan finished runs.
 # What describes a grid or a run without changing what it computes: two runs that differ only in
 # these are the same run (the shrink note is prose; the fields it describes are in the config).
-NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note")
+NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note",
+                "input_workers")  # lamb.data.streams.batches: the same batches with any number
 # Keys added after runs were committed, at the value that computes what those runs computed:
 # at that value a key stays out of the fingerprint, so the runs keep their identity; any other
 # value is another run. Section None: a top-level key.
 LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "float32",
               (None, "gradient_reduction"): "auto",  # lamb.train.mesh.Parallelism
               (None, "gradient_reduction_dtype"): "float32",
-              (None, "sharding"): "replicated",
-              (None, "input_workers"): 0}  # lamb.data.streams.batches: the same batches
+              (None, "sharding"): "replicated"}
 # How a run is laid out in memory, not what it computes: gradient accumulation over micro-batches
 # and rematerialisation give the same update (up to float32 summation order), so a run keeps
 # its identity when the memory plan changes them (lamb.train.memory; a change is allowed at a

@@ -99,7 +99,7 @@ def pretraining_task(config, data_dir=None, load_data: bool = True):
       # `batch_size` is the global batch; the stream takes this process's share of it
       return instances.train_batches(batch_size // process_count, seed=seed, start_step=start_step,
                                      process_index=process_index, process_count=process_count,
-                                     limit=limit)
+                                     limit=limit, workers=int(config.get("input_workers") or 0))
     train_source = stream
   elif load_data:
     train, evals, vocab, description = bert_corpus.load(data, data_dir)

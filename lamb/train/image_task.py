@@ -83,12 +83,15 @@ def _augmented_source(train_arrays: dict, augment: dict) -> Callable:
   return train_source
 
 
-def _stream_sources(pipeline: Callable, eval_split: str, stream_kwargs: dict) -> tuple:
-  """(train_source, eval_source) reading a TFDS pipeline; batch sizes are per process there."""
+def _stream_sources(pipeline: Callable, eval_split: str, stream_kwargs: dict,
+                    workers: int = 0) -> tuple:
+  """(train_source, eval_source) reading a TFDS pipeline; batch sizes are per process there.
+  `workers` input processes make the training batches (the same batches with any number);
+  evaluation reads in this process (it is opened once at load to check the data exist)."""
   def train_source(batch_size, *, seed, start_step=0, process_index=0, process_count=1):
     return pipeline("train", batch_size=batch_size // process_count, seed=seed, train=True,
                     start_step=start_step, process_index=process_index,
-                    process_count=process_count, **stream_kwargs)
+                    process_count=process_count, workers=workers, **stream_kwargs)
 
   def eval_source(batch_size, *, process_index=0, process_count=1):
     return pipeline(eval_split, batch_size=batch_size // process_count, train=False,
@@ -138,7 +141,8 @@ def _streamed_data(config, data_dir, load_data: bool, augment: dict) -> _ImageDa
   description = (f"{data.name} from TensorFlow Datasets in data_dir (prepared beforehand; "
                  "never downloaded)")
   stream_kwargs = dict(data_dir=data_dir, dtype=config.get("input_dtype", "float32"), **augment)
-  train_source, eval_source = _stream_sources(pipeline, data.eval_split, stream_kwargs)
+  train_source, eval_source = _stream_sources(pipeline, data.eval_split, stream_kwargs,
+                                              int(config.get("input_workers") or 0))
   if load_data:  # fail now, with the one-line "not prepared" error, not mid-sweep
     next(iter(eval_source(1)))
   return _ImageData({}, {}, image_shape, _size(num_train, data.get("train_examples")),
