@@ -148,13 +148,11 @@ def cost(layout: Layout) -> float:
 
 
 def candidates(per_device_batch: int, remat_policies=("none", "minimal", "full"),
-               max_microbatches: int = 64, rows_multiple: int = 1) -> list:
+               max_microbatches: int = 64, allowed=lambda k: True) -> list:
   """Every layout a phase could use, cheapest first: micro-batch counts that divide the
-  per-device batch into slices of a multiple of `rows_multiple` rows, times the remat
-  policies."""
+  per-device batch (and that `allowed` admits), times the remat policies."""
   counts = [k for k in (1, 2, 4, 8, 16, 32, 64)
-            if k <= max_microbatches and per_device_batch % k == 0
-            and (per_device_batch // k) % rows_multiple == 0]
+            if k <= max_microbatches and per_device_batch % k == 0 and allowed(k)]
   layouts = [Layout(k, r) for k in counts for r in remat_policies]
   return sorted(layouts, key=lambda l: (cost(l), l.microbatches))
 
@@ -208,9 +206,12 @@ class MemoryPlan:
   def refusal(self) -> str:
     """The one line a plan that cannot fit exits with."""
     bad = [p for p in self.phases if p.layout is None]
-    worst = {p.phase: min(m.bytes for _, m in p.tried) for p in bad}
-    return (f"no memory layout of phase(s) {', '.join(worst)} fits {self.target.describe()}: "
-            + ", ".join(f"{k} needs at least {v / GIB:.2f} GiB" for k, v in worst.items())
+    worst = {p.phase: min(m.bytes for _, m in p.tried) for p in bad if p.tried}
+    unsplit = [p.phase for p in bad if not p.tried]
+    return (f"no memory layout of phase(s) {', '.join(p.phase for p in bad)} fits "
+            f"{self.target.describe()}: "
+            + ", ".join([f"{k} needs at least {v / GIB:.2f} GiB" for k, v in worst.items()]
+                        + [f"{k} has no micro-batch count that splits its batch" for k in unsplit])
             + f" against a budget of {self.budget / GIB:.2f} GiB; give a larger target or more "
             "chips, or a smaller batch")
 
@@ -391,15 +392,18 @@ def save_cache(cache: dict, path: Optional[str] = None) -> None:
 # Planning
 
 
-def _batch_norm_limits(config) -> dict:
-  """Micro-batches must hold whole BatchNorm groups (`model.bn_group_size`); under whole-batch
-  BatchNorm (group 0) a micro-batch would change what is normalised: none then."""
+def _batch_norm_limits(config, batch_size: int) -> dict:
+  """A micro-batch (of the global batch) must hold whole BatchNorm groups
+  (`model.bn_group_size`, lamb.train.plan); under whole-batch BatchNorm (group 0) a
+  micro-batch would change what is normalised: none then."""
   model = config.get("model") or {}
   from experiments.sweep import BATCH_NORM_MODELS  # pylint: disable=import-outside-toplevel
   if model.get("name") not in BATCH_NORM_MODELS:
     return {}
   group = model.get("bn_group_size") or 0
-  return {"rows_multiple": group} if group else {"max_microbatches": 1}
+  if not group:
+    return {"max_microbatches": 1}
+  return {"allowed": lambda k: (batch_size // k) % group == 0}
 
 
 def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimizer: dict,
@@ -413,7 +417,7 @@ def plan_phase(name: str, phase_config, batch_size: int, target: Target, optimiz
   # Only BERT's encoder layers can be rematerialised (lamb.models.bert.REMAT_POLICIES).
   policies = ("none", "minimal", "full") if _depth_key(phase_config) else ("none",)
   options = [fixed] if fixed is not None else candidates(
-      per_device, policies, **_batch_norm_limits(phase_config))
+      per_device, policies, **_batch_norm_limits(phase_config, batch_size))
   if fixed is not None and per_device % fixed.microbatches:
     raise ValueError(f"phase {name}: {fixed.microbatches} micro-batches do not split the "
                      f"{per_device} examples a device holds on {target.describe()}")
