@@ -215,8 +215,8 @@ def layout_refusal(run_dir: Path, run, run_plan, flags) -> str:
       run_dir / "checkpoints")
   if not checkpoint.has_checkpoints(directory):
     return ""
-  latest = max(int(p.name) for p in checkpoint._path(directory).iterdir()  # pylint: disable=protected-access
-               if p.name.isdigit())
+  folder = checkpoint._path(directory)  # pylint: disable=protected-access
+  latest = max(int(p.name) for p in folder.iterdir() if p.name.isdigit())
   try:
     layout.check_resume(directory, latest, run_plan, run_dir.name)
   except ValueError as e:

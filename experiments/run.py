@@ -373,12 +373,17 @@ def dry_run(runs, found: dict, out_dir: Path, config) -> int:
   return 2 if failed else 0
 
 
-def _setups(runs) -> dict:
-  """{setup key: [(name, run)]}: runs of equal shapes share one estimate and memory plan."""
+def _setups(runs, memory: bool = False) -> dict:
+  """{setup key: [(name, run)]}: runs of equal shapes share one estimate; a memory plan also
+  needs one optimizer (its state), compute dtype and parallelism."""
   from experiments import estimate  # pylint: disable=import-outside-toplevel
   setups = {}
   for name, _, run in runs:
-    setups.setdefault(estimate.setup_key(run), []).append((name, run))
+    key = estimate.setup_key(run)
+    if memory:
+      key += repr((run.optimizer.get("name"), run.get("compute_dtype"), run.get("sharding"),
+                   run.get("gradient_reduction"), run.get("gradient_reduction_dtype")))
+    setups.setdefault(key, []).append((name, run))
   return setups
 
 
@@ -397,7 +402,7 @@ def run_estimates(runs, flags, fixed_layout: bool = False) -> int:
   memory.prepare_planning_process()  # before jax starts: an estimate never claims a device
   from experiments import estimate  # pylint: disable=import-outside-toplevel
   refusals = []
-  for members in _setups(runs).values():
+  for members in _setups(runs, memory=bool(flags.target)).values():
     name, run = members[0]
     plan = _memory_plan(run, flags, fixed_layout) if flags.target else None
     try:
@@ -420,14 +425,25 @@ def run_estimates(runs, flags, fixed_layout: bool = False) -> int:
 def with_memory_plans(runs, flags, fixed_layout: bool) -> list:
   """The runs with each phase's layout from its setup's memory plan on --target (printed);
   UsageError, before anything trains, when a setup cannot fit."""
+  import jax  # pylint: disable=import-outside-toplevel  (the job is joined: launch.start)
+  from lamb.train import memory  # pylint: disable=import-outside-toplevel
+  target = memory.parse_target(flags.target, flags.chips)
+  if target.devices != jax.device_count():
+    raise UsageError(f"--target={flags.target} plans for {target.devices:,} devices "
+                     f"({target.describe()}) but this job has {jax.device_count():,}; give the "
+                     "target of the slice that trains (chips, as the paper counts them)")
   out = []
-  for members in _setups(runs).values():
+  for members in _setups(runs, memory=True).values():
     name, run = members[0]
     plan = _memory_plan(run, flags, fixed_layout)
     print(f"[{name}] memory plan:\n" + "\n".join(plan.lines()), flush=True)
     if not plan.fits:
       raise UsageError(f"{name}: {plan.refusal()}")
     chosen = {n: with_layout(r, [p.layout for p in plan.phases]) for n, r in members}
+    if any(p.layout.microbatches > 1 for p in plan.phases) and not fixed_layout:
+      print(f"[{name}] the plan accumulates over micro-batches: part of a run's identity, so "
+            "these are other runs than the config's own 1-micro-batch ones; keep the same "
+            "--target to resume them", flush=True)
     out.extend(chosen.items())
   order = {name: i for i, (name, _, _) in enumerate(runs)}
   laid_out = dict(out)
@@ -436,16 +452,28 @@ def with_memory_plans(runs, flags, fixed_layout: bool) -> list:
 
 
 def with_layout(run, layouts: list):
-  """`run` with phase i's micro-batches and remat from layouts[i] (lamb.train.memory.Layout):
-  layout keys, so the run's identity is unchanged (experiments.sweep.LAYOUT_KEYS)."""
-  run = with_phase_microbatches(run, tuple(l.microbatches for l in layouts))
+  """`run` with phase i's micro-batches and remat from layouts[i] (lamb.train.memory.Layout),
+  each set only where it differs from what the run already does: remat is layout
+  (experiments.sweep.LAYOUT_KEYS), micro-batches are part of the identity, so a plan that keeps
+  them keeps the run the config's own."""
   phases = run.get("phases")
+  default = run.get("microbatches", 1) or 1
   with run.unlocked():
     if not phases:
-      run.remat = layouts[0].remat
-    else:
-      run.phases = tuple(dict(phase, overrides=dict(phase.get("overrides", {}), remat=l.remat))
-                         for phase, l in zip(phases, layouts))
+      if layouts[0].microbatches != default:
+        run.microbatches = layouts[0].microbatches
+      if layouts[0].remat != (run.get("remat") or "none"):
+        run.remat = layouts[0].remat
+      return run
+    laid_out = []
+    for phase, layout in zip(phases, layouts):
+      overrides = dict(phase.get("overrides", {}))
+      if layout.microbatches != overrides.get("microbatches", default):
+        overrides["microbatches"] = layout.microbatches
+      if layout.remat != overrides.get("remat", run.get("remat") or "none"):
+        overrides["remat"] = layout.remat
+      laid_out.append(dict(phase, overrides=overrides))
+    run.phases = tuple(laid_out)
   return run
 
 

@@ -34,12 +34,13 @@ LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "flo
               (None, "gradient_reduction"): "auto",  # lamb.train.mesh.Parallelism
               (None, "gradient_reduction_dtype"): "float32",
               (None, "sharding"): "replicated"}
-# How a run is laid out in memory, not what it computes: gradient accumulation over micro-batches
-# and rematerialisation give the same update (up to float32 summation order), so a run keeps
-# its identity when the memory plan changes them (lamb.train.memory; a change is allowed at a
-# phase boundary and recorded, lamb.train.layout). Not so under BatchNorm, whose statistics a
-# micro-batch changes: there the micro-batch count stays part of the run.
-LAYOUT_KEYS = ("microbatches", "remat")
+# How a run is laid out in memory, not what it computes: rematerialisation recomputes the same
+# operations in the backward pass, so a run keeps its identity when the memory plan changes it
+# (lamb.train.memory; a change is allowed at a phase boundary and recorded, lamb.train.layout).
+# Micro-batches are not layout: each draws its own dropout masks, BERT's masked-LM loss is a
+# mean over each micro-batch's masked tokens, and BatchNorm normalises each micro-batch; the
+# memory plan decides them before a run's identity is taken, so the same --target resumes.
+LAYOUT_KEYS = ("remat",)
 BATCH_NORM_MODELS = ("resnet", "davidnet")
 
 
@@ -180,25 +181,13 @@ def identity_view(config_dict: dict) -> dict:
   return plain
 
 
-def layout_is_exact(config_dict: dict) -> bool:
-  """Whether micro-batches leave this run's math unchanged (no BatchNorm in its model)."""
-  model = config_dict.get("model") or {}
-  return not (isinstance(model, dict) and model.get("name") in BATCH_NORM_MODELS)
-
-
 def _normalise_layout(plain: dict) -> None:
-  """LAYOUT_KEYS at their one-device values (1 micro-batch, no remat), where that is exact: the
-  fingerprints of runs committed before the keys were layout stay as they were."""
-  if not layout_is_exact(plain):
-    plain.pop("remat", None)
-    return
-  if "microbatches" in plain:  # committed runs recorded 1 at the top level
-    plain["microbatches"] = 1
-  plain.pop("remat", None)
+  """LAYOUT_KEYS out of the fingerprint (runs committed before them had none)."""
   phases = [p for p in plain.get("phases") or () if isinstance(p, dict)]
-  for where in phases + [p["overrides"] for p in phases if isinstance(p.get("overrides"), dict)]:
-    where.pop("microbatches", None)
-    where.pop("remat", None)
+  for where in [plain] + phases + [p["overrides"] for p in phases
+                                   if isinstance(p.get("overrides"), dict)]:
+    for key in LAYOUT_KEYS:
+      where.pop(key, None)
 
 
 def fingerprint(config_dict: dict) -> str:

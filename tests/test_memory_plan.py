@@ -165,8 +165,8 @@ def tiny_bert_step_bytes():
   def measure(remat="none", probs="float32", microbatches=1, batch=32):
     c = config.copy_and_resolve_references()
     c.model.attention_probs_dtype = probs
-    return memory._step_bytes(c, memory.Layout(microbatches, remat), batch, devices,  # pylint: disable=protected-access
-                              optimizer)
+    step_bytes = memory._step_bytes  # pylint: disable=protected-access
+    return step_bytes(c, memory.Layout(microbatches, remat), batch, devices, optimizer)
   return measure
 
 
@@ -226,22 +226,23 @@ def _bert_run(**top):
   return base
 
 
-def test_layout_keys_leave_a_bert_runs_identity_unchanged():
+def test_remat_leaves_a_runs_identity_but_micro_batches_do_not():
   plain = _bert_run()
-  planned = _bert_run(remat="full", phases=[
-      {"name": "seq128", "overrides": {"microbatches": 1}},
-      {"name": "seq512", "overrides": {"microbatches": 4, "remat": "minimal"}}])
-  assert sweep.identity(planned) == sweep.identity(_bert_run(phases=[
-      {"name": "seq128", "overrides": {"microbatches": 1}},
-      {"name": "seq512", "overrides": {"microbatches": 1}}]))
-  assert sweep.identity(_bert_run(microbatches=8)) == sweep.identity(plain)
+  rematerialised = _bert_run(remat="full", phases=[
+      {"name": "seq128", "overrides": {}},
+      {"name": "seq512", "overrides": {"remat": "minimal"}}])
+  assert sweep.identity(rematerialised) == sweep.identity(plain)
+  accumulated = _bert_run(phases=[{"name": "seq128", "overrides": {}},
+                                  {"name": "seq512", "overrides": {"microbatches": 4}}])
+  assert sweep.identity(accumulated) != sweep.identity(plain)  # dropout masks, token means
+  assert sweep.identity(_bert_run(microbatches=8)) != sweep.identity(plain)
   numerics = _bert_run(model={"name": "bert", "attention_probs_dtype": "bfloat16"})
   assert sweep.identity(numerics) != sweep.identity(plain)
   assert sweep.identity(_bert_run(model={"name": "bert", "attention_probs_dtype": "float32"})
                         ) == sweep.identity(plain)
 
 
-def test_micro_batches_stay_part_of_a_batch_norm_runs_identity():
+def test_micro_batches_are_part_of_a_batch_norm_runs_identity_too():
   resnet = {"name": "table3", "model": {"name": "resnet"}, "microbatches": 1}
   assert sweep.identity(dict(resnet, microbatches=4)) != sweep.identity(resnet)
   assert sweep.identity(dict(resnet, remat="full")) == sweep.identity(resnet)
@@ -334,16 +335,19 @@ def test_bad_target_flags_are_one_line_errors(tmp_path, flags, message):
   assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
-def test_a_layout_from_the_plan_keeps_the_runs_identity():
+def test_a_plan_that_keeps_the_micro_batches_keeps_the_run():
   from experiments import run as run_cli_module
   config = sweep.load_config(sweep.resolve_config("table4:paper"))
   name, values = sweep.expand_sweep(config)[-1]
   run = sweep.run_config(config, values)
-  laid_out = run_cli_module.with_layout(run.copy_and_resolve_references(),
-                                        [memory.Layout(1, "none"), memory.Layout(4, "minimal")])
-  assert [dict(p["overrides"]).get("microbatches") for p in laid_out.phases] == [1, 4]
-  assert [dict(p["overrides"]).get("remat") for p in laid_out.phases] == ["none", "minimal"]
-  assert sweep.identity(laid_out.to_dict()) == sweep.identity(run.to_dict())
+  remat_only = run_cli_module.with_layout(
+      run.copy_and_resolve_references(), [memory.Layout(1, "none"), memory.Layout(1, "full")])
+  assert [dict(p["overrides"]).get("remat") for p in remat_only.phases] == [None, "full"]
+  assert sweep.identity(remat_only.to_dict()) == sweep.identity(run.to_dict())
+  accumulated = run_cli_module.with_layout(
+      run.copy_and_resolve_references(), [memory.Layout(1, "none"), memory.Layout(4, "none")])
+  assert [dict(p["overrides"]).get("microbatches") for p in accumulated.phases] == [None, 4]
+  assert sweep.identity(accumulated.to_dict()) != sweep.identity(run.to_dict())
 
 
 @pytest.mark.skipif(not memory.compile_only_available(), reason="libtpu is not installed "
@@ -390,6 +394,6 @@ def test_a_deep_encoders_memory_is_extrapolated_within_a_percent_of_its_compile(
   target = memory.parse_target("h100-80gb-1")
   extrapolated = memory.measure(config, memory.Layout(1, "none"), 16, target, optimizer)
   assert "8 layers extrapolated from 2- and 4-layer compiles" in extrapolated.method
-  whole = memory._step_bytes(config, memory.Layout(1, "none"), 16, jax.devices("cpu")[:1],  # pylint: disable=protected-access
-                             optimizer)
+  step_bytes = memory._step_bytes  # pylint: disable=protected-access
+  whole = step_bytes(config, memory.Layout(1, "none"), 16, jax.devices("cpu")[:1], optimizer)
   assert extrapolated.bytes == pytest.approx(whole, rel=0.01)

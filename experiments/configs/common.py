@@ -41,7 +41,7 @@ def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
   config.scale = scale
   config.seed = 0
   config.compute_dtype = "float32" if scale == "cpu" else "bfloat16"
-  config.microbatches = 1  # layout (experiments.sweep.LAYOUT_KEYS): --target plans it
+  config.microbatches = 1  # part of a run's identity; --target plans it (lamb.train.memory)
   config.remat = "none"  # layout: lamb.models.bert.REMAT_POLICIES
   # How the step reduces gradients and where its state lives (lamb.train.mesh.parallelism); the
   # defaults are what every committed run did: XLA's reduction, replicated state.

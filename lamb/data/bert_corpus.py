@@ -138,8 +138,9 @@ def prepared_builder(tfds_name: str, data_dir=None):
   except Exception as e:  # pylint: disable=broad-except  (unknown config, unreadable folder)
     raise DatasetNotFoundError(f"TFDS {tfds_name!r} is not available in "
                                f"{data_dir or '~/tensorflow_datasets'} ({type(e).__name__}: {e}); "
-                               f"prepare it elsewhere and copy the folder here (docs/paper_scale.md: "
-                               "the 2019 dump no longer downloads; its routes today)") from None
+                               "prepare it elsewhere and copy the folder here "
+                               "(docs/paper_scale.md: the 2019 dump no longer downloads; its "
+                               "routes today)") from None
   if not prepared:
     raise DatasetNotFoundError(f"TFDS {tfds_name!r} is not prepared in {builder.data_dir}; "
                                "prepare it elsewhere and copy the folder here (nothing is "

@@ -1,12 +1,13 @@
 """The memory layout each checkpoint was trained with, and when a resume may change it.
 
-A phase's layout (micro-batches, the remat policy; lamb.train.memory) does not change what a
-step computes beyond float32 summation order, so it is not part of a run's identity
-(experiments.sweep.LAYOUT_KEYS): a run planned for another target, or given more micro-batches
-after its length-512 phase ran out of memory, resumes rather than restarting from step 0. A
-change inside a phase would leave a run whose steps were summed two ways, unlike any
-uninterrupted run, so it is refused with the flag that restores the old layout; at a phase
-boundary it is allowed and recorded in the summary (`layout_changes`).
+A phase's remat policy (lamb.train.memory) recomputes the same operations, so it is not part of
+a run's identity (experiments.sweep.LAYOUT_KEYS): a run planned again with more remat (its
+length-512 phase ran out of memory) resumes rather than restarting from step 0. A change inside
+a phase would leave a run whose steps were computed two ways, unlike any uninterrupted run, so
+it is refused with the flag that restores the old layout; at a phase boundary it is allowed and
+recorded in the summary (`layout_change`). Micro-batches are recorded too, but they are part of
+a run's identity (each draws its own dropout masks and loss denominators), so a change of them
+is another run and never reaches this check.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def save(directory, step: int, phase) -> None:
     path = checkpoint_lib._path(directory) / LAYOUTS  # pylint: disable=protected-access
     layouts = checkpoint_lib._read_json(path) or {}  # pylint: disable=protected-access
     layouts[str(step)] = of(phase)
-    checkpoint_lib._write_text(path, json.dumps(layouts, sort_keys=True) + "\n")  # pylint: disable=protected-access
+    text = json.dumps(layouts, sort_keys=True) + "\n"
+    checkpoint_lib._write_text(path, text)  # pylint: disable=protected-access
 
 
 def at(directory, step: int) -> Optional[dict]:

@@ -18,16 +18,19 @@ Other targets (GPUs) get the best estimate available here,
 the same step compiled for the host CPU, and say that it is one.
 
 BERT's depth is extrapolated: the step is compiled with 2 and 4 encoder layers and the
-difference scaled to the model's depth (EXTRAPOLATED_FROM) (every layer holds the same arrays; compiling 24 layers
-for a TPU takes minutes on a laptop). Layers are not scanned (`nn.scan`) to save that compile
-time, because a scanned model stacks its layers into one tensor and LAMB's trust ratio is per
-layer.
+difference scaled to the model's depth (EXTRAPOLATED_FROM) (every layer holds the same arrays;
+compiling 24 layers for a TPU takes minutes on a laptop). Layers are not scanned (`nn.scan`) to
+save that compile time, because a scanned model stacks its layers into one tensor and LAMB's
+trust ratio is per layer.
 
-Both choices are layout, not numerics: a run keeps its identity when they change
+Remat is layout, not numerics: a run keeps its identity when it changes
 (experiments.sweep.LAYOUT_KEYS), and the trainer allows a change at a phase boundary and records
-it. Attention probabilities in bfloat16 save more but change the numerics, so the plan reports
-them as an alternative a user opts into (`--config.model.attention_probs_dtype=bfloat16`), and
-never applies them.
+it. Micro-batches are part of a run's identity (each draws its own dropout masks and divides by
+its own masked-token count): the plan decides them before the identity is taken, so the same
+--target gives the same runs, and a run trained without micro-batches is another run than one
+planned with them (the plan says so). Attention probabilities in bfloat16 save more but change
+the numerics, so the plan reports them as an alternative a user opts into
+(`--config.model.attention_probs_dtype=bfloat16`), and never applies them.
 """
 from __future__ import annotations
 
@@ -181,17 +184,19 @@ class MemoryPlan:
 
   @property
   def budget(self) -> float:
-    return self.target.device_memory * (1 - self.headroom)
+    return budget(self.target, self.headroom)
 
   @property
   def fits(self) -> bool:
     return all(p.layout is not None for p in self.phases)
 
   def lines(self) -> list:
+    gpu = (", and jax's GPU allocator takes 75% unless XLA_PYTHON_CLIENT_MEM_FRACTION is set"
+           if self.target.family.kind == "gpu" else "")
     out = [f"  memory on {self.target.describe()}: budget {self.budget / GIB:.2f} GiB a device "
-           f"({100 * self.headroom:.0f}% headroom); layout cost {LAYOUT_COST}"]
+           f"({100 * self.headroom:.0f}% headroom{gpu}); layout cost {LAYOUT_COST}"]
     for p in self.phases:
-      tried = "; ".join(f"{l.describe()}: {m.bytes / GIB:.2f} GiB" for l, m in p.tried)
+      tried = "; ".join(f"{l.describe()}: {_gib(m.bytes)}" for l, m in p.tried)
       if p.layout is None:
         out.append(f"  {p.phase}: {p.per_device_batch} examples a device: NO layout fits "
                    f"(tried {tried})")
@@ -210,10 +215,24 @@ class MemoryPlan:
     unsplit = [p.phase for p in bad if not p.tried]
     return (f"no memory layout of phase(s) {', '.join(p.phase for p in bad)} fits "
             f"{self.target.describe()}: "
-            + ", ".join([f"{k} needs at least {v / GIB:.2f} GiB" for k, v in worst.items()]
+            + ", ".join([f"{k} needs at least {_gib(v)}" for k, v in worst.items()]
                         + [f"{k} has no micro-batch count that splits its batch" for k in unsplit])
             + f" against a budget of {self.budget / GIB:.2f} GiB; give a larger target or more "
             "chips, or a smaller batch")
+
+
+def budget(target: Target, headroom: float) -> float:
+  """The bytes a device may use: its memory less the headroom, and on a GPU no more than the
+  fraction jax's allocator takes (XLA_PYTHON_CLIENT_MEM_FRACTION, 0.75 unless set)."""
+  usable = 1 - headroom
+  if target.family.kind == "gpu":
+    usable = min(usable, float(os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", 0.75)))
+  return target.device_memory * usable
+
+
+def _gib(value: float) -> str:
+  return ("more than the device holds (the compiler refused it)" if math.isinf(value)
+          else f"{value / GIB:.2f} GiB")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,9 +289,11 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # pylint: disable=import-outside-toplevel
+  from jax.sharding import Mesh, NamedSharding  # pylint: disable=import-outside-toplevel
+  from jax.sharding import PartitionSpec as P  # pylint: disable=import-outside-toplevel
   from lamb import optim  # pylint: disable=import-outside-toplevel
-  from lamb.train import mesh as mesh_lib, state as state_lib, step as step_lib, tasks  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from lamb.train import mesh as mesh_lib, state as state_lib, step as step_lib, tasks
   from lamb.train.state import TrainState  # pylint: disable=import-outside-toplevel
 
   config = phase_config.copy_and_resolve_references()
@@ -304,11 +325,18 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
                         + jax.__version__).encode()).hexdigest()[:32]
   if cache is not None and key in cache:
     return cache[key]
-  stats = lowered.compile().memory_analysis()
-  # Donated state aliases its output: count it once.
-  value = float(stats.argument_size_in_bytes + stats.output_size_in_bytes
-                - stats.alias_size_in_bytes + stats.temp_size_in_bytes
-                + stats.generated_code_size_in_bytes)
+  try:
+    stats = lowered.compile().memory_analysis()
+  except Exception as e:  # pylint: disable=broad-except  (jax's runtime error type varies)
+    # The TPU compiler refuses a program larger than the chip's memory: it does not fit.
+    if "RESOURCE_EXHAUSTED" not in str(e):
+      raise
+    value = math.inf
+  else:
+    # Donated state aliases its output: count it once.
+    value = float(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                  - stats.alias_size_in_bytes + stats.temp_size_in_bytes
+                  + stats.generated_code_size_in_bytes)
   if cache is not None:
     cache[key] = value
   return value
@@ -478,8 +506,7 @@ def plan_run(phases, target: Target, optimizer: dict, headroom: float = DEFAULT_
   optional [Layout] per phase the user chose (then only checked)."""
   if not 0 <= headroom < 1:
     raise ValueError(f"memory headroom must be in [0, 1), got {headroom}")
-  budget = target.device_memory * (1 - headroom)
-  rows = tuple(plan_phase(name, cfg, batch, target, optimizer, budget,
+  rows = tuple(plan_phase(name, cfg, batch, target, optimizer, budget(target, headroom),
                           fixed[i] if fixed else None, cache, measure_fn)
                for i, (name, cfg, batch) in enumerate(phases))
   return MemoryPlan(target, headroom, rows)
