@@ -41,7 +41,8 @@ def test_bert_large_two_phases_as_section_4_1():
   for name in ("table1", "table2", "table4", "table8", "figure6", "figure7"):
     cfg = config(name)
     for run in runs(cfg).values():
-      assert run.model.to_dict() == dict(name="bert", preset="large", vocab_size=30522)
+      assert run.model.to_dict() == dict(name="bert", preset="large", vocab_size=30522,
+                                       attention_probs_dtype="float32")
       assert run.compute_dtype == "bfloat16"
       lengths = [(p["overrides"]["data.max_seq_length"],
                   p["overrides"]["data.max_predictions_per_seq"]) for p in run.phases]
