@@ -28,15 +28,8 @@ TARGETS = {"sweep_ratio": ("<=", 1.15), "runner_ratio": (">=", 0.95), "lamb/floo
 
 def machine() -> str:
   import jax
-  cpu = platform.processor() or platform.machine()
-  try:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  return (f"{cpu}, {os.cpu_count()} cores, {jax.devices()[0].platform} x{jax.device_count()}, "
+  from benchmarks.machine import cpu_model  # pylint: disable=import-outside-toplevel
+  return (f"{cpu_model()}, {os.cpu_count()} cores, {jax.devices()[0].platform} x{jax.device_count()}, "
           f"jax {jax.__version__}, Python {platform.python_version()}")
 
 

@@ -314,16 +314,9 @@ def _check_same(firsts: dict, batch_size: int) -> None:
 
 
 def machine() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
   import grain  # pylint: disable=import-outside-toplevel
-  return (f"{cpu}, {os.cpu_count()} cores, grain {grain.__version__}, "
+  from benchmarks.machine import cpu_model  # pylint: disable=import-outside-toplevel
+  return (f"{cpu_model()}, {os.cpu_count()} cores, grain {grain.__version__}, "
           f"Python {platform.python_version()}")
 
 

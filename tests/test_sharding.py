@@ -153,7 +153,6 @@ def _bert_task(model, exact: bool):
   """A Task whose loss is bert.pretraining_loss; `exact` adds an `axis_name` argument under
   which the masked-LM and next-sentence denominators are summed over the devices, so that the
   mean of the devices' losses is the loss of the whole batch (step.py's module docstring)."""
-  import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from lamb.models import bert  # pylint: disable=import-outside-toplevel
   from lamb.train.task import Task  # pylint: disable=import-outside-toplevel
