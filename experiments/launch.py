@@ -109,6 +109,7 @@ def train_sweep(runs, found: dict, out_dir: Path, flags, home: str = None) -> in
   from lamb.train import cluster  # pylint: disable=import-outside-toplevel
   config = runs[0][2]
   start(flags, config.scale)
+  use_rng_impl(runs)
   if cluster.is_multi_process():
     cluster.watch_for_failures(_failed_elsewhere(runs, out_dir, home))
   try:
@@ -122,6 +123,17 @@ def train_sweep(runs, found: dict, out_dir: Path, flags, home: str = None) -> in
                                      else "rerun the same command to resume"),
                                code=2 if usage else 1)
     raise  # not reached: stop_every_process exits
+
+
+def use_rng_impl(runs) -> None:
+  """Makes the runs' PRNG (`rng_impl`) jax's default for this process, before any key exists:
+  one per process, so a sweep mixing two is refused (split it with --only)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  impls = sorted({run.get("rng_impl") or "threefry2x32" for _, _, run in runs})
+  if len(impls) > 1:
+    raise UsageError(f"the selected runs ask for PRNGs {', '.join(impls)}; one process uses "
+                     "one: run each with its own --only")
+  jax.config.update("jax_default_prng_impl", impls[0])
 
 
 def _train_sweep(runs, found: dict, out_dir: Path, flags, home) -> int:

@@ -33,7 +33,8 @@ NOT_IDENTITY = ("sweep", "variants", "hardware", "shrink_note",
 LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "float32",
               (None, "gradient_reduction"): "auto",  # lamb.train.mesh.Parallelism
               (None, "gradient_reduction_dtype"): "float32",
-              (None, "sharding"): "replicated"}
+              (None, "sharding"): "replicated",
+              (None, "rng_impl"): "threefry2x32"}  # jax's default PRNG
 # How a run is laid out in memory, not what it computes: rematerialisation recomputes the same
 # operations in the backward pass, so a run keeps its identity when the memory plan changes it
 # (lamb.train.memory; a change is allowed at a phase boundary and recorded, lamb.train.layout).

@@ -43,6 +43,9 @@ def base_config(name: str, scale: str) -> ml_collections.ConfigDict:
   config.compute_dtype = "float32" if scale == "cpu" else "bfloat16"
   config.microbatches = 1  # part of a run's identity; --target plans it (lamb.train.memory)
   config.remat = "none"  # layout: lamb.models.bert.REMAT_POLICIES
+  # The PRNG of the run's keys (dropout, shuffling by key): "unsafe_rbg" is the TPU's hardware
+  # generator, as MaxText and t5x use at scale (other numbers: another run).
+  config.rng_impl = "threefry2x32"
   # How the step reduces gradients and where its state lives (lamb.train.mesh.parallelism); the
   # defaults are what every committed run did: XLA's reduction, replicated state.
   config.gradient_reduction = "auto"  # or "explicit": one reduction per step, after the loop

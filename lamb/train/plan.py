@@ -127,8 +127,13 @@ def _check_model(config, where: str) -> None:
                      f"model {model.get('name')!r} takes remat='none'")
 
 
+RNG_IMPLS = ("threefry2x32", "unsafe_rbg")  # jax_default_prng_impl values a run may ask for
+
+
 def check_config(config) -> None:
   """ValueError naming the first field out of range (and what is allowed); pure Python."""
+  if config.get("rng_impl", RNG_IMPLS[0]) not in RNG_IMPLS:
+    raise ValueError(f"rng_impl={config.get('rng_impl')!r} is not one of {RNG_IMPLS}")
   seed = config.get("seed", 0)
   if not _is_int(seed) or seed < 0:
     raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
