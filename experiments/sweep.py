@@ -42,7 +42,6 @@ LATER_KEYS = {("model", "conv"): "xla", ("model", "attention_probs_dtype"): "flo
 # mean over each micro-batch's masked tokens, and BatchNorm normalises each micro-batch; the
 # memory plan decides them before a run's identity is taken, so the same --target resumes.
 LAYOUT_KEYS = ("remat",)
-BATCH_NORM_MODELS = ("resnet", "davidnet")
 
 
 class UsageError(Exception):

@@ -293,8 +293,7 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
   from jax.sharding import PartitionSpec as P  # pylint: disable=import-outside-toplevel
   from lamb import optim  # pylint: disable=import-outside-toplevel
   # pylint: disable=import-outside-toplevel
-  from lamb.train import mesh as mesh_lib, state as state_lib, step as step_lib, tasks
-  from lamb.train.state import TrainState  # pylint: disable=import-outside-toplevel
+  from lamb.train import mesh as mesh_lib, programs as programs_lib, state as state_lib, tasks
 
   config = phase_config.copy_and_resolve_references()
   with config.unlocked():
@@ -303,20 +302,14 @@ def _step_bytes(phase_config, layout: Layout, per_device_batch: int, devices,
   mesh = Mesh(np.asarray(devices), ("data",))
   structure, numbers = optim.split(optimizer)
   parallelism = mesh_lib.parallelism(config)
-  train_step = step_lib.make_train_step(
-      task.loss_fn, lambda n: optim.create(structure, n), mesh, layout.microbatches,
-      learning_rate_fn=lambda n: optim.learning_rate(structure, n),
-      **parallelism.step_options())
-
-  def init():
-    key = jax.random.PRNGKey(0)
-    params, model_state = task.init(key)
-    return TrainState(step=jnp.zeros([], jnp.int32), params=params,
-                      opt_state=optim.create(structure, numbers).init(params),
-                      model_state=model_state, rng=key)
-
+  # The trainer's own programs (lamb.train.programs), so the plan measures what will run.
+  programs = programs_lib.get(task, structure, mesh, layout.microbatches,
+                              parallelism=parallelism)
+  train_step = programs.train_step
+  shapes = jax.eval_shape(programs.init, jax.ShapeDtypeStruct((), jnp.int32),
+                          {k: jax.ShapeDtypeStruct((), jnp.float32) for k in numbers})
   replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  state = state_lib.abstract(jax.eval_shape(init), mesh, parallelism.sharding)
+  state = state_lib.abstract(shapes, mesh, parallelism.sharding)
   batch = {k: jax.ShapeDtypeStruct((per_device_batch * len(devices),) + tuple(v.shape),
                                    v.dtype, sharding=rows) for k, v in task.example.items()}
   hyper = {k: jax.ShapeDtypeStruct((), jnp.float32, sharding=replicated) for k in numbers}
@@ -425,7 +418,7 @@ def _batch_norm_limits(config, batch_size: int) -> dict:
   (`model.bn_group_size`, lamb.train.plan); under whole-batch BatchNorm (group 0) a
   micro-batch would change what is normalised: none then."""
   model = config.get("model") or {}
-  from experiments.sweep import BATCH_NORM_MODELS  # pylint: disable=import-outside-toplevel
+  from lamb.train.mesh import BATCH_NORM_MODELS  # pylint: disable=import-outside-toplevel
   if model.get("name") not in BATCH_NORM_MODELS:
     return {}
   group = model.get("bn_group_size") or 0
